@@ -1,0 +1,66 @@
+/* log.c - stderr logging with a timestamp and level. */
+#include "base/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static log_level_t g_level = LOG_INFO;
+static const char *const names[] = {"debug", "info", "warn", "error", "off"};
+
+void log_set_level(log_level_t level)
+{
+    g_level = level;
+}
+
+int log_level_parse(const char *name)
+{
+    for (int i = 0; i <= LOG_OFF; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void log_msg(log_level_t level, const char *fmt, ...)
+{
+    if (level < g_level || level >= LOG_OFF)
+        return;
+    char line[2048];
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (long)(tv.tv_usec / 1000), names[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    line[len++] = '\n';
+    fwrite(line, 1, len, stderr);
+}
+
+char *log_mask_key(const char *key, size_t keylen, char *out, size_t outsz)
+{
+    if (outsz == 0)
+        return out;
+    if (!key || keylen <= 8) {
+        snprintf(out, outsz, "\xe2\x80\xa6");
+        return out;
+    }
+    size_t pre = 0;
+    while (pre < keylen && pre < 4 && key[pre] != '-')
+        pre++;
+    if (pre < keylen && key[pre] == '-')
+        pre++;
+    else
+        pre = 0;
+    snprintf(out, outsz, "%.*s\xe2\x80\xa6%.*s", (int)pre, key, 4, key + keylen - 4);
+    return out;
+}

@@ -1,0 +1,26 @@
+/* log.h - one-line logging to stderr, and key masking so secrets never reach a log. */
+#ifndef SEEKD_BASE_LOG_H
+#define SEEKD_BASE_LOG_H
+
+#include <stddef.h>
+
+typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF } log_level_t;
+
+/** Sets the lowest level that is printed (default LOG_INFO). */
+void log_set_level(log_level_t level);
+/** Parses "debug", "info", "warn", "error", "off"; returns -1 when unknown. */
+int log_level_parse(const char *name);
+/** Prints one line "<time> <LEVEL> <message>" to stderr when level is enabled. */
+void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/** Writes a masked form of an API key into out: "sk-…abcd" (prefix up to the first '-',
+ * then the last four characters). Keys of 8 characters or fewer become "…". Never writes
+ * more than outsz bytes including the NUL. Returns out. */
+char *log_mask_key(const char *key, size_t keylen, char *out, size_t outsz);
+
+#endif
