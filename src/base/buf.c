@@ -23,7 +23,7 @@ void buf_free(buf_t *b)
     b->alloc = 0;
 }
 
-static int reserve(buf_t *b, size_t extra)
+int buf_reserve(buf_t *b, size_t extra)
 {
     if (extra > b->cap || b->len > b->cap - extra)
         return BUF_ETOOBIG;
@@ -42,7 +42,7 @@ static int reserve(buf_t *b, size_t extra)
 
 int buf_append(buf_t *b, const void *p, size_t n)
 {
-    if (reserve(b, n))
+    if (buf_reserve(b, n))
         return BUF_ETOOBIG;
     if (n)
         memcpy(b->data + b->len, p, n);
@@ -67,7 +67,7 @@ int buf_printf(buf_t *b, const char *fmt, ...)
         return BUF_ETOOBIG;
     if ((size_t)n < sizeof small)
         return buf_append(b, small, (size_t)n);
-    if (reserve(b, (size_t)n))
+    if (buf_reserve(b, (size_t)n))
         return BUF_ETOOBIG;
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);

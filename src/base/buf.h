@@ -29,6 +29,9 @@ static inline void buf_reset(buf_t *b)
     if (b->data)
         b->data[0] = '\0';
 }
+/** Makes room for `extra` more bytes so that appends up to that total do not move data.
+ * Returns 0 or BUF_ETOOBIG. */
+int buf_reserve(buf_t *b, size_t extra);
 /** Appends n bytes. Returns 0, or BUF_ETOOBIG (buffer unchanged) when cap would be exceeded. */
 int buf_append(buf_t *b, const void *p, size_t n);
 /** Appends a NUL-terminated string. */

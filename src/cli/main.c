@@ -1,8 +1,221 @@
-/* main.c - placeholder entry point; the CLI lands with the server. */
+/* main.c - the seekd command line: serve, tokenize, --help, --version. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 
-int main(void)
+#include "api/server.h"
+#include "backend/upstream.h"
+#include "base/log.h"
+#include "cli/config.h"
+#include "http/http.h"
+
+static const char USAGE[] =
+    "seekd " SEEKD_VERSION " - a DeepSeek-compatible API server\n"
+    "\n"
+    "Usage:\n"
+    "  seekd serve [--listen HOST:PORT] [--upstream URL] [--config FILE] [--allow-open]\n"
+    "              [--log-level LEVEL] [--port-file FILE]\n"
+    "  seekd --help | --version\n"
+    "\n"
+    "serve   Serve the DeepSeek API (POST /chat/completions, /beta/chat/completions,\n"
+    "        /beta/completions; GET /models, /user/balance, /health, /ping), relaying to an\n"
+    "        OpenAI-compatible upstream.\n"
+    "          --listen HOST:PORT  where to listen (default 127.0.0.1:8000; port 0 = any)\n"
+    "          --upstream URL      upstream base URL (default https://api.deepseek.com)\n"
+    "          --config FILE       settings file, 'key = value' lines (see docs/config.md)\n"
+    "          --allow-open        allow listening beyond loopback with server-side keys and\n"
+    "                              no client_key (an open relay of your paid key!)\n"
+    "          --log-level LEVEL   debug, info, warn, error or off (default info)\n"
+    "          --port-file FILE    write the bound port there once listening\n"
+    "\n"
+    "Environment:\n"
+    "  DEEPSEEK_API_KEY   server-side upstream key(s), comma-separated. Without any server key\n"
+    "                     each client's own 'Authorization: Bearer ...' is used upstream.\n";
+
+static struct event_base *g_base;
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-    puts("seekd " SEEKD_VERSION);
+    (void)what;
+    (void)arg;
+    log_info("signal %d: shutting down", (int)sig);
+    event_base_loopexit(g_base, NULL);
+}
+
+static int serve(int argc, char **argv)
+{
+    seekd_config_t cfg;
+    config_defaults(&cfg);
+    const char *config_path = NULL, *listen = NULL, *upstream = NULL, *level = NULL;
+    const char *port_file = NULL;
+    bool allow_open = false;
+    static const struct option opts[] = {
+        {"listen", required_argument, 0, 'l'},   {"upstream", required_argument, 0, 'u'},
+        {"config", required_argument, 0, 'c'},   {"allow-open", no_argument, 0, 'o'},
+        {"log-level", required_argument, 0, 'v'}, {"port-file", required_argument, 0, 'p'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+    };
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "l:u:c:ov:p:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'l': listen = optarg; break;
+        case 'u': upstream = optarg; break;
+        case 'c': config_path = optarg; break;
+        case 'o': allow_open = true; break;
+        case 'v': level = optarg; break;
+        case 'p': port_file = optarg; break;
+        case 'h': fputs(USAGE, stdout); return 0;
+        default: fputs(USAGE, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "seekd serve: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    char err[1024];
+    if (config_path && config_load(&cfg, config_path, err, sizeof err)) {
+        fprintf(stderr, "seekd: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
+    const char *env = getenv("DEEPSEEK_API_KEY");
+    if (env && *env)
+        config_set_keys(&cfg, env);
+    if ((listen && config_set(&cfg, "listen", listen, err, sizeof err)) ||
+        (upstream && config_set(&cfg, "upstream", upstream, err, sizeof err)) ||
+        (level && config_set(&cfg, "log_level", level, err, sizeof err))) {
+        fprintf(stderr, "seekd: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
+    if (allow_open)
+        cfg.allow_open = true;
+    if (cfg.nmodels == 0) {
+        config_set(&cfg, "models", "deepseek-chat, deepseek-reasoner", err, sizeof err);
+    }
+    log_set_level((log_level_t)cfg.log_level);
+
+    if (!config_is_loopback(cfg.listen_host) && cfg.nkeys > 0 && cfg.nclient_keys == 0 &&
+        !cfg.allow_open) {
+        fprintf(stderr,
+                "seekd: refusing to listen on %s: the server holds upstream keys and no "
+                "client_key is configured, so anyone who can reach it could spend them.\n"
+                "       Set client_key in the config file, listen on 127.0.0.1, or pass "
+                "--allow-open if that is really what you want.\n",
+                cfg.listen_host);
+        config_free(&cfg);
+        return 2;
+    }
+
+    /* Many concurrent streams need many descriptors. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    g_base = event_base_new();
+
+    upstream_opts_t uo = {
+        .base_url = cfg.upstream,
+        .keys = (const char *const *)cfg.keys,
+        .nkeys = cfg.nkeys,
+        .connect_timeout_ms = cfg.connect_timeout_ms,
+        .first_token_timeout_ms = cfg.first_token_timeout_ms,
+        .idle_timeout_ms = cfg.idle_timeout_ms,
+        .total_timeout_ms = cfg.total_timeout_ms,
+        .max_event = 4u << 20,
+        .max_answer = 64u << 20,
+    };
+    upstream_t *up = upstream_new(g_base, &uo);
+    if (!up) {
+        fprintf(stderr, "seekd: cannot start libcurl\n");
+        return 1;
+    }
+    api_server_opts_t ao = {
+        .base = g_base,
+        .backend = upstream_backend(up),
+        .upstream = up,
+        .auth = {.client_keys = (const char *const *)cfg.client_keys,
+                 .nclient_keys = cfg.nclient_keys,
+                 .server_keys = cfg.nkeys > 0},
+        .models = (const char *const *)cfg.models,
+        .nmodels = cfg.nmodels,
+        .max_body = cfg.max_body,
+        .max_answer = 16u << 20,
+        .keepalive_ms = cfg.keepalive_ms,
+    };
+    api_server_t *api = api_server_new(&ao);
+    http_opts_t ho = {.max_body = cfg.max_body, .max_output = cfg.max_output,
+                      .idle_timeout_s = 120};
+    http_server_t *http = http_server_new(g_base, &ho, api_server_handle, api);
+    int port = 0;
+    if (http_server_listen(http, cfg.listen_host, cfg.listen_port, &port)) {
+        fprintf(stderr, "seekd: cannot listen on %s:%d: %s\n", cfg.listen_host, cfg.listen_port,
+                strerror(errno));
+        return 1;
+    }
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+        if (f) {
+            fprintf(f, "%d\n", port);
+            fclose(f);
+        }
+    }
+    const char *mode = cfg.nkeys ? "server keys" : "clients bring their own keys";
+    log_info("seekd %s listening on http://%s:%d upstream=%s (%d key%s, %s)", SEEKD_VERSION,
+             cfg.listen_host, port, cfg.upstream, cfg.nkeys, cfg.nkeys == 1 ? "" : "s", mode);
+    for (int i = 0; i < cfg.nkeys; i++) {
+        char m[48];
+        upstream_key_masked(up, i, m, sizeof m);
+        log_info("upstream key %d: %s", i, m);
+    }
+
+    struct event *sigint = evsignal_new(g_base, SIGINT, on_signal, NULL);
+    struct event *sigterm = evsignal_new(g_base, SIGTERM, on_signal, NULL);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    event_base_dispatch(g_base);
+
+    event_free(sigint);
+    event_free(sigterm);
+    http_server_free(http);
+    api_server_free(api);
+    upstream_free(up);
+    event_base_free(g_base);
+    curl_global_cleanup();
+    config_free(&cfg);
+    libevent_global_shutdown();
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        puts("seekd " SEEKD_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "serve"))
+        return serve(argc - 1, argv + 1);
+    fprintf(stderr, "seekd: unknown command '%s'\n\n%s", cmd, USAGE);
+    return 2;
 }

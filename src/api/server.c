@@ -1,0 +1,523 @@
+/* server.c - routing and the chat flow: parse + validate, authorize, start a backend, encode
+ * its events for the client (stream or one body), log one line per request. */
+#include "api/server.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/encode.h"
+#include "api/error.h"
+#include "api/validate.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "json/jw.h"
+
+struct api_server {
+    api_server_opts_t o;
+    time_t started;
+    long long requests;
+    int active;
+};
+
+/* ---- small responses ---- */
+
+static void send_json(http_req_t *r, int status, const buf_t *b)
+{
+    http_resp_send(r, status, "application/json", b->data ? b->data : "", b->len);
+}
+
+static void send_error(http_req_t *r, const api_error_t *err)
+{
+    buf_t b;
+    buf_init(&b, 4096);
+    api_error_encode(err, &b);
+    if (err->status == 429)
+        http_resp_header(r, "Retry-After", "1");
+    send_json(r, err->status, &b);
+    buf_free(&b);
+}
+
+static void log_simple(http_req_t *r, int status)
+{
+    log_info("req=%s %s %.*s status=%d dur_us=%lld", http_req_id(r), http_req_method(r),
+             (int)http_req_path(r).len, http_req_path(r).ptr, status, http_req_elapsed_us(r));
+}
+
+static void reply_error(http_req_t *r, int status, const char *type, const char *code,
+                        const char *param, const char *msg)
+{
+    api_error_t err;
+    api_error_set(&err, status, type, code, param, "%s", msg);
+    log_simple(r, status);
+    send_error(r, &err);
+}
+
+/* ---- the chat flow ---- */
+
+typedef struct {
+    bk_sink_t sink; /* first: the backend calls back through it */
+    api_server_t *srv;
+    http_req_t *req; /* NULL once the client is gone or the response ended */
+    json_t *body;
+    bk_call_t *call;
+    api_enc_t enc;
+    buf_t out;
+    struct event *ka;
+    char model[128];
+    char route[40];
+    char rid[65];
+    struct timespec t0;
+    bool stream;
+    bool responded; /* an error response or event went out */
+    bool in_callback;
+    int status;
+    long long ttfb_us;
+    bk_usage_t usage;
+    bool has_usage;
+    gw_auth_t auth;
+} chat_t;
+
+static void chat_log(chat_t *c, const char *outcome)
+{
+    char usage[160] = "tokens=-";
+    if (c->has_usage)
+        snprintf(usage, sizeof usage, "prompt=%lld completion=%lld cache_hit=%lld",
+                 (long long)c->usage.prompt_tokens, (long long)c->usage.completion_tokens,
+                 (long long)c->usage.prompt_cache_hit_tokens);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double dur_ms = (double)(now.tv_sec - c->t0.tv_sec) * 1e3 + (now.tv_nsec - c->t0.tv_nsec) / 1e6;
+    log_info("req=%s POST %s model=%s stream=%d status=%d upstream_ttfb_ms=%.1f dur_ms=%.1f %s %s",
+             c->rid, c->route, c->model, c->stream, c->status,
+             c->ttfb_us >= 0 ? c->ttfb_us / 1000.0 : -1.0, dur_ms, usage, outcome);
+}
+
+static void chat_free(chat_t *c)
+{
+    c->srv->active--;
+    if (c->ka)
+        event_free(c->ka);
+    json_decref(c->body);
+    api_enc_free(&c->enc);
+    buf_free(&c->out);
+    free(c);
+}
+
+/* Writes c->out to the client, starting the 200 stream first if needed. Returns -1 when the
+ * client was dropped for not reading. */
+static int flush_stream(chat_t *c)
+{
+    if (!c->req)
+        return -1;
+    if (!http_resp_started(c->req)) {
+        c->status = 200;
+        http_resp_start(c->req, 200, "text/event-stream; charset=utf-8");
+    }
+    if (c->out.len == 0)
+        return 0;
+    int rc = http_resp_write(c->req, c->out.data, c->out.len);
+    buf_reset(&c->out);
+    if (rc == HTTP_GONE) {
+        c->req = NULL;
+        return -1;
+    }
+    if (c->ka)
+        evtimer_del(c->ka); /* the first token is out: keep-alives only while waiting */
+    return 0;
+}
+
+static void on_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chat_t *c = arg;
+    if (!c->req || c->responded)
+        return;
+    buf_puts(&c->out, ": keep-alive\n\n");
+    if (flush_stream(c) == 0 && c->req) {
+        struct timeval tv = {c->srv->o.keepalive_ms / 1000, (c->srv->o.keepalive_ms % 1000) * 1000};
+        evtimer_add(c->ka, &tv);
+    } else if (!c->req && c->call) {
+        c->srv->o.backend->cancel(c->call);
+        c->call = NULL;
+        chat_log(c, "dropped: client not reading");
+        chat_free(c);
+    }
+}
+
+static void chat_error(chat_t *c, const bk_event_t *ev)
+{
+    api_error_t err;
+    const char *type = ev->error.type ? ev->error.type : "api_error";
+    api_error_set(&err, ev->error.status ? ev->error.status : 502, type, ev->error.code, NULL,
+                  "%.*s", (int)ev->error.message.len, ev->error.message.ptr);
+    c->responded = true;
+    if (!c->req)
+        return;
+    if (c->stream && http_resp_started(c->req)) {
+        buf_reset(&c->out);
+        api_enc_error(&err, &c->out);
+        flush_stream(c);
+        if (c->req) {
+            http_resp_end(c->req);
+            c->req = NULL;
+        }
+        chat_log(c, "error after stream start");
+        return;
+    }
+    c->status = err.status;
+    send_error(c->req, &err);
+    c->req = NULL;
+    chat_log(c, err.message);
+}
+
+static int sink_events(bk_sink_t *s, const bk_event_t *ev, int n)
+{
+    chat_t *c = (chat_t *)s;
+    if (!c->req || c->responded)
+        return -1;
+    if (c->ttfb_us < 0)
+        c->ttfb_us = http_req_elapsed_us(c->req);
+    for (int i = 0; i < n; i++) {
+        if (ev[i].type == BK_EV_ERROR) {
+            chat_error(c, &ev[i]);
+            return -1;
+        }
+        if (ev[i].type == BK_EV_USAGE) {
+            c->usage = ev[i].usage;
+            c->has_usage = true;
+        }
+    }
+    if (api_enc_events(&c->enc, ev, n, &c->out)) {
+        bk_event_t e;
+        memset(&e, 0, sizeof e);
+        e.error.status = 502;
+        e.error.type = "api_error";
+        e.error.message = SLICE_LIT("answer exceeds the server's size limit");
+        chat_error(c, &e);
+        return -1;
+    }
+    if (c->stream && c->out.len && flush_stream(c))
+        return -1;
+    return 0;
+}
+
+static void sink_end(bk_sink_t *s)
+{
+    chat_t *c = (chat_t *)s;
+    c->call = NULL;
+    if (c->req && !c->responded) {
+        if (c->stream) {
+            api_enc_finish(&c->enc, &c->out);
+            bool ok = flush_stream(c) == 0;
+            if (ok) {
+                http_resp_end(c->req);
+                c->req = NULL;
+            }
+            chat_log(c, ok ? "ok" : "dropped: client not reading");
+        } else {
+            if (api_enc_finish(&c->enc, &c->out)) {
+                api_error_t err;
+                api_error_set(&err, 502, "api_error", NULL, NULL,
+                              "answer exceeds the server's size limit");
+                send_error(c->req, &err);
+                c->status = 502;
+            } else {
+                c->status = 200;
+                send_json(c->req, 200, &c->out);
+            }
+            c->req = NULL;
+            chat_log(c, "ok");
+        }
+    } else if (!c->responded) {
+        chat_log(c, "dropped: client not reading");
+    }
+    chat_free(c);
+}
+
+static void sink_keepalive(bk_sink_t *s)
+{
+    (void)s; /* our own timer paces keep-alives to the client */
+}
+
+static void on_client_abort(void *ud)
+{
+    chat_t *c = ud;
+    c->req = NULL;
+    if (c->call) {
+        c->srv->o.backend->cancel(c->call);
+        c->call = NULL;
+    }
+    c->status = 499;
+    chat_log(c, "client disconnected; upstream cancelled");
+    chat_free(c);
+}
+
+static void handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const char *route)
+{
+    gw_auth_t auth;
+    if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), &auth)) {
+        reply_error(r, 401, "authentication_error", "invalid_request_error", NULL, auth.message);
+        return;
+    }
+    slice_t raw = http_req_body(r);
+    if (raw.len > s->o.max_body) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "Request body is too large (%zu bytes; the limit is %zu)",
+                 raw.len, s->o.max_body);
+        reply_error(r, 413, "invalid_request_error", "invalid_request_error", NULL, msg);
+        return;
+    }
+    api_error_t err;
+    json_t *body = NULL;
+    if (api_parse_json(raw.ptr, raw.len, &body, &err) || api_validate(body, kind, &err)) {
+        json_decref(body);
+        log_simple(r, err.status);
+        send_error(r, &err);
+        return;
+    }
+    chat_t *c = xcalloc(1, sizeof *c);
+    s->active++;
+    s->requests++;
+    c->srv = s;
+    c->req = r;
+    c->body = body;
+    c->auth = auth;
+    c->ttfb_us = -1;
+    c->sink.events = sink_events;
+    c->sink.end = sink_end;
+    c->sink.keepalive = sink_keepalive;
+    snprintf(c->route, sizeof c->route, "%s", route);
+    snprintf(c->rid, sizeof c->rid, "%s", http_req_id(r));
+    clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    const char *model = json_string_value(json_object_get(body, "model"));
+    snprintf(c->model, sizeof c->model, "%s", model ? model : "");
+    c->stream = json_is_true(json_object_get(body, "stream"));
+    bool include_usage =
+        json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
+    api_enc_init(&c->enc, kind == API_KIND_FIM, c->stream, include_usage, http_req_id(r), c->model,
+                 (int64_t)time(NULL), s->o.max_answer);
+    buf_init(&c->out, s->o.max_answer + 65536);
+    http_req_on_abort(r, on_client_abort, c);
+    if (c->stream && s->o.keepalive_ms > 0) {
+        c->ka = evtimer_new(s->o.base, on_keepalive, c);
+        struct timeval tv = {s->o.keepalive_ms / 1000, (s->o.keepalive_ms % 1000) * 1000};
+        evtimer_add(c->ka, &tv);
+    }
+    bk_request_t breq = {
+        .kind = kind == API_KIND_FIM           ? BK_KIND_FIM
+                : kind == API_KIND_CHAT_PREFIX ? BK_KIND_CHAT_PREFIX
+                                               : BK_KIND_CHAT,
+        .request_id = http_req_id(r),
+        .model = c->model,
+        .stream = c->stream,
+        .body = body,
+        .raw_body = raw,
+        .client_keys = c->auth.byot,
+        .nclient_keys = c->auth.nbyot,
+    };
+    c->call = s->o.backend->start(s->o.backend, &breq, &c->sink);
+}
+
+/* ---- models, balance, health ---- */
+
+static void model_obj(buf_t *b, const char *id, time_t created)
+{
+    buf_puts(b, "{\"id\":");
+    jw_str(b, id, strlen(id));
+    buf_printf(b, ",\"object\":\"model\",\"owned_by\":\"deepseek\",\"created\":%lld}",
+               (long long)created);
+}
+
+static void handle_models(api_server_t *s, http_req_t *r, slice_t id)
+{
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    if (id.ptr == NULL) {
+        buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+        for (int i = 0; i < s->o.nmodels; i++) {
+            if (i)
+                buf_puts(&b, ",");
+            model_obj(&b, s->o.models[i], s->started);
+        }
+        buf_puts(&b, "]}");
+        log_simple(r, 200);
+        send_json(r, 200, &b);
+        buf_free(&b);
+        return;
+    }
+    for (int i = 0; i < s->o.nmodels; i++) {
+        if (slice_eq_cstr(id, s->o.models[i])) {
+            model_obj(&b, s->o.models[i], s->started);
+            log_simple(r, 200);
+            send_json(r, 200, &b);
+            buf_free(&b);
+            return;
+        }
+    }
+    buf_free(&b);
+    char msg[256];
+    snprintf(msg, sizeof msg, "Model Not Exist: '%.*s'", (int)(id.len > 128 ? 128 : id.len),
+             id.ptr);
+    reply_error(r, 404, "invalid_request_error", "model_not_found", "model", msg);
+}
+
+typedef struct {
+    http_req_t *req;
+    bk_call_t *call;
+    api_server_t *srv;
+} relay_t;
+
+static void relay_abort(void *ud)
+{
+    relay_t *x = ud;
+    x->srv->o.backend->cancel(x->call);
+    free(x);
+}
+
+static void relay_done(void *ud, int status, slice_t ctype, slice_t body, const char *err)
+{
+    relay_t *x = ud;
+    http_req_t *r = x->req;
+    free(x);
+    if (status == 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "upstream unreachable: %s", err ? err : "no answer");
+        reply_error(r, 502, "api_error", NULL, NULL, msg);
+        return;
+    }
+    char ct[128];
+    snprintf(ct, sizeof ct, "%.*s", (int)ctype.len, ctype.ptr);
+    if (!slice_starts_with(ctype, "application/json")) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "upstream answered %d with %s instead of JSON", status,
+                 ct[0] ? ct : "no content type");
+        reply_error(r, 502, "api_error", NULL, NULL, msg);
+        return;
+    }
+    log_simple(r, status);
+    http_resp_send(r, status, ct, body.ptr, body.len);
+}
+
+static void handle_balance(api_server_t *s, http_req_t *r)
+{
+    gw_auth_t auth;
+    if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), &auth)) {
+        reply_error(r, 401, "authentication_error", "invalid_request_error", NULL, auth.message);
+        return;
+    }
+    if (!s->o.upstream) {
+        reply_error(r, 404, "invalid_request_error", NULL, NULL,
+                    "balance is only available with an upstream backend");
+        return;
+    }
+    relay_t *x = xcalloc(1, sizeof *x);
+    x->req = r;
+    x->srv = s;
+    http_req_on_abort(r, relay_abort, x);
+    x->call = upstream_get(s->o.upstream, "/user/balance", auth.nbyot ? auth.byot[0] : NULL,
+                           relay_done, x);
+}
+
+static void handle_health(api_server_t *s, http_req_t *r)
+{
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    buf_printf(&b, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld,\"requests\":%lld,"
+                   "\"active\":%d,\"backends\":[",
+               SEEKD_VERSION, (long long)(time(NULL) - s->started), s->requests, s->active);
+    if (s->o.upstream) {
+        buf_puts(&b, "{\"name\":\"upstream\",\"url\":");
+        const char *url = upstream_base_url(s->o.upstream);
+        jw_str(&b, url, strlen(url));
+        buf_printf(&b, ",\"mode\":\"%s\",\"keys\":[",
+                   upstream_nkeys(s->o.upstream) ? "server_keys" : "client_keys");
+        for (int i = 0; i < upstream_nkeys(s->o.upstream); i++) {
+            char m[48];
+            upstream_key_masked(s->o.upstream, i, m, sizeof m);
+            buf_puts(&b, i ? ",{\"key\":" : "{\"key\":");
+            jw_str(&b, m, strlen(m));
+            buf_puts(&b, ",\"state\":\"ok\"}");
+        }
+        buf_puts(&b, "]}");
+    }
+    buf_puts(&b, "]}");
+    log_simple(r, 200);
+    send_json(r, 200, &b);
+    buf_free(&b);
+}
+
+/* ---- routing ---- */
+
+void api_server_handle(http_req_t *r, void *ud)
+{
+    api_server_t *s = ud;
+    slice_t p = http_req_path(r);
+    const char *m = http_req_method(r);
+    bool post = strcmp(m, "POST") == 0;
+    bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+    if (slice_starts_with(p, "/v1/") && !slice_starts_with(p, "/v1/beta")) {
+        p.ptr += 3; /* /v1/x is /x, as DeepSeek's base URL may carry /v1 */
+        p.len -= 3;
+    }
+    struct {
+        const char *path;
+        api_kind_t kind;
+    } chat_routes[] = {
+        {"/chat/completions", API_KIND_CHAT},
+        {"/beta/chat/completions", API_KIND_CHAT_PREFIX},
+        {"/beta/completions", API_KIND_FIM},
+        {"/completions", API_KIND_FIM},
+    };
+    for (size_t i = 0; i < sizeof chat_routes / sizeof chat_routes[0]; i++) {
+        if (slice_eq_cstr(p, chat_routes[i].path)) {
+            if (!post) {
+                reply_error(r, 405, "invalid_request_error", NULL, NULL,
+                            "Method not allowed: use POST");
+                return;
+            }
+            handle_chat(s, r, chat_routes[i].kind, chat_routes[i].path);
+            return;
+        }
+    }
+    if (get && slice_eq_cstr(p, "/models")) {
+        handle_models(s, r, (slice_t){NULL, 0});
+    } else if (get && slice_starts_with(p, "/models/") && p.len > 8) {
+        handle_models(s, r, (slice_t){p.ptr + 8, p.len - 8});
+    } else if (get && slice_eq_cstr(p, "/user/balance")) {
+        handle_balance(s, r);
+    } else if (get && slice_eq_cstr(p, "/ping")) {
+        log_simple(r, 200);
+        http_resp_send(r, 200, "text/plain; charset=utf-8", "pong", 4);
+    } else if (get && slice_eq_cstr(p, "/health")) {
+        handle_health(s, r);
+    } else {
+        char msg[200];
+        snprintf(msg, sizeof msg, "Not found: %s %.*s", m, (int)(p.len > 100 ? 100 : p.len),
+                 p.ptr);
+        reply_error(r, 404, "invalid_request_error", NULL, NULL, msg);
+    }
+}
+
+api_server_t *api_server_new(const api_server_opts_t *opts)
+{
+    api_server_t *s = xcalloc(1, sizeof *s);
+    s->o = *opts;
+    s->started = time(NULL);
+    return s;
+}
+
+void api_server_free(api_server_t *s)
+{
+    free(s);
+}
+
+int api_server_active(const api_server_t *s)
+{
+    return s->active;
+}

@@ -1,0 +1,35 @@
+/* server.h - seekd's DeepSeek API routes on top of http/ and a backend. */
+#ifndef SEEKD_API_SERVER_H
+#define SEEKD_API_SERVER_H
+
+#include <stddef.h>
+
+#include "backend/backend.h"
+#include "backend/upstream.h"
+#include "gateway/auth.h"
+#include "http/http.h"
+
+struct event_base;
+
+typedef struct {
+    struct event_base *base;
+    backend_t *backend;
+    upstream_t *upstream; /* for /user/balance and /health; may be NULL */
+    gw_auth_cfg_t auth;
+    const char *const *models;
+    int nmodels;
+    size_t max_body;
+    size_t max_answer;
+    long keepalive_ms; /* `: keep-alive` interval while a stream waits for its first token */
+} api_server_opts_t;
+
+typedef struct api_server api_server_t;
+
+api_server_t *api_server_new(const api_server_opts_t *opts);
+void api_server_free(api_server_t *s);
+/** The http_handler_fn to give http_server_new, with the api_server_t as its ud. */
+void api_server_handle(http_req_t *req, void *ud);
+/** Requests now in flight. */
+int api_server_active(const api_server_t *s);
+
+#endif

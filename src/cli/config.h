@@ -1,0 +1,49 @@
+/* config.h - seekd's settings: defaults, then the config file, then the environment, then
+ * command-line flags. */
+#ifndef SEEKD_CLI_CONFIG_H
+#define SEEKD_CLI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CFG_MAX_LIST 64
+
+typedef struct {
+    char listen_host[256];
+    int listen_port;
+    char upstream[1024];
+    char *keys[CFG_MAX_LIST]; /* server-side upstream keys */
+    int nkeys;
+    char *client_keys[CFG_MAX_LIST];
+    int nclient_keys;
+    char *models[CFG_MAX_LIST];
+    int nmodels;
+    bool allow_open;
+    size_t max_body;
+    size_t max_output;
+    long connect_timeout_ms;
+    long first_token_timeout_ms;
+    long idle_timeout_ms;
+    long total_timeout_ms;
+    long keepalive_ms;
+    int log_level;
+    char port_file[1024];
+} seekd_config_t;
+
+/** Fills defaults: 127.0.0.1:8000, https://api.deepseek.com, models deepseek-chat and
+ * deepseek-reasoner, 8 MiB bodies, timeouts 10 s connect / 300 s first token / 300 s idle. */
+void config_defaults(seekd_config_t *c);
+/** Reads a config file (format in docs/config.md). Returns 0, or -1 with a message
+ * "FILE:LINE: what is wrong" in err. */
+int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen);
+/** Applies one setting by name (shared by the file and the tests). Returns 0 or -1 + err. */
+int config_set(seekd_config_t *c, const char *key, const char *value, char *err, size_t errlen);
+/** Parses "HOST:PORT", "[V6]:PORT" or ":PORT". Returns 0 or -1. */
+int config_parse_listen(seekd_config_t *c, const char *hostport);
+/** Replaces the server keys with a comma-separated list (DEEPSEEK_API_KEY). */
+void config_set_keys(seekd_config_t *c, const char *csv);
+/** Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
+bool config_is_loopback(const char *host);
+void config_free(seekd_config_t *c);
+
+#endif

@@ -1,0 +1,67 @@
+/* http.h - seekd's own small HTTP/1.1 server interface. Handlers see requests and responses
+ * through this header only; the libevent evhttp underneath stays private to http.c. */
+#ifndef SEEKD_HTTP_HTTP_H
+#define SEEKD_HTTP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/slice.h"
+
+struct event_base;
+typedef struct http_server http_server_t;
+typedef struct http_req http_req_t;
+
+typedef struct {
+    size_t max_body;   /* bodies above this get the handler's 413; ~4x this is refused early */
+    size_t max_output; /* bytes queued for one slow client before it is dropped */
+    int idle_timeout_s; /* keep-alive / header read timeout */
+} http_opts_t;
+
+/** Called once per request, on the loop thread. The handler must eventually answer with
+ * http_resp_send() or http_resp_start()...http_resp_end(), unless the abort callback ran. */
+typedef void (*http_handler_fn)(http_req_t *req, void *ud);
+
+http_server_t *http_server_new(struct event_base *base, const http_opts_t *opts,
+                               http_handler_fn handler, void *ud);
+/** Binds host:port (port 0: any free port). Returns 0 and the bound port, or -1. */
+int http_server_listen(http_server_t *s, const char *host, int port, int *bound_port);
+void http_server_free(http_server_t *s);
+
+#define HTTP_GONE (-1) /* the client went away or was dropped; the request is over */
+
+const char *http_req_method(const http_req_t *r);
+/** The path without the query string. */
+slice_t http_req_path(const http_req_t *r);
+/** A request header (case-insensitive name), or NULL. */
+const char *http_req_header(const http_req_t *r, const char *name);
+/** The whole body, contiguous; valid until the response ends. */
+slice_t http_req_body(http_req_t *r);
+/** The request id: the client's x-request-id when sane, else a fresh one. Also sent back. */
+const char *http_req_id(const http_req_t *r);
+/** Microseconds since the request arrived. */
+long long http_req_elapsed_us(const http_req_t *r);
+
+/** Called when the client disconnects (or is dropped) before the response ended. After it
+ * returns the request is gone: make no further http_* call with it. */
+void http_req_on_abort(http_req_t *r, void (*cb)(void *ud), void *ud);
+
+/** Adds a response header; before http_resp_send/start only. */
+void http_resp_header(http_req_t *r, const char *name, const char *value);
+/** Sends a complete response and ends the request. */
+void http_resp_send(http_req_t *r, int status, const char *content_type, const void *body,
+                    size_t len);
+/** Starts a streamed (chunked) response. */
+void http_resp_start(http_req_t *r, int status, const char *content_type);
+/** Queues bytes of a streamed response. Returns 0, or HTTP_GONE when the client had more than
+ * max_output bytes unread and was dropped: the request is over, make no further http_* call
+ * with it; the abort callback is NOT called (the caller is already on its way out). */
+int http_resp_write(http_req_t *r, const void *data, size_t len);
+/** Ends a streamed response. */
+void http_resp_end(http_req_t *r);
+/** Drops the connection at once (a stream that cannot be ended cleanly). No abort callback. */
+void http_resp_abort(http_req_t *r);
+/** Whether http_resp_start was called. */
+bool http_resp_started(const http_req_t *r);
+
+#endif
