@@ -1,0 +1,395 @@
+/* main.c - fake DeepSeek upstream for tests and benchmarks: CLI, listener, routing, auth and the
+ * /_fake control routes. See README.md beside this file for the contract. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "fake.h"
+
+#define MAX_KEY_FAULTS 64
+#define MAX_BODY (16 * 1024 * 1024)
+
+fake_stats_t g_stats;
+int g_quiet;
+
+static struct {
+    const char *fixtures;
+    struct {
+        char key[128];
+        fake_fault_t fault;
+        int delay_ms;
+    } key_faults[MAX_KEY_FAULTS];
+    int n_key_faults;
+    struct event_base *base;
+} g;
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: fake_upstream [--listen HOST:PORT] [--port-file FILE] [--fixtures DIR]\n"
+            "                     [--key-fault KEY=FAULT[:DELAY_MS]]... [--quiet]\n");
+    exit(2);
+}
+
+/* ---- stats ---- */
+
+static void stats_reset(void)
+{
+    long active = g_stats.active;
+    json_decref(g_stats.by_key);
+    json_decref(g_stats.last_request);
+    json_decref(g_stats.cancel_events);
+    memset(&g_stats, 0, sizeof(g_stats));
+    g_stats.active = active;
+    g_stats.by_key = json_object();
+    g_stats.cancel_events = json_array();
+    plan_cache_reset();
+}
+
+static void send_json(struct evhttp_request *req, int status, json_t *j)
+{
+    char *js = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, js, strlen(js));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, status, NULL, b);
+    evbuffer_free(b);
+    free(js);
+}
+
+static void route_stats(struct evhttp_request *req)
+{
+    json_t *j = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:O,s:O,s:s,s:s,s:O}", "requests", (json_int_t)g_stats.requests,
+        "completed", (json_int_t)g_stats.completed, "cancelled", (json_int_t)g_stats.cancelled,
+        "aborted", (json_int_t)g_stats.aborted, "active", (json_int_t)g_stats.active, "by_key",
+        g_stats.by_key, "last_request", g_stats.last_request ? g_stats.last_request : json_null(),
+        "last_path", g_stats.last_path, "last_authorization", g_stats.last_authorization,
+        "cancel_events", g_stats.cancel_events);
+    send_json(req, 200, j);
+    json_decref(j);
+}
+
+/* ---- API routes ---- */
+
+static void route_models(struct evhttp_request *req)
+{
+    json_t *j = json_pack("{s:s,s:[{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "object", "list", "data", "id",
+                          "deepseek-chat", "object", "model", "owned_by", "deepseek", "id",
+                          "deepseek-reasoner", "object", "model", "owned_by", "deepseek");
+    send_json(req, 200, j);
+    json_decref(j);
+}
+
+static void route_balance(struct evhttp_request *req)
+{
+    json_t *j = json_pack("{s:b,s:[{s:s,s:s,s:s,s:s}]}", "is_available", 1, "balance_infos",
+                          "currency", "CNY", "total_balance", "110.00", "granted_balance", "10.00",
+                          "topped_up_balance", "100.00");
+    send_json(req, 200, j);
+    json_decref(j);
+}
+
+static void route_completion(struct evhttp_request *req, int fim, const char *key, fake_fault_t kf,
+                             int kdelay)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    json_error_t err;
+    json_t *body = json_loadb((const char *)evbuffer_pullup(in, -1), n, 0, &err);
+    char msg[300];
+    if (!body || !json_is_object(body)) {
+        snprintf(
+            msg, sizeof(msg),
+            "Failed to deserialize the JSON body into the target type: %s at line %d column %d",
+            body ? "expected an object" : err.text, err.line, err.column);
+        json_decref(body);
+        send_error(req, 400, "invalid_request_error", msg);
+        g_stats.completed++;
+        return;
+    }
+    json_decref(g_stats.last_request);
+    g_stats.last_request = body;
+
+    plan_t plan;
+    int status = 500;
+    if (plan_build(&plan, body, fim, kf, kdelay, g.fixtures, &status, msg, sizeof(msg)) < 0) {
+        send_error(req, status, status >= 500 ? "server_error" : "invalid_request_error", msg);
+        g_stats.completed++;
+        return;
+    }
+    if (!g_quiet)
+        fprintf(stderr, "fake_upstream: %s stream=%d scenario=%d fault=%d\n", g_stats.last_path,
+                plan.stream, plan.scenario, plan.fault);
+    if (fake_fault_is_status(plan.fault)) {
+        send_status_fault(req, plan.fault, plan.retry_after, key);
+        plan_free(&plan);
+        g_stats.completed++;
+        return;
+    }
+    stream_start(g.base, req, &plan, key);
+}
+
+static const char *bearer_key(struct evhttp_request *req)
+{
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return NULL;
+    auth += 7;
+    while (*auth == ' ')
+        auth++;
+    return *auth ? auth : NULL;
+}
+
+static int key_fault(const char *key, fake_fault_t *f, int *delay)
+{
+    for (int i = 0; key && i < g.n_key_faults; i++) {
+        if (strcmp(g.key_faults[i].key, key) == 0) {
+            *f = g.key_faults[i].fault;
+            *delay = g.key_faults[i].delay_ms;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    const char *uri = evhttp_request_get_uri(req);
+    size_t plen = strcspn(uri, "?");
+    char path[256];
+    snprintf(path, sizeof(path), "%.*s", (int)(plen < sizeof(path) - 1 ? plen : sizeof(path) - 1),
+             uri);
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+    if (strcmp(path, "/_fake/stats") == 0) {
+        route_stats(req);
+        return;
+    }
+    if (strcmp(path, "/_fake/reset") == 0) {
+        stats_reset();
+        json_t *empty = json_object();
+        send_json(req, 200, empty);
+        json_decref(empty);
+        return;
+    }
+
+    int chat = strcmp(path, "/chat/completions") == 0 ||
+               strcmp(path, "/v1/chat/completions") == 0 ||
+               strcmp(path, "/beta/chat/completions") == 0;
+    int fim = strcmp(path, "/beta/completions") == 0 || strcmp(path, "/v1/beta/completions") == 0;
+    int models = strcmp(path, "/models") == 0 || strcmp(path, "/v1/models") == 0;
+    int balance = strcmp(path, "/user/balance") == 0 || strcmp(path, "/v1/user/balance") == 0;
+
+    g_stats.requests++;
+    snprintf(g_stats.last_path, sizeof(g_stats.last_path), "%s", path);
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    snprintf(g_stats.last_authorization, sizeof(g_stats.last_authorization), "%s",
+             auth ? auth : "");
+    const char *key = bearer_key(req);
+    if (key) {
+        json_t *c = json_object_get(g_stats.by_key, key);
+        json_object_set_new(g_stats.by_key, key, json_integer(c ? json_integer_value(c) + 1 : 1));
+    }
+
+    if (!chat && !fim && !models && !balance) {
+        send_error(req, 404, "invalid_request_error", "Not Found");
+        g_stats.completed++;
+        return;
+    }
+    if ((chat || fim) != (m == EVHTTP_REQ_POST) || ((models || balance) && m != EVHTTP_REQ_GET)) {
+        send_error(req, 405, "invalid_request_error", "Method Not Allowed");
+        g_stats.completed++;
+        return;
+    }
+    if (!key || strncmp(key, "sk-bad", 6) == 0) {
+        send_status_fault(req, FAULT_401, 0, key);
+        g_stats.completed++;
+        return;
+    }
+    fake_fault_t kf = FAULT_NONE;
+    int kdelay = 0;
+    key_fault(key, &kf, &kdelay);
+    if (chat || fim) {
+        route_completion(req, fim, key, kf, kdelay);
+        return;
+    }
+    if (fake_fault_is_status(kf))
+        send_status_fault(req, kf, 1, key);
+    else if (models)
+        route_models(req);
+    else
+        route_balance(req);
+    g_stats.completed++;
+}
+
+/* ---- startup ---- */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    event_base_loopbreak(arg);
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Binds host:port (port 0: ephemeral) with a deep backlog; returns the fd and the bound port. */
+static int listen_on(const char *spec, int *port_out)
+{
+    char host[128];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || (size_t)(colon - spec) >= sizeof(host))
+        return -1;
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return -1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    socklen_t sl = sizeof(sa);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+        close(fd);
+        return -1;
+    }
+    *port_out = ntohs(sa.sin_port);
+    return fd;
+}
+
+static int write_port_file(const char *path, int port)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static void add_key_fault(const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || g.n_key_faults == MAX_KEY_FAULTS ||
+        (size_t)(eq - arg) >= sizeof(g.key_faults[0].key))
+        usage();
+    char name[64];
+    snprintf(name, sizeof(name), "%s", eq + 1);
+    char *colon = strchr(name, ':');
+    int delay = 0;
+    if (colon) {
+        *colon = '\0';
+        delay = atoi(colon + 1);
+    }
+    fake_fault_t f;
+    if (fake_fault_parse(name, &f) < 0) {
+        fprintf(stderr, "fake_upstream: unknown fault %s\n", name);
+        exit(2);
+    }
+    snprintf(g.key_faults[g.n_key_faults].key, sizeof(g.key_faults[0].key), "%.*s", (int)(eq - arg),
+             arg);
+    g.key_faults[g.n_key_faults].fault = f;
+    g.key_faults[g.n_key_faults].delay_ms = delay;
+    g.n_key_faults++;
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen_spec = "127.0.0.1:0", *port_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--quiet") == 0) {
+            g_quiet = 1;
+        } else if (i + 1 < argc && strcmp(a, "--listen") == 0) {
+            listen_spec = argv[++i];
+        } else if (i + 1 < argc && strcmp(a, "--port-file") == 0) {
+            port_file = argv[++i];
+        } else if (i + 1 < argc && strcmp(a, "--fixtures") == 0) {
+            g.fixtures = argv[++i];
+        } else if (i + 1 < argc && strcmp(a, "--key-fault") == 0) {
+            add_key_fault(argv[++i]);
+        } else {
+            usage();
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    stats_reset();
+
+    int port, fd = listen_on(listen_spec, &port);
+    if (fd < 0) {
+        fprintf(stderr, "fake_upstream: cannot listen on %s: %s\n", listen_spec, strerror(errno));
+        return 1;
+    }
+    g.base = event_base_new();
+    struct evhttp *http = evhttp_new(g.base);
+    if (!g.base || !http || !evhttp_accept_socket_with_handle(http, fd)) {
+        fprintf(stderr, "fake_upstream: libevent setup failed\n");
+        return 1;
+    }
+    evhttp_set_max_body_size(http, MAX_BODY);
+    evhttp_set_timeout(http,
+                       3600); /* a stalled stream must stay open as long as the client waits */
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS |
+                                         EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(http, on_request, NULL);
+
+    struct event *sigterm = evsignal_new(g.base, SIGTERM, on_signal, g.base);
+    struct event *sigint = evsignal_new(g.base, SIGINT, on_signal, g.base);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+
+    if (port_file && write_port_file(port_file, port) < 0) {
+        fprintf(stderr, "fake_upstream: cannot write %s: %s\n", port_file, strerror(errno));
+        return 1;
+    }
+    char host[128];
+    snprintf(host, sizeof(host), "%.*s", (int)(strrchr(listen_spec, ':') - listen_spec),
+             listen_spec);
+    printf("listening %s:%d\n", host, port);
+    fflush(stdout);
+
+    event_base_dispatch(g.base);
+
+    evhttp_free(http); /* closes every connection; open streams count as cancelled */
+    event_free(sigterm);
+    event_free(sigint);
+    event_base_free(g.base);
+    stats_reset();
+    json_decref(g_stats.by_key);
+    json_decref(g_stats.cancel_events);
+    plan_cache_reset();
+    fixtures_free();
+    if (!g_quiet)
+        fprintf(stderr, "fake_upstream: stopped\n");
+    return 0;
+}
