@@ -1,0 +1,139 @@
+/* test_config.c - config file parsing and client authorization modes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cli/config.h"
+#include "gateway/auth.h"
+
+#define DATA SEEKD_SOURCE_DIR "/tests/data/config/"
+
+static void full_config_file_is_read(void **state)
+{
+    (void)state;
+    seekd_config_t c;
+    config_defaults(&c);
+    char err[256] = "";
+    assert_int_equal(config_load(&c, DATA "good.conf", err, sizeof err), 0);
+    assert_string_equal(c.listen_host, "0.0.0.0");
+    assert_int_equal(c.listen_port, 9001);
+    assert_string_equal(c.upstream, "http://127.0.0.1:8001/v1");
+    assert_int_equal(c.nkeys, 3);
+    assert_string_equal(c.keys[0], "sk-aaaa1111");
+    assert_string_equal(c.keys[2], "sk-cccc3333");
+    assert_int_equal(c.nclient_keys, 1);
+    assert_int_equal(c.nmodels, 3);
+    assert_string_equal(c.models[1], "b");
+    assert_true(c.allow_open);
+    assert_int_equal(c.max_body, 64 * 1024);
+    assert_int_equal(c.idle_timeout_ms, 500);
+    assert_int_equal(c.log_level, 2);
+    config_set_keys(&c, " sk-env-1 ,, sk-env-2");
+    assert_int_equal(c.nkeys, 2);
+    assert_string_equal(c.keys[1], "sk-env-2");
+    config_free(&c);
+}
+
+static void bad_lines_name_file_and_line(void **state)
+{
+    (void)state;
+    const struct {
+        const char *file, *want;
+    } cases[] = {
+        {"bad-no-equals.conf", "bad-no-equals.conf:2: expected 'key = value'"},
+        {"bad-upstream.conf", "bad-upstream.conf:3: upstream must be an http:// or https:// URL"},
+        {"bad-unknown.conf", "bad-unknown.conf:2: unknown setting 'max_bodyy'"},
+        {"bad-timeout.conf", "bad-timeout.conf:1: idle_timeout_ms must be a whole number"},
+        {"bad-port.conf", "bad-port.conf:1: listen must be HOST:PORT"},
+        {"does-not-exist.conf", "does-not-exist.conf: cannot open"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        seekd_config_t c;
+        config_defaults(&c);
+        char path[512], err[512] = "";
+        snprintf(path, sizeof path, DATA "%s", cases[i].file);
+        assert_int_equal(config_load(&c, path, err, sizeof err), -1);
+        if (!strstr(err, cases[i].want))
+            fail_msg("%s: got '%s', want it to contain '%s'", cases[i].file, err, cases[i].want);
+        config_free(&c);
+    }
+}
+
+static void listen_forms(void **state)
+{
+    (void)state;
+    seekd_config_t c;
+    config_defaults(&c);
+    assert_int_equal(config_parse_listen(&c, "[::1]:8080"), 0);
+    assert_string_equal(c.listen_host, "::1");
+    assert_int_equal(c.listen_port, 8080);
+    assert_int_equal(config_parse_listen(&c, ":0"), 0);
+    assert_string_equal(c.listen_host, "127.0.0.1");
+    assert_int_equal(config_parse_listen(&c, "nohost"), -1);
+    assert_int_equal(config_parse_listen(&c, "h:12x"), -1);
+    assert_true(config_is_loopback("127.0.0.1"));
+    assert_true(config_is_loopback("::1"));
+    assert_false(config_is_loopback("0.0.0.0"));
+    config_free(&c);
+}
+
+static void auth_bring_your_own_token_splits_pools(void **state)
+{
+    (void)state;
+    gw_auth_cfg_t cfg = {0};
+    gw_auth_t a;
+    assert_int_equal(gw_authorize(&cfg, "Bearer k1,k2,k3", &a), 0);
+    assert_int_equal(a.nbyot, 3);
+    assert_string_equal(a.byot[0], "k1");
+    assert_string_equal(a.byot[2], "k3");
+    assert_int_equal(gw_authorize(&cfg, "bearer   sk-x  ", &a), 0);
+    assert_int_equal(a.nbyot, 1);
+    assert_string_equal(a.byot[0], "sk-x");
+}
+
+static void auth_refusals(void **state)
+{
+    (void)state;
+    gw_auth_cfg_t cfg = {0};
+    gw_auth_t a;
+    assert_int_equal(gw_authorize(&cfg, NULL, &a), -1);
+    assert_non_null(a.message);
+    assert_int_equal(gw_authorize(&cfg, "", &a), -1);
+    assert_int_equal(gw_authorize(&cfg, "Basic abc", &a), -1);
+    assert_int_equal(gw_authorize(&cfg, "Bearer ", &a), -1);
+    assert_int_equal(gw_authorize(&cfg, "Bearer a\x01b", &a), -1);
+    assert_int_equal(gw_authorize(&cfg, "Bearer ,,,", &a), -1);
+}
+
+static void auth_client_keys_must_match(void **state)
+{
+    (void)state;
+    const char *keys[] = {"sk-client-1", "sk-client-2"};
+    gw_auth_cfg_t cfg = {.client_keys = keys, .nclient_keys = 2, .server_keys = true};
+    gw_auth_t a;
+    assert_int_equal(gw_authorize(&cfg, "Bearer sk-client-2", &a), 0);
+    assert_int_equal(a.nbyot, 0); /* server keys pay */
+    assert_int_equal(gw_authorize(&cfg, "Bearer sk-client-3", &a), -1);
+    assert_int_equal(gw_authorize(&cfg, "Bearer sk-client-", &a), -1);
+    gw_auth_cfg_t open = {.server_keys = true};
+    assert_int_equal(gw_authorize(&open, "Bearer anything", &a), 0);
+    assert_int_equal(a.nbyot, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(full_config_file_is_read),
+        cmocka_unit_test(bad_lines_name_file_and_line),
+        cmocka_unit_test(listen_forms),
+        cmocka_unit_test(auth_bring_your_own_token_splits_pools),
+        cmocka_unit_test(auth_refusals),
+        cmocka_unit_test(auth_client_keys_must_match),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
