@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "base/mem.h"
@@ -34,6 +36,8 @@ struct http_req {
     char id[65];
     char path[1024];
     bool started;
+    struct event *watch; /* notices a client that hangs up while we have nothing to write */
+    bool *ended;         /* set while the handler runs: tells on_request the request ended */
     void (*abort_cb)(void *);
     void *abort_ud;
 };
@@ -46,6 +50,10 @@ static const char CORS_HEADERS[] = "Authorization, Content-Type, X-Request-Id, O
 
 static void req_free(http_req_t *r)
 {
+    if (r->ended)
+        *r->ended = true;
+    if (r->watch)
+        event_free(r->watch);
     if (r->evcon)
         evhttp_connection_set_closecb(r->evcon, NULL, NULL);
     free(r);
@@ -56,11 +64,38 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
     (void)evcon;
     http_req_t *r = arg;
     r->evcon = NULL;
+    /* evhttp detaches a request the handler still holds instead of freeing it (timeout or EOF
+     * from the client); then it is ours to free. */
+    if (evhttp_request_get_connection(r->ev) == NULL)
+        evhttp_request_free(r->ev);
     void (*cb)(void *) = r->abort_cb;
     void *ud = r->abort_ud;
-    free(r);
+    req_free(r);
     if (cb)
         cb(ud);
+}
+
+/* evhttp reads nothing while a handler works on a request, so a client that hangs up before
+ * we write is only noticed by watching the socket: EOF or an error means it is gone. */
+static void on_peer_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    http_req_t *r = arg;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+        return; /* a pipelined request: evhttp will read it later; stop watching */
+    evhttp_connection_free(r->evcon); /* runs on_close, which tells the handler */
+}
+
+static void watch_peer(http_req_t *r)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd < 0)
+        return;
+    r->watch = event_new(r->srv->base, fd, EV_READ, on_peer_readable, r);
+    event_add(r->watch, NULL);
 }
 
 static bool sane_id(const char *s)
@@ -120,7 +155,14 @@ static void on_request(struct evhttp_request *ev, void *arg)
         req_free(r);
         return;
     }
+    /* Most GETs are answered within the handler; only requests still open need the watch. */
+    bool ended = false;
+    r->ended = &ended;
     s->handler(r, s->ud);
+    if (!ended) {
+        r->ended = NULL;
+        watch_peer(r);
+    }
 }
 
 http_server_t *http_server_new(struct event_base *base, const http_opts_t *opts,
@@ -281,8 +323,6 @@ void http_resp_end(http_req_t *r)
 void http_resp_abort(http_req_t *r)
 {
     struct evhttp_connection *evcon = r->evcon;
-    evhttp_connection_set_closecb(evcon, NULL, NULL);
-    r->evcon = NULL;
-    free(r);
+    req_free(r);
     evhttp_connection_free(evcon);
 }
