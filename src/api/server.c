@@ -15,6 +15,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "gateway/ratelimit.h"
 #include "json/jw.h"
 
 struct api_server {
@@ -22,7 +23,15 @@ struct api_server {
     time_t started;
     long long requests;
     int active;
+    gw_bucket_t token_checks;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- small responses ---- */
 
@@ -36,8 +45,6 @@ static void send_error(http_req_t *r, const api_error_t *err)
     buf_t b;
     buf_init(&b, 4096);
     api_error_encode(err, &b);
-    if (err->status == 429)
-        http_resp_header(r, "Retry-After", "1");
     send_json(r, err->status, &b);
     buf_free(&b);
 }
@@ -171,6 +178,11 @@ static void chat_error(chat_t *c, const bk_event_t *ev)
         return;
     }
     c->status = err.status;
+    if (ev->error.retry_after_s > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", ev->error.retry_after_s);
+        http_resp_header(c->req, "Retry-After", ra);
+    }
     send_error(c->req, &err);
     c->req = NULL;
     chat_log(c, err.message);
@@ -376,8 +388,90 @@ typedef struct {
 static void relay_abort(void *ud)
 {
     relay_t *x = ud;
-    x->srv->o.backend->cancel(x->call);
+    upstream_get_cancel(x->call);
     free(x);
+}
+
+/* POST /token/check: a key is live when the upstream answers an authenticated GET /models. */
+static void token_checked(void *ud, int status, slice_t ctype, slice_t body, const char *err)
+{
+    (void)ctype;
+    (void)body;
+    relay_t *x = ud;
+    http_req_t *r = x->req;
+    free(x);
+    if (status == 200 || status == 401 || status == 403 || status == 402) {
+        const char *out = status == 200 ? "{\"live\":true}" : "{\"live\":false}";
+        log_simple(r, 200);
+        http_resp_send(r, 200, "application/json", out, strlen(out));
+        return;
+    }
+    char msg[300];
+    if (status == 0)
+        snprintf(msg, sizeof msg, "upstream unreachable: %s", err ? err : "no answer");
+    else
+        snprintf(msg, sizeof msg, "upstream answered %d; the key's state is unknown", status);
+    reply_error(r, 502, "api_error", NULL, NULL, msg);
+}
+
+static void handle_token_check(api_server_t *s, http_req_t *r)
+{
+    gw_auth_t auth;
+    if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), &auth)) {
+        reply_error(r, 401, "authentication_error", "invalid_request_error", NULL, auth.message);
+        return;
+    }
+    if (!s->o.upstream) {
+        reply_error(r, 404, "invalid_request_error", NULL, NULL,
+                    "token check needs an upstream backend");
+        return;
+    }
+    api_error_t err;
+    json_t *body = NULL;
+    slice_t raw = http_req_body(r);
+    if (raw.len > 65536) {
+        reply_error(r, 413, "invalid_request_error", "invalid_request_error", NULL,
+                    "Request body is too large");
+        return;
+    }
+    if (api_parse_json(raw.ptr, raw.len, &body, &err)) {
+        log_simple(r, err.status);
+        send_error(r, &err);
+        return;
+    }
+    json_t *tok = json_object_get(body, "token");
+    const char *t = json_string_value(tok);
+    size_t tlen = json_string_length(tok);
+    bool sane = t && tlen > 0 && tlen < 512;
+    for (size_t i = 0; sane && i < tlen; i++)
+        sane = (unsigned char)t[i] > 0x20 && (unsigned char)t[i] < 0x7f && t[i] != ',';
+    if (!sane) {
+        json_decref(body);
+        reply_error(r, 400, "invalid_request_error", "invalid_request_error", "token",
+                    "token must be a non-empty string without spaces or commas");
+        return;
+    }
+    int64_t now = mono_ms();
+    if (!gw_bucket_take(&s->token_checks, now)) {
+        json_decref(body);
+        char ra[32];
+        snprintf(ra, sizeof ra, "%lld",
+                 (long long)((gw_bucket_wait_ms(&s->token_checks, now) + 999) / 1000));
+        http_resp_header(r, "Retry-After", ra);
+        api_error_t e;
+        api_error_set(&e, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
+                      "Rate Limit Reached: token checks are limited to %ld per minute",
+                      s->o.token_check_per_min);
+        log_simple(r, 429);
+        send_error(r, &e);
+        return;
+    }
+    relay_t *x = xcalloc(1, sizeof *x);
+    x->req = r;
+    x->srv = s;
+    http_req_on_abort(r, relay_abort, x);
+    x->call = upstream_get(s->o.upstream, "/models", t, token_checked, x);
+    json_decref(body);
 }
 
 static void relay_done(void *ud, int status, slice_t ctype, slice_t body, const char *err)
@@ -424,29 +518,65 @@ static void handle_balance(api_server_t *s, http_req_t *r)
                            relay_done, x);
 }
 
+static void health_upstreams(const pool_t *p, int64_t now, buf_t *b)
+{
+    for (int i = 0; i < p->nups; i++) {
+        const pool_upstream_t *u = &p->ups[i];
+        buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        jw_str(b, u->name, strlen(u->name));
+        buf_puts(b, ",\"url\":");
+        jw_str(b, u->url, strlen(u->url));
+        buf_printf(b, ",\"priority\":%d,\"weight\":%d,\"max_concurrent_per_key\":%d,"
+                      "\"state\":\"%s\"",
+                   u->priority, u->weight, u->max_per_key,
+                   u->ejected ? (now < u->until_ms ? "ejected" : "probing") : "ok");
+        if (u->ejected) {
+            buf_puts(b, ",\"reason\":");
+            jw_str(b, u->reason, strlen(u->reason));
+        }
+        buf_puts(b, ",\"models\":[");
+        for (int m = 0; m < u->nmodels; m++) {
+            if (m)
+                buf_puts(b, ",");
+            jw_str(b, u->models[m], strlen(u->models[m]));
+        }
+        buf_puts(b, "],\"keys\":[");
+        for (int k = 0; k < u->nkeys; k++) {
+            const pool_key_t *key = &u->keys[k];
+            buf_puts(b, k ? ",{\"key\":" : "{\"key\":");
+            jw_str(b, key->masked, strlen(key->masked));
+            buf_printf(b, ",\"state\":\"%s\",\"active\":%d,\"requests\":%lld,\"failures\":%lld",
+                       pool_state_name(key->state), key->active, (long long)key->requests,
+                       (long long)key->failures);
+            if (key->state != KEY_OK) {
+                buf_puts(b, ",\"reason\":");
+                jw_str(b, key->reason, strlen(key->reason));
+            }
+            if (key->state == KEY_COOLDOWN || key->state == KEY_EJECTED)
+                buf_printf(b, ",\"retry_in_ms\":%lld",
+                           (long long)(key->until_ms > now ? key->until_ms - now : 0));
+            buf_puts(b, "}");
+        }
+        buf_puts(b, "]}");
+    }
+}
+
 static void handle_health(api_server_t *s, http_req_t *r)
 {
     buf_t b;
-    buf_init(&b, 1 << 20);
+    buf_init(&b, 4u << 20);
     buf_printf(&b, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld,\"requests\":%lld,"
-                   "\"active\":%d,\"backends\":[",
+                   "\"active\":%d",
                SEEKD_VERSION, (long long)(time(NULL) - s->started), s->requests, s->active);
     if (s->o.upstream) {
-        buf_puts(&b, "{\"name\":\"upstream\",\"url\":");
-        const char *url = upstream_base_url(s->o.upstream);
-        jw_str(&b, url, strlen(url));
-        buf_printf(&b, ",\"mode\":\"%s\",\"keys\":[",
-                   upstream_nkeys(s->o.upstream) ? "server_keys" : "client_keys");
-        for (int i = 0; i < upstream_nkeys(s->o.upstream); i++) {
-            char m[48];
-            upstream_key_masked(s->o.upstream, i, m, sizeof m);
-            buf_puts(&b, i ? ",{\"key\":" : "{\"key\":");
-            jw_str(&b, m, strlen(m));
-            buf_puts(&b, ",\"state\":\"ok\"}");
-        }
-        buf_puts(&b, "]}");
+        buf_printf(&b, ",\"queued\":%d,\"backends\":[{\"name\":\"upstream\",\"mode\":\"%s\","
+                       "\"upstreams\":[",
+                   upstream_queued(s->o.upstream),
+                   s->o.auth.server_keys ? "server_keys" : "client_keys");
+        health_upstreams(upstream_pool(s->o.upstream), mono_ms(), &b);
+        buf_puts(&b, "]}]");
     }
-    buf_puts(&b, "]}");
+    buf_puts(&b, "}");
     log_simple(r, 200);
     send_json(r, 200, &b);
     buf_free(&b);
@@ -485,15 +615,21 @@ void api_server_handle(http_req_t *r, void *ud)
             return;
         }
     }
-    if (get && slice_eq_cstr(p, "/models")) {
-        handle_models(s, r, (slice_t){NULL, 0});
-    } else if (get && slice_starts_with(p, "/models/") && p.len > 8) {
-        handle_models(s, r, (slice_t){p.ptr + 8, p.len - 8});
+    if (get && (slice_eq_cstr(p, "/models") || (slice_starts_with(p, "/models/") && p.len > 8))) {
+        gw_auth_t auth; /* DeepSeek lists models only to authenticated callers */
+        if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), &auth)) {
+            reply_error(r, 401, "authentication_error", "invalid_request_error", NULL,
+                        auth.message);
+            return;
+        }
+        handle_models(s, r, p.len > 8 ? (slice_t){p.ptr + 8, p.len - 8} : (slice_t){NULL, 0});
     } else if (get && slice_eq_cstr(p, "/user/balance")) {
         handle_balance(s, r);
     } else if (get && slice_eq_cstr(p, "/ping")) {
         log_simple(r, 200);
         http_resp_send(r, 200, "text/plain; charset=utf-8", "pong", 4);
+    } else if (post && slice_eq_cstr(p, "/token/check")) {
+        handle_token_check(s, r);
     } else if (get && slice_eq_cstr(p, "/health")) {
         handle_health(s, r);
     } else {
@@ -509,6 +645,9 @@ api_server_t *api_server_new(const api_server_opts_t *opts)
     api_server_t *s = xcalloc(1, sizeof *s);
     s->o = *opts;
     s->started = time(NULL);
+    gw_bucket_init(&s->token_checks, (double)opts->token_check_per_min,
+                   opts->token_check_per_min < 5 ? (double)opts->token_check_per_min : 5.0,
+                   mono_ms());
     return s;
 }
 

@@ -21,6 +21,7 @@ typedef struct {
     size_t max_body;
     size_t max_answer;
     long keepalive_ms; /* `: keep-alive` interval while a stream waits for its first token */
+    long token_check_per_min; /* POST /token/check budget (upstream calls it may cause) */
 } api_server_opts_t;
 
 typedef struct api_server api_server_t;

@@ -78,6 +78,7 @@ typedef struct {
         int status; /* HTTP status to use if nothing was sent yet */
         const char *type, *code;
         slice_t message;
+        int retry_after_s; /* > 0: tell the client when to retry (429/503) */
     } error;
 } bk_event_t;
 

@@ -1,6 +1,8 @@
-/* upstream.c - relays requests to an OpenAI-compatible upstream and turns its answers (SSE
- * stream or one JSON body) into backend events. libcurl's multi handle runs on the server's
- * event_base (socket and timer callbacks), so nothing here blocks the loop. */
+/* upstream.c - relays requests to OpenAI-compatible upstreams and turns their answers (SSE
+ * stream or one JSON body) into backend events. A request (bk_call_t) makes one or more
+ * attempts; an attempt is one HTTP transfer on one (upstream, key). Failures before the first
+ * answer event are retried on another key or upstream; after it they reach the client as an
+ * error event. libcurl's multi handle runs on the server's event_base, so nothing blocks. */
 #include "backend/upstream.h"
 
 #include <curl/curl.h>
@@ -18,47 +20,85 @@
 #include "base/log.h"
 #include "base/mem.h"
 
+#define MAX_TRIES 8
+
+typedef struct attempt attempt_t;
+
 struct upstream {
     backend_t be; /* first: the backend interface */
     struct event_base *base;
     CURLM *multi;
     struct event *curl_timer;
+    struct event *tick;
     upstream_opts_t o;
-    char *base_url;
-    char **keys;
-    int nkeys;
-    unsigned rr;
+    pool_t pool;
+    bk_call_t *qhead, *qtail; /* requests waiting for a free key, oldest first */
+    int queued;
+    int64_t next_probe_ms;
 };
 
-typedef enum { MODE_ANSWER, MODE_GET } call_mode_t;
-
+/* A client request: owns its attempts in turn. */
 struct bk_call {
     upstream_t *up;
-    call_mode_t mode;
+    bk_sink_t *sink;  /* the API's */
+    bk_sink_t relay;  /* what attempts deliver to: commits on the first answer event */
+    bk_request_t r;
+    attempt_t *att;
+    const char *tried[MAX_TRIES];
+    int ntried;
+    int attempts;
+    int64_t deadline_ms;
+    bool committed; /* an answer event reached the client: no more failover */
+    bool is_get;    /* an upstream_get handle, not a chat request */
+    bk_call_t *qnext;
+    bool queued;
+    struct event *later; /* delivers a failure found synchronously in start() */
+    /* the failure the client gets if no attempt succeeds */
+    int fail_status;
+    const char *fail_type;
+    char fail_msg[512];
+    int fail_retry_after_s;
+};
+
+typedef enum { MODE_ANSWER, MODE_GET, MODE_PROBE } mode_t_;
+
+struct attempt {
+    upstream_t *up;
+    bk_call_t *req; /* MODE_ANSWER only */
+    mode_t_ mode;
+    int ui, ki; /* upstream and key (ki < 0: the client's own key) */
+    const char *key;
     CURL *easy;
     struct curl_slist *hdrs;
-    char *post; /* body we serialized, when it differs from the client's bytes */
-    bk_sink_t *sink;
+    char *post;
     upstream_get_cb get_cb;
     void *get_ud;
-    bool stream;
+    bool probe_balance; /* MODE_PROBE: a 402 key, probed through /user/balance */
     int status;
     char ctype[128];
-    bool sse;     /* the answer is text/event-stream */
-    bool html;    /* the answer is an HTML page (proxy / WAF) */
-    bool done;    /* [DONE] seen */
-    bool stopped; /* the sink asked to stop */
-    bool failed;  /* an ERROR event was already delivered */
-    bool got_answer;
-    bool client_key; /* the key is the client's own: its 401 is the client's to see */
+    char retry_after[32];
+    bool sse, html, done, stopped, failed;
     sse_parser_t parser;
     bk_chunk_state_t st;
-    buf_t body; /* non-stream answer, or an error body */
+    buf_t body;
     struct event *timer; /* first-token / idle deadline */
     char key_masked[48];
-    char retry_after[32];
-    struct timespec t0;
+    /* classification of a failure */
+    pool_outcome_t outcome;
+    int fstatus;
+    const char *ftype;
+    char fmsg[512];
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void try_next(bk_call_t *req, bool deferred_failure);
+static void dispatch(upstream_t *up);
 
 /* ---- curl <-> libevent glue ---- */
 
@@ -129,92 +169,85 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
-/* ---- one call ---- */
+/* ---- attempts ---- */
 
-static void call_free(bk_call_t *c)
+static void attempt_free(attempt_t *a)
 {
-    if (c->easy) {
-        curl_multi_remove_handle(c->up->multi, c->easy);
-        curl_easy_cleanup(c->easy);
+    if (a->easy) {
+        curl_multi_remove_handle(a->up->multi, a->easy);
+        curl_easy_cleanup(a->easy);
     }
-    curl_slist_free_all(c->hdrs);
-    free(c->post);
-    sse_free(&c->parser);
-    bk_chunk_state_free(&c->st);
-    buf_free(&c->body);
-    if (c->timer)
-        event_free(c->timer);
-    free(c);
+    if (a->ki >= 0 && a->mode == MODE_ANSWER)
+        a->up->pool.ups[a->ui].keys[a->ki].active--;
+    curl_slist_free_all(a->hdrs);
+    free(a->post);
+    sse_free(&a->parser);
+    bk_chunk_state_free(&a->st);
+    buf_free(&a->body);
+    if (a->timer)
+        event_free(a->timer);
+    free(a);
 }
 
-static void arm_timer(bk_call_t *c, long ms)
+static void arm_timer(attempt_t *a, long ms)
 {
     if (ms <= 0) {
-        evtimer_del(c->timer);
+        evtimer_del(a->timer);
         return;
     }
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
+    evtimer_add(a->timer, &tv);
 }
 
-/* Delivers one ERROR event (once per call). */
-static void fail(bk_call_t *c, int status, const char *type, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void fail(bk_call_t *c, int status, const char *type, const char *fmt, ...)
+/* Records why an attempt failed. Once the client has answer bytes, the failure goes straight
+ * to it as an error event; before that, the request decides (retry or report). */
+static void fail(attempt_t *a, pool_outcome_t out, int status, const char *type, const char *fmt,
+                 ...) __attribute__((format(printf, 5, 6)));
+static void fail(attempt_t *a, pool_outcome_t out, int status, const char *type, const char *fmt,
+                 ...)
 {
-    if (c->failed || c->stopped || c->mode != MODE_ANSWER)
+    if (a->failed || a->stopped)
         return;
-    c->failed = true;
-    char msg[512];
+    a->failed = true;
+    a->outcome = out;
+    a->fstatus = status;
+    a->ftype = type;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(a->fmsg, sizeof a->fmsg, fmt, ap);
     va_end(ap);
-    bk_event_t ev;
-    memset(&ev, 0, sizeof ev);
-    ev.type = BK_EV_ERROR;
-    ev.error.status = status;
-    ev.error.type = type;
-    ev.error.code = NULL;
-    ev.error.message = slice_of(msg);
-    c->sink->events(c->sink, &ev, 1);
-}
-
-/* Ends the call: tells the sink or the GET callback, then frees everything. */
-static void finish(bk_call_t *c, const char *curl_err)
-{
-    if (c->mode == MODE_GET) {
-        c->get_cb(c->get_ud, curl_err ? 0 : c->status, slice_of(c->ctype), buf_slice(&c->body),
-                  curl_err);
-        call_free(c);
-        return;
+    if (a->mode == MODE_ANSWER && a->req->committed) {
+        bk_event_t ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = BK_EV_ERROR;
+        ev.error.status = status;
+        ev.error.type = type;
+        ev.error.message = slice_of(a->fmsg);
+        a->req->sink->events(a->req->sink, &ev, 1);
     }
-    bk_sink_t *sink = c->sink;
-    call_free(c);
-    sink->end(sink);
 }
 
 static int on_sse_data(void *ud, slice_t data)
 {
-    bk_call_t *c = ud;
+    attempt_t *a = ud;
     if (slice_eq_cstr(data, "[DONE]")) {
-        c->done = true;
+        a->done = true;
         return 0;
     }
-    if (c->done)
+    if (a->done)
         return 0;
-    c->got_answer = true;
-    arm_timer(c, c->up->o.idle_timeout_ms);
+    arm_timer(a, a->up->o.idle_timeout_ms);
     char why[160];
-    int rc = bk_chunk_deliver(&c->st, data.ptr, data.len, c->sink, why, sizeof why);
+    int rc = bk_chunk_deliver(&a->st, data.ptr, data.len, &a->req->relay, why, sizeof why);
     if (rc == BK_CHUNK_STOP) {
-        c->stopped = true;
+        if (!a->failed)
+            a->stopped = true;
         return 1;
     }
     if (rc == BK_CHUNK_MALFORMED) {
-        log_warn("upstream %s sent a malformed chunk (%s) after %d chunks", c->key_masked, why,
-                 c->st.chunks);
-        fail(c, 502, "api_error", "upstream sent a malformed chunk: %s", why);
+        log_warn("upstream %s key %s sent a malformed chunk (%s) after %d chunks",
+                 a->up->pool.ups[a->ui].name, a->key_masked, why, a->st.chunks);
+        fail(a, OUT_SERVER, 502, "api_error", "upstream sent a malformed chunk: %s", why);
         return 1;
     }
     return 0;
@@ -222,23 +255,23 @@ static int on_sse_data(void *ud, slice_t data)
 
 static void on_sse_idle(void *ud)
 {
-    bk_call_t *c = ud;
-    if (c->sink->keepalive)
-        c->sink->keepalive(c->sink);
+    attempt_t *a = ud;
+    bk_sink_t *s = a->req->sink;
+    if (s->keepalive)
+        s->keepalive(s);
 }
 
 static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 {
-    bk_call_t *c = ud;
+    attempt_t *a = ud;
     size_t len = size * n;
     if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
-        /* a new response (after 100-continue or a redirect): forget earlier headers */
-        c->ctype[0] = '\0';
-        c->retry_after[0] = '\0';
-        c->status = 0;
+        a->ctype[0] = '\0'; /* a new response (after 100-continue): forget earlier headers */
+        a->retry_after[0] = '\0';
+        a->status = 0;
         const char *sp = memchr(buf, ' ', len);
         if (sp)
-            c->status = atoi(sp + 1);
+            a->status = atoi(sp + 1);
         return len;
     }
     const char *colon = memchr(buf, ':', len);
@@ -252,53 +285,60 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
     while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
         vlen--;
     if (nlen == 12 && strncasecmp(buf, "content-type", 12) == 0) {
-        snprintf(c->ctype, sizeof c->ctype, "%.*s", (int)vlen, v);
-        c->sse = strncasecmp(c->ctype, "text/event-stream", 17) == 0;
-        c->html = strncasecmp(c->ctype, "text/html", 9) == 0;
+        snprintf(a->ctype, sizeof a->ctype, "%.*s", (int)vlen, v);
+        a->sse = strncasecmp(a->ctype, "text/event-stream", 17) == 0;
+        a->html = strncasecmp(a->ctype, "text/html", 9) == 0;
     } else if (nlen == 11 && strncasecmp(buf, "retry-after", 11) == 0) {
-        snprintf(c->retry_after, sizeof c->retry_after, "%.*s", (int)vlen, v);
+        snprintf(a->retry_after, sizeof a->retry_after, "%.*s", (int)vlen, v);
     }
     return len;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud)
 {
-    bk_call_t *c = ud;
+    attempt_t *a = ud;
     size_t len = size * n;
-    if (c->stopped || c->failed)
+    if (a->stopped || a->failed)
         return 0;
-    bool ok = c->status >= 200 && c->status < 300;
-    if (c->mode == MODE_ANSWER && ok && c->sse && !c->html) {
-        if (c->st.chunks == 0 && !c->got_answer)
-            arm_timer(c, c->up->o.first_token_timeout_ms); /* keep-alives don't count */
-        int rc = sse_feed(&c->parser, data, len);
+    bool ok = a->status >= 200 && a->status < 300;
+    if (a->mode == MODE_ANSWER && ok && a->sse && !a->html) {
+        int rc = sse_feed(&a->parser, data, len);
         if (rc == SSE_ETOOBIG) {
-            fail(c, 502, "api_error", "upstream sent an event larger than %zu bytes",
-                 c->up->o.max_event);
+            fail(a, OUT_SERVER, 502, "api_error", "upstream sent an event larger than %zu bytes",
+                 a->up->o.max_event);
             return 0;
         }
         return rc ? 0 : len;
     }
     /* whole bodies: a non-streamed answer, an error document, a GET result */
-    if (buf_append(&c->body, data, len)) {
-        fail(c, 502, "api_error", "upstream answer exceeds %zu bytes", c->body.cap);
+    if (buf_append(&a->body, data, len)) {
+        fail(a, OUT_SERVER, 502, "api_error", "upstream answer exceeds %zu bytes", a->body.cap);
         return 0;
     }
     return len;
 }
 
-/* Maps an upstream error status to what the client sees, keeping DeepSeek's own envelope
- * message when there is one. */
-static void fail_from_status(bk_call_t *c)
+static int parse_retry_after(const char *v)
+{
+    if (!v[0])
+        return -1;
+    char *end;
+    double s = strtod(v, &end);
+    if (end == v || s < 0 || s > 86400)
+        return -1;
+    return (int)(s * 1000);
+}
+
+/* Classifies a non-2xx answer, keeping DeepSeek's own envelope message when there is one. */
+static void fail_from_status(attempt_t *a)
 {
     const char *msg = NULL;
     json_t *root = NULL;
-    if (!c->html) {
+    if (!a->html) {
         size_t off = 0;
-        while (off < c->body.len && (c->body.data[off] == '\n' || c->body.data[off] == ' ' ||
-                                     c->body.data[off] == '\r'))
+        while (off < a->body.len && strchr(" \r\n\t", a->body.data[off]))
             off++;
-        root = json_loadb(c->body.data + off, c->body.len - off, 0, NULL);
+        root = json_loadb(a->body.data + off, a->body.len - off, 0, NULL);
         json_t *m = json_object_get(json_object_get(root, "error"), "message");
         if (!json_is_string(m))
             m = json_object_get(root, "message");
@@ -306,87 +346,243 @@ static void fail_from_status(bk_call_t *c)
             m = json_object_get(root, "detail");
         msg = json_string_value(m);
     }
-    int st = c->status;
-    const char *type = "api_error";
-    int out = 502;
-    if (st == 400 || st == 404 || st == 422) {
-        out = st;
-        type = "invalid_request_error";
-    } else if (st == 401 || st == 403) {
-        out = c->client_key ? st : 502; /* our key failing is not the client's fault */
-        type = "authentication_error";
-    } else if (st == 402) {
-        out = 402;
-        type = "insufficient_balance";
-    } else if (st == 429) {
-        out = 429;
-        type = "rate_limit_error";
-    } else if (st == 503) {
-        out = 503;
-        type = "server_overloaded";
-    }
-    if (c->html)
-        fail(c, 502, "api_error", "upstream answered %d with an HTML page (a proxy or firewall?)",
-             st);
+    int st = a->status;
+    bool client_key = a->ki < 0;
+    if (a->html)
+        fail(a, st >= 500 || st == 0 ? OUT_SERVER : OUT_SERVER, 502, "api_error",
+             "upstream answered %d with an HTML page (a proxy or firewall?)", st);
+    else if (st == 400 || st == 404 || st == 413 || st == 422)
+        fail(a, OUT_CLIENT, st, "invalid_request_error", "%s", msg ? msg : "invalid request");
+    else if (st == 401 || st == 403)
+        fail(a, OUT_AUTH, client_key ? st : 502, "authentication_error",
+             client_key ? "Authentication Fails: %s" : "upstream rejected the server's key: %s",
+             msg ? msg : "no message");
+    else if (st == 402)
+        fail(a, OUT_NO_BALANCE, client_key ? 402 : 502, "insufficient_balance",
+             client_key ? "Insufficient Balance: %s" : "upstream key has no balance: %s",
+             msg ? msg : "no message");
+    else if (st == 429)
+        fail(a, OUT_RATE_LIMIT, 429, "rate_limit_error", "Rate Limit Reached: %s",
+             msg ? msg : "no message");
+    else if (st == 503)
+        fail(a, OUT_SERVER, 503, "server_overloaded", "Server Overloaded: %s",
+             msg ? msg : "no message");
     else
-        fail(c, out, type, "upstream error %d: %s", st, msg ? msg : "no message");
+        fail(a, OUT_SERVER, 502, "api_error", "upstream error %d: %s", st,
+             msg ? msg : "no message");
     json_decref(root);
 }
 
-static void complete(bk_call_t *c, CURLcode res)
+/* ---- requests ---- */
+
+static void req_free(bk_call_t *req)
 {
-    char errbuf[CURL_ERROR_SIZE];
-    if (c->mode == MODE_GET) {
-        snprintf(errbuf, sizeof errbuf, "%s", curl_easy_strerror(res));
-        finish(c, res == CURLE_OK ? NULL : errbuf);
-        return;
+    if (req->later)
+        event_free(req->later);
+    free(req);
+}
+
+static void queue_remove(upstream_t *up, bk_call_t *req)
+{
+    bk_call_t **pp = &up->qhead, *prev = NULL;
+    while (*pp && *pp != req) {
+        prev = *pp;
+        pp = &(*pp)->qnext;
     }
-    if (c->stopped || c->failed) {
-        finish(c, NULL);
+    if (!*pp)
         return;
-    }
-    if (res != CURLE_OK && !(res == CURLE_PARTIAL_FILE && c->sse)) {
-        bool timeout = res == CURLE_OPERATION_TIMEDOUT;
-        fail(c, timeout ? 504 : 502, "api_error", "upstream %s: %s",
-             timeout ? "timed out" : "failed", curl_easy_strerror(res));
-        finish(c, NULL);
-        return;
-    }
-    if (c->status < 200 || c->status >= 300) {
-        fail_from_status(c);
-        finish(c, NULL);
-        return;
-    }
-    if (c->html) {
-        fail(c, 502, "api_error", "upstream answered with an HTML page instead of JSON");
-        finish(c, NULL);
-        return;
-    }
-    if (c->sse) {
-        int rc = sse_finish(&c->parser);
-        if (rc == 0 && !c->stopped && !c->failed) {
-            if (!c->st.finished)
-                fail(c, 502, "api_error",
-                     "upstream stream ended before the answer was complete (%d chunks)",
-                     c->st.chunks);
-            else if (!c->done)
-                log_warn("upstream stream ended without [DONE]; answer was complete");
+    *pp = req->qnext;
+    if (up->qtail == req)
+        up->qtail = prev;
+    req->queued = false;
+    req->qnext = NULL;
+    up->queued--;
+}
+
+/* Gives the client the recorded failure and ends the request. */
+static void deliver_failure(bk_call_t *req)
+{
+    bk_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = BK_EV_ERROR;
+    ev.error.status = req->fail_status ? req->fail_status : 503;
+    ev.error.type = req->fail_type ? req->fail_type : "server_overloaded";
+    ev.error.message = slice_of(req->fail_msg);
+    ev.error.retry_after_s = req->fail_retry_after_s;
+    bk_sink_t *sink = req->sink;
+    req_free(req);
+    sink->events(sink, &ev, 1); /* the sink answers the client; its return changes nothing */
+    sink->end(sink);
+}
+
+static void on_later(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    deliver_failure(arg);
+}
+
+static void set_failure(bk_call_t *req, int status, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void set_failure(bk_call_t *req, int status, const char *type, const char *fmt, ...)
+{
+    req->fail_status = status;
+    req->fail_type = type;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->fail_msg, sizeof req->fail_msg, fmt, ap);
+    va_end(ap);
+}
+
+static int relay_events(bk_sink_t *s, const bk_event_t *ev, int n)
+{
+    bk_call_t *req = (bk_call_t *)((char *)s - offsetof(bk_call_t, relay));
+    if (!req->committed) {
+        for (int i = 0; i < n; i++) {
+            if (ev[i].type == BK_EV_ERROR) {
+                /* an error object instead of an answer: worth another key */
+                fail(req->att, OUT_SERVER, 502, "api_error", "upstream error: %.*s",
+                     (int)ev[i].error.message.len, ev[i].error.message.ptr);
+                return -1;
+            }
         }
-        finish(c, NULL);
+        req->committed = true;
+    }
+    return req->sink->events(req->sink, ev, n);
+}
+
+static const char *const *byot_keys(const bk_call_t *req)
+{
+    return req->r.client_keys;
+}
+
+static void log_key_change(upstream_t *up, attempt_t *a)
+{
+    pool_upstream_t *u = &up->pool.ups[a->ui];
+    if (a->ki < 0) {
+        if (u->ejected)
+            log_warn("upstream %s ejected for %lld ms: %s", u->name, (long long)up->o.policy.eject_ms,
+                     u->reason);
         return;
     }
-    /* A whole JSON answer, possibly after the blank lines DeepSeek sends while queued. */
-    size_t off = 0;
-    while (off < c->body.len && strchr(" \r\n\t", c->body.data[off]))
-        off++;
-    char why[160];
-    int rc = bk_chunk_deliver(&c->st, c->body.data + off, c->body.len - off, c->sink, why,
-                              sizeof why);
-    if (rc == BK_CHUNK_MALFORMED)
-        fail(c, 502, "api_error", "upstream answer is not valid: %s", why);
-    else if (rc == 0 && !c->st.finished)
-        fail(c, 502, "api_error", "upstream answer has no finish_reason");
-    finish(c, NULL);
+    pool_key_t *k = &u->keys[a->ki];
+    log_warn("upstream %s key %s is now %s: %s", u->name, k->masked, pool_state_name(k->state),
+             k->reason);
+    if (u->ejected)
+        log_warn("upstream %s ejected: %s", u->name, u->reason);
+}
+
+/* An attempt of a request is over. */
+static void attempt_done(attempt_t *a)
+{
+    upstream_t *up = a->up;
+    bk_call_t *req = a->req;
+    int64_t now = now_ms();
+    pool_outcome_t out = a->failed ? a->outcome : OUT_OK;
+    if (a->stopped)
+        out = OUT_OK; /* the client stopped listening; the key did nothing wrong */
+    int retry_ms = parse_retry_after(a->retry_after);
+    if (pool_report(&up->pool, a->ui, a->ki, out, retry_ms, a->fmsg, now))
+        log_key_change(up, a);
+    bool failed_early = a->failed && !req->committed;
+    if (failed_early) {
+        set_failure(req, a->fstatus, a->ftype, "%s", a->fmsg);
+        req->fail_retry_after_s = retry_ms > 0 ? (retry_ms + 999) / 1000 : 0;
+        log_info("req=%s attempt %d on upstream %s key %s failed before the first byte: %s",
+                 req->r.request_id, req->attempts, up->pool.ups[a->ui].name, a->key_masked,
+                 a->fmsg);
+    } else if (!a->failed && !a->stopped && a->sse && !a->done) {
+        log_warn("upstream %s ended a stream without [DONE]; the answer was complete",
+                 up->pool.ups[a->ui].name);
+    }
+    req->att = NULL;
+    attempt_free(a);
+    if (failed_early && out != OUT_CLIENT && req->attempts < up->o.max_attempts) {
+        try_next(req, false);
+    } else if (failed_early) {
+        deliver_failure(req);
+    } else {
+        bk_sink_t *sink = req->sink;
+        req_free(req);
+        sink->end(sink);
+    }
+    dispatch(up);
+}
+
+/* Completion of a transfer (any mode). */
+static void complete(attempt_t *a, CURLcode res)
+{
+    if (a->mode != MODE_ANSWER) {
+        bool ok = res == CURLE_OK && a->status >= 200 && a->status < 300;
+        if (a->mode == MODE_PROBE) {
+            if (ok && a->probe_balance) {
+                json_t *root = json_loadb(a->body.data ? a->body.data : "", a->body.len, 0, NULL);
+                ok = json_is_true(json_object_get(root, "is_available"));
+                json_decref(root);
+            }
+            char detail[160];
+            snprintf(detail, sizeof detail, "probe answered %d%s%s", a->status,
+                     res == CURLE_OK ? "" : ": ", res == CURLE_OK ? "" : curl_easy_strerror(res));
+            pool_upstream_t *u = &a->up->pool.ups[a->ui];
+            pool_key_t *k = &u->keys[a->ki];
+            bool was_ok = k->state == KEY_OK && !u->ejected;
+            pool_probe_result(&a->up->pool, a->ui, a->ki, ok, detail, now_ms());
+            if (ok && !was_ok)
+                log_info("upstream %s key %s is back: %s", u->name, k->masked, detail);
+            upstream_t *up = a->up;
+            attempt_free(a);
+            if (ok)
+                dispatch(up);
+            return;
+        }
+        char errbuf[CURL_ERROR_SIZE];
+        snprintf(errbuf, sizeof errbuf, "%s", curl_easy_strerror(res));
+        a->get_cb(a->get_ud, res == CURLE_OK ? a->status : 0, slice_of(a->ctype),
+                  buf_slice(&a->body), res == CURLE_OK ? NULL : errbuf);
+        bk_call_t *h = a->req;
+        attempt_free(a);
+        free(h);
+        return;
+    }
+    if (a->stopped || a->failed) {
+        attempt_done(a);
+        return;
+    }
+    if (res != CURLE_OK && !(res == CURLE_PARTIAL_FILE && a->sse && a->st.chunks > 0)) {
+        bool timeout = res == CURLE_OPERATION_TIMEDOUT;
+        bool connect = res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
+                       (res == CURLE_OPERATION_TIMEDOUT && a->status == 0);
+        fail(a, connect ? OUT_CONNECT : OUT_SERVER, timeout ? 504 : 502, "api_error",
+             "upstream %s: %s", timeout ? "timed out" : "failed", curl_easy_strerror(res));
+        attempt_done(a);
+        return;
+    }
+    if (a->status < 200 || a->status >= 300) {
+        fail_from_status(a);
+    } else if (a->html) {
+        fail(a, OUT_SERVER, 502, "api_error", "upstream answered with an HTML page, not JSON");
+    } else if (a->sse) {
+        int rc = sse_finish(&a->parser);
+        if (rc == 0 && !a->stopped && !a->failed && !a->st.finished)
+            fail(a, OUT_SERVER, 502, "api_error",
+                 "upstream stream ended before the answer was complete (%d chunks)",
+                 a->st.chunks);
+    } else {
+        /* One JSON answer, possibly after the blank lines DeepSeek sends while queued. */
+        size_t off = 0;
+        while (off < a->body.len && strchr(" \r\n\t", a->body.data[off]))
+            off++;
+        char why[160];
+        int rc = bk_chunk_deliver(&a->st, a->body.data ? a->body.data + off : "",
+                                  a->body.len - off, &a->req->relay, why, sizeof why);
+        if (rc == BK_CHUNK_MALFORMED)
+            fail(a, OUT_SERVER, 502, "api_error", "upstream answer is not valid: %s", why);
+        else if (rc == BK_CHUNK_STOP && !a->failed)
+            a->stopped = true;
+        else if (rc == 0 && !a->st.finished)
+            fail(a, OUT_SERVER, 502, "api_error", "upstream answer has no finish_reason");
+    }
+    attempt_done(a);
 }
 
 static void check_done(upstream_t *up)
@@ -396,10 +592,9 @@ static void check_done(upstream_t *up)
     while ((m = curl_multi_info_read(up->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
-        bk_call_t *c = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-        CURLcode res = m->data.result;
-        complete(c, res);
+        attempt_t *a = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&a);
+        complete(a, m->data.result);
     }
 }
 
@@ -407,28 +602,39 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    bk_call_t *c = arg;
-    bool first = c->st.chunks == 0;
-    log_warn("upstream %s: %s timeout", c->key_masked, first ? "first-token" : "idle");
-    fail(c, 504, "api_error", "upstream %s", first ? "sent no answer in time (first-token timeout)"
-                                                  : "stalled mid-answer (idle timeout)");
-    finish(c, NULL);
+    attempt_t *a = arg;
+    bool first = a->st.chunks == 0;
+    log_warn("upstream %s key %s: %s timeout", a->up->pool.ups[a->ui].name, a->key_masked,
+             first ? "first-token" : "idle");
+    if (a->mode != MODE_ANSWER) {
+        complete(a, CURLE_OPERATION_TIMEDOUT);
+        return;
+    }
+    fail(a, OUT_SERVER, 504, "api_error", "upstream %s",
+         first ? "sent no answer in time (first-token timeout)"
+               : "stalled mid-answer (idle timeout)");
+    attempt_done(a);
 }
 
-static bk_call_t *call_new(upstream_t *up, call_mode_t mode, const char *url, const char *key)
+static attempt_t *attempt_new(upstream_t *up, mode_t_ mode, int ui, int ki, const char *key,
+                              const char *path)
 {
-    bk_call_t *c = xcalloc(1, sizeof *c);
-    c->up = up;
-    c->mode = mode;
-    clock_gettime(CLOCK_MONOTONIC, &c->t0);
-    sse_init(&c->parser, up->o.max_event, on_sse_data, on_sse_idle, c);
-    bk_chunk_state_init(&c->st);
-    buf_init(&c->body, mode == MODE_GET ? up->o.max_event : up->o.max_answer);
-    c->timer = evtimer_new(up->base, on_deadline, c);
-    c->easy = curl_easy_init();
-    CURL *e = c->easy;
+    attempt_t *a = xcalloc(1, sizeof *a);
+    a->up = up;
+    a->mode = mode;
+    a->ui = ui;
+    a->ki = ki;
+    a->key = key;
+    sse_init(&a->parser, up->o.max_event, on_sse_data, on_sse_idle, a);
+    bk_chunk_state_init(&a->st);
+    buf_init(&a->body, mode == MODE_ANSWER ? up->o.max_answer : up->o.max_event);
+    a->timer = evtimer_new(up->base, on_deadline, a);
+    a->easy = curl_easy_init();
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", up->pool.ups[ui].url, path);
+    CURL *e = a->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, a);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
@@ -437,86 +643,240 @@ static bk_call_t *call_new(upstream_t *up, call_mode_t mode, const char *url, co
     if (up->o.total_timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, up->o.total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "seekd/" SEEKD_VERSION);
     char auth[1024];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", key ? key : "");
-    c->hdrs = curl_slist_append(c->hdrs, auth);
-    c->hdrs = curl_slist_append(c->hdrs, "Expect:");
-    log_mask_key(key, key ? strlen(key) : 0, c->key_masked, sizeof c->key_masked);
-    return c;
+    a->hdrs = curl_slist_append(a->hdrs, auth);
+    a->hdrs = curl_slist_append(a->hdrs, "Expect:");
+    log_mask_key(key, key ? strlen(key) : 0, a->key_masked, sizeof a->key_masked);
+    return a;
 }
 
-static const char *pick_key(upstream_t *up, const bk_request_t *req)
+static void attempt_go(attempt_t *a)
 {
-    if (req && req->nclient_keys > 0)
-        return req->client_keys[up->rr++ % (unsigned)req->nclient_keys];
-    if (up->nkeys == 0)
-        return NULL;
-    return up->keys[up->rr++ % (unsigned)up->nkeys];
+    curl_easy_setopt(a->easy, CURLOPT_HTTPHEADER, a->hdrs);
+    arm_timer(a, a->up->o.first_token_timeout_ms);
+    curl_multi_add_handle(a->up->multi, a->easy);
 }
 
-static bk_call_t *up_start(backend_t *be, const bk_request_t *req, bk_sink_t *sink)
+static void start_attempt(bk_call_t *req, pool_pick_t pick)
 {
-    upstream_t *up = (upstream_t *)be;
-    const char *path = req->kind == BK_KIND_FIM           ? "/beta/completions"
-                       : req->kind == BK_KIND_CHAT_PREFIX ? "/beta/chat/completions"
-                                                          : "/chat/completions";
-    char url[2048];
-    snprintf(url, sizeof url, "%s%s", up->base_url, path);
-    const char *key = pick_key(up, req);
-    bk_call_t *c = call_new(up, MODE_ANSWER, url, key);
-    c->sink = sink;
-    c->stream = req->stream;
-    c->client_key = req->nclient_keys > 0;
-    c->hdrs = curl_slist_append(c->hdrs, "Content-Type: application/json");
-    c->hdrs = curl_slist_append(c->hdrs, req->stream ? "Accept: text/event-stream"
-                                                     : "Accept: application/json");
-    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->hdrs);
-
+    upstream_t *up = req->up;
+    const char *key = pick.key >= 0 ? up->pool.ups[pick.up].keys[pick.key].key
+                                    : byot_keys(req)[-1 - pick.key];
+    const char *path = req->r.kind == BK_KIND_FIM           ? "/beta/completions"
+                       : req->r.kind == BK_KIND_CHAT_PREFIX ? "/beta/chat/completions"
+                                                            : "/chat/completions";
+    attempt_t *a = attempt_new(up, MODE_ANSWER, pick.up, pick.key, key, path);
+    a->req = req;
+    req->att = a;
+    req->attempts++;
+    if (req->ntried < MAX_TRIES)
+        req->tried[req->ntried++] = key;
+    if (pick.key >= 0)
+        up->pool.ups[pick.up].keys[pick.key].active++;
+    a->hdrs = curl_slist_append(a->hdrs, "Content-Type: application/json");
+    a->hdrs = curl_slist_append(a->hdrs, req->r.stream ? "Accept: text/event-stream"
+                                                       : "Accept: application/json");
     /* Streams always ask for usage so accounting is exact; the encoder shows it to the client
      * only if the client asked. Otherwise the client's bytes go upstream untouched. */
-    json_t *so = json_object_get(req->body, "stream_options");
-    bool has_usage = json_is_true(json_object_get(so, "include_usage"));
-    if (req->stream && !has_usage) {
-        json_t *copy = json_copy((json_t *)req->body);
-        json_t *nso = json_is_object(so) ? json_copy(so) : json_object();
+    const json_t *so = json_object_get(req->r.body, "stream_options");
+    if (req->r.stream && !json_is_true(json_object_get(so, "include_usage"))) {
+        json_t *copy = json_copy((json_t *)req->r.body);
+        json_t *nso = json_is_object(so) ? json_copy((json_t *)so) : json_object();
         json_object_set_new(nso, "include_usage", json_true());
         json_object_set_new(copy, "stream_options", nso);
-        c->post = json_dumps(copy, JSON_COMPACT);
+        a->post = json_dumps(copy, JSON_COMPACT);
         json_decref(copy);
-        curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(c->post));
-        curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->post);
+        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(a->post));
+        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDS, a->post);
     } else {
-        curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)req->raw_body.len);
-        curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, req->raw_body.ptr);
+        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE, (long)req->r.raw_body.len);
+        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDS, req->r.raw_body.ptr);
     }
-    arm_timer(c, up->o.first_token_timeout_ms);
-    curl_multi_add_handle(up->multi, c->easy);
-    return c;
+    attempt_go(a);
 }
 
-static void up_cancel(bk_call_t *c)
+/* Starts the request's next attempt, queues it, or fails it. A failure found while the API is
+ * still inside start() is delivered on the next loop turn (deferred_failure). */
+static void try_next(bk_call_t *req, bool deferred_failure)
 {
-    call_free(c);
+    upstream_t *up = req->up;
+    int64_t now = now_ms();
+    char why[256];
+    if (now >= req->deadline_ms) {
+        if (!req->fail_msg[0])
+            set_failure(req, 504, "api_error", "no upstream answered within %ld ms",
+                        up->o.request_timeout_ms);
+        goto failed;
+    }
+    pool_pick_t pick;
+    switch (pool_pick(&up->pool, req->r.model, byot_keys(req), req->r.nclient_keys, req->tried,
+                      req->ntried, now, &pick, why, sizeof why)) {
+    case PICK_OK: start_attempt(req, pick); return;
+    case PICK_WAIT:
+        if (up->queued >= up->o.queue_max) {
+            set_failure(req, 503, "server_overloaded",
+                        "Server Overloaded: %d requests are already waiting for a free key",
+                        up->queued);
+            goto failed;
+        }
+        req->queued = true;
+        req->qnext = NULL;
+        if (up->qtail)
+            up->qtail->qnext = req;
+        else
+            up->qhead = req;
+        up->qtail = req;
+        up->queued++;
+        return;
+    case PICK_NONE:
+        if (!req->fail_msg[0] || req->ntried == 0)
+            set_failure(req, 503, "server_overloaded", "%s", why);
+        goto failed;
+    }
+failed:
+    if (deferred_failure) {
+        req->later = evtimer_new(up->base, on_later, req);
+        struct timeval tv = {0, 0};
+        evtimer_add(req->later, &tv);
+    } else {
+        deliver_failure(req);
+    }
+}
+
+/* Starts waiting requests, oldest first, while keys are free. */
+static void dispatch(upstream_t *up)
+{
+    while (up->qhead) {
+        bk_call_t *req = up->qhead;
+        pool_pick_t pick;
+        char why[256];
+        pool_pick_result_t r = pool_pick(&up->pool, req->r.model, byot_keys(req),
+                                         req->r.nclient_keys, req->tried, req->ntried, now_ms(),
+                                         &pick, why, sizeof why);
+        if (r == PICK_WAIT)
+            return;
+        queue_remove(up, req);
+        if (r == PICK_OK) {
+            start_attempt(req, pick);
+        } else {
+            if (!req->fail_msg[0])
+                set_failure(req, 503, "server_overloaded", "%s", why);
+            deliver_failure(req);
+        }
+    }
+}
+
+static void start_probe(upstream_t *up, int ui, int ki)
+{
+    pool_upstream_t *u = &up->pool.ups[ui];
+    pool_key_t *k = &u->keys[ki];
+    bool balance = k->state == KEY_NO_BALANCE;
+    attempt_t *a = attempt_new(up, MODE_PROBE, ui, ki, k->key, balance ? "/user/balance" : "/models");
+    a->probe_balance = balance;
+    a->hdrs = curl_slist_append(a->hdrs, "Accept: application/json");
+    k->probing = true;
+    if (u->ejected)
+        u->probing = true;
+    attempt_go(a);
+}
+
+/* Every 100 ms: cooled-down keys return, waiting requests past their deadline fail, and
+ * disabled or ejected keys are probed every probe_interval_ms. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    upstream_t *up = arg;
+    int64_t now = now_ms();
+    if (pool_tick(&up->pool, now))
+        dispatch(up);
+    for (bk_call_t *req = up->qhead, *next; req; req = next) {
+        next = req->qnext;
+        if (now >= req->deadline_ms) {
+            queue_remove(up, req);
+            set_failure(req, 503, "server_overloaded",
+                        "Server Overloaded: no upstream key became free within %ld ms",
+                        up->o.request_timeout_ms);
+            deliver_failure(req);
+        }
+    }
+    if (now >= up->next_probe_ms) {
+        up->next_probe_ms = now + up->o.probe_interval_ms;
+        for (int u = 0; u < up->pool.nups; u++)
+            for (int k = 0; k < up->pool.ups[u].nkeys; k++)
+                if (pool_needs_probe(&up->pool, u, k, now))
+                    start_probe(up, u, k);
+    }
+}
+
+static bk_call_t *up_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink)
+{
+    upstream_t *up = (upstream_t *)be;
+    bk_call_t *req = xcalloc(1, sizeof *req);
+    req->up = up;
+    req->sink = sink;
+    req->r = *r;
+    req->relay.events = relay_events;
+    req->relay.end = NULL;
+    req->relay.keepalive = NULL;
+    req->deadline_ms = now_ms() + up->o.request_timeout_ms;
+    try_next(req, true);
+    return req;
+}
+
+static void up_cancel(bk_call_t *req)
+{
+    upstream_t *up = req->up;
+    if (req->queued)
+        queue_remove(up, req);
+    if (req->att) {
+        attempt_free(req->att);
+        req->att = NULL;
+    }
+    req_free(req);
+    dispatch(up);
 }
 
 bk_call_t *upstream_get(upstream_t *up, const char *path, const char *client_key,
                         upstream_get_cb cb, void *ud)
 {
-    char url[2048];
-    snprintf(url, sizeof url, "%s%s", up->base_url, path);
-    bk_call_t *c = call_new(up, MODE_GET, url, client_key ? client_key : pick_key(up, NULL));
-    c->get_cb = cb;
-    c->get_ud = ud;
-    c->hdrs = curl_slist_append(c->hdrs, "Accept: application/json");
-    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->hdrs);
-    arm_timer(c, up->o.first_token_timeout_ms);
-    curl_multi_add_handle(up->multi, c->easy);
-    return c;
+    /* the first upstream by priority, with a usable key of its own unless the client has one */
+    int ui = 0;
+    for (int i = 1; i < up->pool.nups; i++)
+        if (up->pool.ups[i].priority < up->pool.ups[ui].priority)
+            ui = i;
+    pool_upstream_t *u = &up->pool.ups[ui];
+    const char *key = client_key;
+    int ki = -1;
+    for (int k = 0; !key && k < u->nkeys; k++) {
+        if (u->keys[k].state == KEY_OK || k == u->nkeys - 1) {
+            key = u->keys[k].key;
+            ki = k;
+        }
+    }
+    attempt_t *a = attempt_new(up, MODE_GET, ui, ki, key, path);
+    bk_call_t *h = xcalloc(1, sizeof *h);
+    h->up = up;
+    h->is_get = true;
+    h->att = a;
+    a->req = h;
+    a->get_cb = cb;
+    a->get_ud = ud;
+    a->hdrs = curl_slist_append(a->hdrs, "Accept: application/json");
+    attempt_go(a);
+    return h;
+}
+
+void upstream_get_cancel(bk_call_t *h)
+{
+    attempt_free(h->att);
+    free(h);
 }
 
 upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
@@ -527,16 +887,10 @@ upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
     up->be.cancel = up_cancel;
     up->base = base;
     up->o = *opts;
-    size_t n = strlen(opts->base_url);
-    while (n && opts->base_url[n - 1] == '/')
-        n--;
-    up->base_url = xstrndup(opts->base_url, n);
-    up->o.base_url = up->base_url;
-    up->nkeys = opts->nkeys;
-    up->keys = xcalloc((size_t)opts->nkeys + 1, sizeof *up->keys);
-    for (int i = 0; i < opts->nkeys; i++)
-        up->keys[i] = xstrdup(opts->keys[i]);
-    up->o.keys = (const char *const *)up->keys;
+    up->o.ups = NULL;
+    if (up->o.max_attempts < 1)
+        up->o.max_attempts = 1;
+    pool_init(&up->pool, opts->ups, opts->nups, &opts->policy);
     up->multi = curl_multi_init();
     if (!up->multi) {
         upstream_free(up);
@@ -547,7 +901,11 @@ upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
     curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
-    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 256L);
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, 1024L);
+    up->tick = event_new(base, -1, EV_PERSIST, on_tick, up);
+    struct timeval tv = {0, 100000};
+    event_add(up->tick, &tv);
+    up->next_probe_ms = now_ms() + up->o.probe_interval_ms;
     return up;
 }
 
@@ -555,16 +913,18 @@ void upstream_free(upstream_t *up)
 {
     if (!up)
         return;
+    while (up->qhead) {
+        bk_call_t *req = up->qhead;
+        queue_remove(up, req);
+        req_free(req);
+    }
+    if (up->tick)
+        event_free(up->tick);
     if (up->multi)
         curl_multi_cleanup(up->multi);
     if (up->curl_timer)
         event_free(up->curl_timer);
-    for (int i = 0; i < up->nkeys; i++) {
-        memset(up->keys[i], 0, strlen(up->keys[i]));
-        free(up->keys[i]);
-    }
-    free(up->keys);
-    free(up->base_url);
+    pool_free(&up->pool);
     free(up);
 }
 
@@ -573,17 +933,12 @@ backend_t *upstream_backend(upstream_t *up)
     return &up->be;
 }
 
-int upstream_nkeys(const upstream_t *up)
+const pool_t *upstream_pool(const upstream_t *up)
 {
-    return up->nkeys;
+    return &up->pool;
 }
 
-void upstream_key_masked(const upstream_t *up, int i, char *out, size_t outsz)
+int upstream_queued(const upstream_t *up)
 {
-    log_mask_key(up->keys[i], strlen(up->keys[i]), out, outsz);
-}
-
-const char *upstream_base_url(const upstream_t *up)
-{
-    return up->base_url;
+    return up->queued;
 }

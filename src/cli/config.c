@@ -24,6 +24,15 @@ void config_defaults(seekd_config_t *c)
     c->total_timeout_ms = 0;
     c->keepalive_ms = 3000;
     c->log_level = LOG_INFO;
+    c->max_attempts = 3;
+    c->queue_max = 4096;
+    c->request_timeout_ms = 120000;
+    c->probe_interval_ms = 30000;
+    c->error_threshold = 5;
+    c->error_window_ms = 30000;
+    c->eject_ms = 30000;
+    c->cooldown_ms = 1000;
+    c->token_check_per_min = 30;
 }
 
 static void list_clear(char **list, int *n)
@@ -135,10 +144,87 @@ static int parse_bool(const char *v, bool *out)
     return 0;
 }
 
+static int parse_int(const char *v, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || errno || n < lo || n > hi)
+        return -1;
+    *out = (int)n;
+    return 0;
+}
+
+/* A setting inside an [upstream NAME] section. */
+static int set_upstream(cfg_upstream_t *u, const char *key, const char *v, char *err,
+                        size_t errlen)
+{
+    if (!strcmp(key, "url")) {
+        if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+            snprintf(err, errlen, "url must be an http:// or https:// URL, got '%s'", v);
+            return -1;
+        }
+        snprintf(u->url, sizeof u->url, "%s", v);
+    } else if (!strcmp(key, "api_key")) {
+        if (list_add_csv(u->keys, &u->nkeys, v)) {
+            snprintf(err, errlen, "too many api_key entries (at most %d)", CFG_MAX_LIST);
+            return -1;
+        }
+    } else if (!strcmp(key, "models")) {
+        if (list_add_csv(u->models, &u->nmodels, v)) {
+            snprintf(err, errlen, "too many models (at most %d)", CFG_MAX_LIST);
+            return -1;
+        }
+    } else if (!strcmp(key, "priority")) {
+        if (parse_int(v, 0, 1000, &u->priority)) {
+            snprintf(err, errlen, "priority must be 0..1000 (lower is tried first), got '%s'", v);
+            return -1;
+        }
+    } else if (!strcmp(key, "weight")) {
+        if (parse_int(v, 1, 1000, &u->weight)) {
+            snprintf(err, errlen, "weight must be 1..1000, got '%s'", v);
+            return -1;
+        }
+    } else if (!strcmp(key, "max_concurrent_per_key")) {
+        if (parse_int(v, 0, 1000000, &u->max_per_key)) {
+            snprintf(err, errlen, "max_concurrent_per_key must be 0 (unlimited) or more, got '%s'",
+                     v);
+            return -1;
+        }
+    } else {
+        snprintf(err, errlen, "unknown setting '%s' in an [upstream] section (url, api_key, models, "
+                              "priority, weight, max_concurrent_per_key)",
+                 key);
+        return -1;
+    }
+    return 0;
+}
+
 int config_set(seekd_config_t *c, const char *key, const char *v, char *err, size_t errlen)
 {
     int rc = 0;
-    if (!strcmp(key, "listen")) {
+    int *ival = !strcmp(key, "max_concurrent_per_key") ? &c->max_per_key
+                : !strcmp(key, "max_attempts")         ? &c->max_attempts
+                : !strcmp(key, "queue_max")            ? &c->queue_max
+                : !strcmp(key, "error_threshold")      ? &c->error_threshold
+                                                       : NULL;
+    long *lval = !strcmp(key, "request_timeout_ms")    ? &c->request_timeout_ms
+                 : !strcmp(key, "probe_interval_ms")   ? &c->probe_interval_ms
+                 : !strcmp(key, "error_window_ms")     ? &c->error_window_ms
+                 : !strcmp(key, "eject_ms")            ? &c->eject_ms
+                 : !strcmp(key, "cooldown_ms")         ? &c->cooldown_ms
+                 : !strcmp(key, "token_check_per_min") ? &c->token_check_per_min
+                                                       : NULL;
+    if (ival) {
+        int lo = !strcmp(key, "max_concurrent_per_key") ? 0 : 1;
+        rc = parse_int(v, lo, 1000000, ival);
+        if (rc)
+            snprintf(err, errlen, "%s must be a whole number >= %d, got '%s'", key, lo, v);
+    } else if (lval) {
+        rc = parse_ms(v, lval);
+        if (rc)
+            snprintf(err, errlen, "%s must be a whole number >= 0, got '%s'", key, v);
+    } else if (!strcmp(key, "listen")) {
         rc = config_parse_listen(c, v);
         if (rc)
             snprintf(err, errlen, "listen must be HOST:PORT, got '%s'", v);
@@ -156,6 +242,11 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
         rc = list_add_csv(c->client_keys, &c->nclient_keys, v);
         if (rc)
             snprintf(err, errlen, "too many client_key entries (at most %d)", CFG_MAX_LIST);
+    } else if (!strcmp(key, "models_add")) { /* internal: one more listed model, no dups */
+        for (int i = 0; i < c->nmodels; i++)
+            if (!strcmp(c->models[i], v))
+                return 0;
+        rc = list_add_csv(c->models, &c->nmodels, v);
     } else if (!strcmp(key, "models")) {
         list_clear(c->models, &c->nmodels);
         rc = list_add_csv(c->models, &c->nmodels, v);
@@ -208,7 +299,8 @@ int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen)
         return -1;
     }
     char line[4096];
-    int lineno = 0, rc = 0;
+    int lineno = 0, rc = 0, section_line = 0;
+    cfg_upstream_t *section = NULL;
     while (fgets(line, sizeof line, f)) {
         lineno++;
         size_t len = strlen(line);
@@ -225,6 +317,35 @@ int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen)
             *--e = '\0';
         if (*p == '\0' || *p == '#')
             continue;
+        if (*p == '[') {
+            char name[64];
+            if (e[-1] != ']' || sscanf(p, "[upstream %63[A-Za-z0-9_.-]]", name) != 1) {
+                snprintf(err, errlen, "%s:%d: expected a section '[upstream NAME]', got '%.60s'",
+                         path, lineno, p);
+                rc = -1;
+                break;
+            }
+            for (int i = 0; i < c->nups; i++) {
+                if (!strcmp(c->ups[i].name, name)) {
+                    snprintf(err, errlen, "%s:%d: upstream '%s' is defined twice", path, lineno,
+                             name);
+                    rc = -1;
+                    goto out;
+                }
+            }
+            if (c->nups >= CFG_MAX_UPSTREAMS) {
+                snprintf(err, errlen, "%s:%d: too many upstreams (at most %d)", path, lineno,
+                         CFG_MAX_UPSTREAMS);
+                rc = -1;
+                break;
+            }
+            section = &c->ups[c->nups++];
+            snprintf(section->name, sizeof section->name, "%s", name);
+            section->weight = 1;
+            section->max_per_key = -1; /* not set: the global default applies */
+            section_line = lineno;
+            continue;
+        }
         char *eq = strchr(p, '=');
         if (!eq) {
             snprintf(err, errlen, "%s:%d: expected 'key = value', got '%.60s'", path, lineno, p);
@@ -244,14 +365,52 @@ int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen)
             break;
         }
         char why[512];
-        if (config_set(c, k, v, why, sizeof why)) {
+        if (section ? set_upstream(section, k, v, why, sizeof why)
+                    : config_set(c, k, v, why, sizeof why)) {
             snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
             rc = -1;
             break;
         }
     }
+out:
     fclose(f);
+    for (int i = 0; rc == 0 && i < c->nups; i++) {
+        if (!c->ups[i].url[0]) {
+            snprintf(err, errlen, "%s:%d: upstream '%s' has no url", path, section_line,
+                     c->ups[i].name);
+            rc = -1;
+        }
+    }
     return rc;
+}
+
+void config_finish(seekd_config_t *c)
+{
+    for (int i = 0; i < c->nups; i++) {
+        cfg_upstream_t *u = &c->ups[i];
+        if (u->nmodels == 0)
+            u->models[u->nmodels++] = xstrdup("*");
+        if (u->max_per_key < 0)
+            u->max_per_key = c->max_per_key;
+    }
+    if (c->nups > 0)
+        return;
+    cfg_upstream_t *u = &c->ups[c->nups++];
+    snprintf(u->name, sizeof u->name, "default");
+    snprintf(u->url, sizeof u->url, "%s", c->upstream);
+    for (int i = 0; i < c->nkeys; i++)
+        u->keys[u->nkeys++] = xstrdup(c->keys[i]);
+    u->models[u->nmodels++] = xstrdup("*");
+    u->weight = 1;
+    u->max_per_key = c->max_per_key;
+}
+
+int config_server_keys(const seekd_config_t *c)
+{
+    int n = 0;
+    for (int i = 0; i < c->nups; i++)
+        n += c->ups[i].nkeys;
+    return n;
 }
 
 void config_free(seekd_config_t *c)
@@ -263,4 +422,11 @@ void config_free(seekd_config_t *c)
     c->nkeys = 0;
     list_clear(c->client_keys, &c->nclient_keys);
     list_clear(c->models, &c->nmodels);
+    for (int i = 0; i < c->nups; i++) {
+        for (int k = 0; k < c->ups[i].nkeys; k++)
+            memset(c->ups[i].keys[k], 0, strlen(c->ups[i].keys[k]));
+        list_clear(c->ups[i].keys, &c->ups[i].nkeys);
+        list_clear(c->ups[i].models, &c->ups[i].nmodels);
+    }
+    c->nups = 0;
 }

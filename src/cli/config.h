@@ -7,6 +7,20 @@
 #include <stddef.h>
 
 #define CFG_MAX_LIST 64
+#define CFG_MAX_UPSTREAMS 16
+
+/** One `[upstream NAME]` section. */
+typedef struct {
+    char name[64];
+    char url[1024];
+    char *keys[CFG_MAX_LIST];
+    int nkeys;
+    char *models[CFG_MAX_LIST];
+    int nmodels;
+    int priority;
+    int weight;
+    int max_per_key;
+} cfg_upstream_t;
 
 typedef struct {
     char listen_host[256];
@@ -27,12 +41,27 @@ typedef struct {
     long total_timeout_ms;
     long keepalive_ms;
     int log_level;
-    char port_file[1024];
+    /* upstream pools */
+    cfg_upstream_t ups[CFG_MAX_UPSTREAMS];
+    int nups;
+    int max_per_key; /* for the implicit upstream */
+    int max_attempts;
+    int queue_max;
+    long request_timeout_ms;
+    long probe_interval_ms;
+    int error_threshold;
+    long error_window_ms;
+    long eject_ms;
+    long cooldown_ms;
+    long token_check_per_min;
 } seekd_config_t;
 
 /** Fills defaults: 127.0.0.1:8000, https://api.deepseek.com, models deepseek-chat and
  * deepseek-reasoner, 8 MiB bodies, timeouts 10 s connect / 300 s first token / 300 s idle. */
 void config_defaults(seekd_config_t *c);
+/** Adds the implicit upstream "default" (the `upstream` URL, the server keys, every model) when
+ * the file defined no [upstream] section. Call once after all settings are in. */
+void config_finish(seekd_config_t *c);
 /** Reads a config file (format in docs/config.md). Returns 0, or -1 with a message
  * "FILE:LINE: what is wrong" in err. */
 int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen);
@@ -44,6 +73,8 @@ int config_parse_listen(seekd_config_t *c, const char *hostport);
 void config_set_keys(seekd_config_t *c, const char *csv);
 /** Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
 bool config_is_loopback(const char *host);
+/** Server-side keys over all upstreams (after config_finish). */
+int config_server_keys(const seekd_config_t *c);
 void config_free(seekd_config_t *c);
 
 #endif

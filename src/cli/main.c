@@ -98,12 +98,23 @@ static int serve(int argc, char **argv)
     }
     if (allow_open)
         cfg.allow_open = true;
+    if (upstream && cfg.nups > 0)
+        fprintf(stderr, "seekd: note: --upstream is ignored: the config file defines [upstream] "
+                        "sections\n");
+    config_finish(&cfg);
     if (cfg.nmodels == 0) {
-        config_set(&cfg, "models", "deepseek-chat, deepseek-reasoner", err, sizeof err);
+        /* what /models lists: the models the upstreams name, else DeepSeek's own */
+        for (int i = 0; i < cfg.nups; i++)
+            for (int m = 0; m < cfg.ups[i].nmodels; m++)
+                if (strcmp(cfg.ups[i].models[m], "*") != 0)
+                    config_set(&cfg, "models_add", cfg.ups[i].models[m], err, sizeof err);
+        if (cfg.nmodels == 0)
+            config_set(&cfg, "models", "deepseek-chat, deepseek-reasoner", err, sizeof err);
     }
     log_set_level((log_level_t)cfg.log_level);
+    int server_keys = config_server_keys(&cfg);
 
-    if (!config_is_loopback(cfg.listen_host) && cfg.nkeys > 0 && cfg.nclient_keys == 0 &&
+    if (!config_is_loopback(cfg.listen_host) && server_keys > 0 && cfg.nclient_keys == 0 &&
         !cfg.allow_open) {
         fprintf(stderr,
                 "seekd: refusing to listen on %s: the server holds upstream keys and no "
@@ -126,14 +137,36 @@ static int serve(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     g_base = event_base_new();
 
+    pool_upstream_def_t defs[CFG_MAX_UPSTREAMS];
+    for (int i = 0; i < cfg.nups; i++) {
+        cfg_upstream_t *u = &cfg.ups[i];
+        defs[i] = (pool_upstream_def_t){
+            .name = u->name,
+            .url = u->url,
+            .keys = (const char *const *)u->keys,
+            .nkeys = u->nkeys,
+            .models = (const char *const *)u->models,
+            .nmodels = u->nmodels,
+            .priority = u->priority,
+            .weight = u->weight,
+            .max_per_key = u->max_per_key,
+        };
+    }
     upstream_opts_t uo = {
-        .base_url = cfg.upstream,
-        .keys = (const char *const *)cfg.keys,
-        .nkeys = cfg.nkeys,
+        .ups = defs,
+        .nups = cfg.nups,
+        .policy = {.error_threshold = cfg.error_threshold,
+                   .error_window_ms = cfg.error_window_ms,
+                   .eject_ms = cfg.eject_ms,
+                   .cooldown_ms = cfg.cooldown_ms},
         .connect_timeout_ms = cfg.connect_timeout_ms,
         .first_token_timeout_ms = cfg.first_token_timeout_ms,
         .idle_timeout_ms = cfg.idle_timeout_ms,
         .total_timeout_ms = cfg.total_timeout_ms,
+        .request_timeout_ms = cfg.request_timeout_ms,
+        .max_attempts = cfg.max_attempts,
+        .queue_max = cfg.queue_max,
+        .probe_interval_ms = cfg.probe_interval_ms,
         .max_event = 4u << 20,
         .max_answer = 64u << 20,
     };
@@ -148,12 +181,13 @@ static int serve(int argc, char **argv)
         .upstream = up,
         .auth = {.client_keys = (const char *const *)cfg.client_keys,
                  .nclient_keys = cfg.nclient_keys,
-                 .server_keys = cfg.nkeys > 0},
+                 .server_keys = server_keys > 0},
         .models = (const char *const *)cfg.models,
         .nmodels = cfg.nmodels,
         .max_body = cfg.max_body,
         .max_answer = 16u << 20,
         .keepalive_ms = cfg.keepalive_ms,
+        .token_check_per_min = cfg.token_check_per_min,
     };
     api_server_t *api = api_server_new(&ao);
     http_opts_t ho = {.max_body = cfg.max_body, .max_output = cfg.max_output,
@@ -172,13 +206,20 @@ static int serve(int argc, char **argv)
             fclose(f);
         }
     }
-    const char *mode = cfg.nkeys ? "server keys" : "clients bring their own keys";
-    log_info("seekd %s listening on http://%s:%d upstream=%s (%d key%s, %s)", SEEKD_VERSION,
-             cfg.listen_host, port, cfg.upstream, cfg.nkeys, cfg.nkeys == 1 ? "" : "s", mode);
-    for (int i = 0; i < cfg.nkeys; i++) {
-        char m[48];
-        upstream_key_masked(up, i, m, sizeof m);
-        log_info("upstream key %d: %s", i, m);
+    log_info("seekd %s listening on http://%s:%d (%s)", SEEKD_VERSION, cfg.listen_host, port,
+             server_keys ? (cfg.nclient_keys ? "server keys, client keys required"
+                                             : "server keys, no client auth")
+                         : "clients bring their own keys");
+    const pool_t *pool = upstream_pool(up);
+    for (int i = 0; i < pool->nups; i++) {
+        const pool_upstream_t *u = &pool->ups[i];
+        char keys[512] = "";
+        size_t off = 0;
+        for (int k = 0; k < u->nkeys && off < sizeof keys - 64; k++)
+            off += (size_t)snprintf(keys + off, sizeof keys - off, "%s%s", k ? "," : "",
+                                    u->keys[k].masked);
+        log_info("upstream %s %s priority=%d weight=%d keys=[%s] models=%s%s", u->name, u->url,
+                 u->priority, u->weight, keys, u->models[0], u->nmodels > 1 ? ",..." : "");
     }
 
     struct event *sigint = evsignal_new(g_base, SIGINT, on_signal, NULL);

@@ -1,0 +1,119 @@
+// replay.test.mjs - every recorded DeepSeek fixture (FIXTURES_DIR, see its README.md) replayed by
+// the fake upstream (scenario replay:<name>) through seekd, streaming and not: seekd's output must
+// carry exactly the fixture's content, reasoning_content, tool calls, logprobs, finish reason and
+// usage. The .json and .chunks.txt of one name are different recordings, so each is compared
+// with its own kind of answer.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { FIXTURES_DIR, FIXTURES_OK, startStack, aggregate, collect } from '../e2e/harness.mjs';
+
+const T = { timeout: 15000 };
+
+if (!FIXTURES_OK) {
+  test('conformance replay', (t) => t.skip(`fixtures not found at ${FIXTURES_DIR || '(FIXTURES_DIR unset)'}`));
+} else {
+  const files = fs.readdirSync(FIXTURES_DIR);
+  const names = new Set();
+  for (const f of files) {
+    const m = f.match(/^(.*)\.(chunks\.txt|json)$/);
+    if (m) names.add(m[1]);
+  }
+
+  const loadChunks = (name) => fs.readFileSync(path.join(FIXTURES_DIR, `${name}.chunks.txt`), 'utf8')
+    .split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.length > 0).map((l) => JSON.parse(l));
+  const loadJson = (name) => JSON.parse(fs.readFileSync(path.join(FIXTURES_DIR, `${name}.json`), 'utf8'));
+
+  let st;
+  before(async () => { st = await startStack({ logLevel: 'info' }); });
+  after(async () => { await st?.stop(); });
+
+  const request = (name, model, extra) => ({
+    model,
+    messages: [{ role: 'user', content: `replay ${name}` }],
+    fake: { scenario: `replay:${name}` },
+    ...extra,
+  });
+
+  // Logprob entries: a missing "bytes" (only in the hand-made deepseek-logprobs fixture) and an
+  // explicit null mean the same; everything else must match exactly.
+  const normLp = (v) => {
+    if (Array.isArray(v)) return v.map(normLp);
+    if (v && typeof v === 'object') {
+      const o = {};
+      for (const [k, x] of Object.entries(v)) o[k] = normLp(x);
+      if ('token' in o && 'logprob' in o && !('bytes' in o)) o.bytes = null;
+      return o;
+    }
+    return v;
+  };
+
+  const pickStream = (a) => ({
+    content: a.content,
+    reasoning_content: a.reasoning,
+    tool_calls: a.toolCalls.map((t) => ({ id: t.id, type: t.type || 'function', name: t.name, arguments: t.arguments })),
+    logprobs_content: normLp(a.logprobs),
+    logprobs_reasoning_content: normLp(a.reasoningLogprobs),
+    finish_reason: a.finish,
+  });
+
+  for (const name of [...names].sort()) {
+    describe(name, () => {
+      if (files.includes(`${name}.chunks.txt`)) {
+        const chunks = loadChunks(name);
+        const expected = aggregate(chunks);
+        const model = chunks.find((c) => c.model)?.model || 'deepseek-chat';
+
+        test('stream with include_usage: same aggregate and usage', T, async () => {
+          const s = await st.client().chat.completions.create(
+            request(name, model, { stream: true, stream_options: { include_usage: true } }));
+          const got = await collect(s);
+          const a = aggregate(got);
+          assert.deepEqual(pickStream(a), pickStream(expected));
+          assert.ok(expected.usage, 'the fixture has usage');
+          assert.deepEqual(a.usage, expected.usage);
+          assert.equal(got.filter((c) => c.usage).length, 1, 'one chunk carries usage');
+          for (const c of got) {
+            assert.equal(c.object, 'chat.completion.chunk');
+            assert.equal(c.model, model);
+          }
+          assert.equal(got.filter((c) => c.choices?.some((ch) => ch.finish_reason)).length, 1, 'one finish_reason');
+        });
+
+        test('stream without include_usage: same aggregate, no usage', T, async () => {
+          const s = await st.client().chat.completions.create(request(name, model, { stream: true }));
+          const got = await collect(s);
+          const a = aggregate(got);
+          assert.deepEqual(pickStream(a), pickStream(expected));
+          assert.equal(a.usage, null, 'no usage chunk when the client did not ask');
+          const stats = await st.fakeStats();
+          assert.equal(stats.last_request.stream_options?.include_usage, true, 'upstream asked for usage');
+        });
+      }
+
+      if (files.includes(`${name}.json`)) {
+        const fx = loadJson(name);
+        test('non-stream: same message, logprobs, finish and usage', T, async () => {
+          const r = await st.client().chat.completions.create(request(name, fx.model, {}));
+          assert.equal(r.object, 'chat.completion');
+          assert.equal(r.model, fx.model);
+          assert.equal(r.choices.length, fx.choices.length);
+          const want = fx.choices[0];
+          const got = r.choices[0];
+          assert.equal(got.message.role, 'assistant');
+          assert.equal(got.message.content, want.message.content);
+          assert.equal(got.message.reasoning_content ?? null, want.message.reasoning_content ?? null);
+          const tc = (m) => (m.tool_calls || []).map((t) => ({
+            id: t.id, type: t.type, name: t.function.name, arguments: t.function.arguments,
+          }));
+          assert.deepEqual(tc(got.message), tc(want.message));
+          assert.deepEqual(normLp(got.logprobs ?? null), normLp(want.logprobs ?? null));
+          assert.equal(got.finish_reason, want.finish_reason);
+          assert.deepEqual(r.usage, fx.usage);
+          if (fx.system_fingerprint) assert.equal(r.system_fingerprint, fx.system_fingerprint);
+        });
+      }
+    });
+  }
+}

@@ -1,0 +1,287 @@
+// harness.mjs - starts fake_upstream and seekd on ephemeral loopback ports for one test file,
+// captures seekd's stderr, and stops both at the end. Paths come from the environment ctest sets:
+// SEEKD_BIN, FAKE_BIN, FIXTURES_DIR (optional).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import OpenAI from 'openai';
+
+export const SEEKD_BIN = process.env.SEEKD_BIN;
+export const FAKE_BIN = process.env.FAKE_BIN;
+export const FIXTURES_DIR = process.env.FIXTURES_DIR;
+export const FIXTURES_OK = !!FIXTURES_DIR && fs.existsSync(FIXTURES_DIR);
+
+// The fake's deterministic answers (tests/fake_upstream/plan.c).
+export const TEXT_ANSWER = 'Hello! How can I help you today?';
+export const TEXT_REASONING = 'The user greets me. I should answer politely.';
+export const TEXT_JSON = '{"answer": 42, "ok": true}';
+export const TEXT_TOOL_ARGS = '{"location": "Hangzhou"}';
+export const TEXT_FIM = 'return a + b\n';
+export const FINGERPRINT = 'fp_fake0820_prod0820_fp8_kvcache';
+
+// Every child process this harness started, killed on exit whatever happens.
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) {
+    try { c.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+if (!SEEKD_BIN || !FAKE_BIN) {
+  throw new Error('SEEKD_BIN and FAKE_BIN must be set (ctest sets them)');
+}
+
+export function tmpDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'seekd-e2e-'));
+}
+
+async function waitPortFile(file, proc, what, timeoutMs = 5000) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`${what} exited early (code ${proc.exitCode}): ${proc.stderrText()}`);
+    }
+    try {
+      const s = fs.readFileSync(file, 'utf8');
+      if (s.endsWith('\n')) {
+        const port = Number.parseInt(s, 10);
+        if (port > 0) return port;
+      }
+    } catch { /* not yet */ }
+    await sleep(20);
+  }
+  throw new Error(`${what} did not write its port file in ${timeoutMs} ms: ${proc.stderrText()}`);
+}
+
+function spawnCaptured(bin, args, env) {
+  const proc = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(proc);
+  let out = '';
+  let err = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
+  proc.stdout.on('data', (d) => { out += d; });
+  proc.stderr.on('data', (d) => { err += d; });
+  proc.stdoutText = () => out;
+  proc.stderrText = () => err;
+  proc.exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => { children.delete(proc); resolve({ code, signal }); });
+  });
+  return proc;
+}
+
+async function stopProc(proc) {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill('SIGTERM');
+  const r = await withDeadline(proc.exited, 3000, null);
+  if (!r) {
+    proc.kill('SIGKILL');
+    await proc.exited;
+  }
+}
+
+// Runs a command to completion (bounded), returning {code, signal, stdout, stderr}. If a port
+// file appears (the process started serving), resolves with started: true and stops it.
+export async function runSeekd(args, { env = {}, timeoutMs = 5000, portFile = null } = {}) {
+  const fullEnv = { ...process.env, ...env };
+  if (!('DEEPSEEK_API_KEY' in env)) delete fullEnv.DEEPSEEK_API_KEY;
+  const proc = spawnCaptured(SEEKD_BIN, args, fullEnv);
+  const t0 = Date.now();
+  let started = false;
+  while (Date.now() - t0 < timeoutMs) {
+    if (proc.exitCode !== null || proc.signalCode !== null) break;
+    if (portFile) {
+      try {
+        const s = fs.readFileSync(portFile, 'utf8');
+        if (s.endsWith('\n') && Number.parseInt(s, 10) > 0) { started = true; break; }
+      } catch { /* not yet */ }
+    }
+    await sleep(20);
+  }
+  if (proc.exitCode === null && proc.signalCode === null) await stopProc(proc);
+  const r = await proc.exited;
+  return { ...r, started, stdout: proc.stdoutText(), stderr: proc.stderrText() };
+}
+
+/**
+ * Starts a fake upstream and seekd in front of it.
+ * opts.config: text of a seekd config file (optional)
+ * opts.serverKey: DEEPSEEK_API_KEY for seekd (omitted: bring your own token)
+ * opts.fakeArgs: extra fake_upstream arguments (e.g. ['--key-fault', 'sk-x=429'])
+ * opts.logLevel: seekd --log-level (default debug)
+ */
+export async function startStack(opts = {}) {
+  const dir = tmpDir();
+  const fakePortFile = path.join(dir, 'fake.port');
+  const seekdPortFile = path.join(dir, 'seekd.port');
+  const fakeArgs = ['--listen', '127.0.0.1:0', '--port-file', fakePortFile];
+  if (FIXTURES_OK) fakeArgs.push('--fixtures', FIXTURES_DIR);
+  fakeArgs.push(...(opts.fakeArgs || []));
+  const fake = spawnCaptured(FAKE_BIN, fakeArgs, { ...process.env });
+  let seekd = null;
+  try {
+    const fakePort = await waitPortFile(fakePortFile, fake, 'fake_upstream');
+    const fakeUrl = `http://127.0.0.1:${fakePort}`;
+    const args = ['serve', '--listen', '127.0.0.1:0', '--port-file', seekdPortFile,
+      '--upstream', fakeUrl, '--log-level', opts.logLevel || 'debug'];
+    if (opts.config !== undefined) {
+      const cfgFile = path.join(dir, 'seekd.conf');
+      fs.writeFileSync(cfgFile, opts.config);
+      args.push('--config', cfgFile);
+    }
+    args.push(...(opts.seekdArgs || []));
+    const env = { ...process.env };
+    delete env.DEEPSEEK_API_KEY;
+    if (opts.serverKey) env.DEEPSEEK_API_KEY = opts.serverKey;
+    seekd = spawnCaptured(SEEKD_BIN, args, env);
+    const port = await waitPortFile(seekdPortFile, seekd, 'seekd');
+    const baseURL = `http://127.0.0.1:${port}`;
+    return new Stack({ dir, fake, seekd, fakeUrl, baseURL, port });
+  } catch (e) {
+    await stopProc(seekd);
+    await stopProc(fake);
+    throw e;
+  }
+}
+
+class Stack {
+  constructor(o) { Object.assign(this, o); }
+
+  /** seekd's stderr so far. */
+  logs() { return this.seekd.stderrText(); }
+
+  /** Waits until seekd's stderr matches re (bounded); returns the match or null. */
+  async waitLog(re, timeoutMs = 2000) {
+    const t0 = Date.now();
+    for (;;) {
+      const m = this.logs().match(re);
+      if (m) return m;
+      if (Date.now() - t0 > timeoutMs) return null;
+      await sleep(20);
+    }
+  }
+
+  client(opts = {}) {
+    return new OpenAI({
+      baseURL: this.baseURL + (opts.path || ''),
+      apiKey: opts.apiKey || 'sk-test-0123456789abcdef',
+      maxRetries: 0,
+      timeout: opts.timeout || 10000,
+      ...(opts.extra || {}),
+    });
+  }
+
+  async fakeStats() {
+    const r = await fetch(this.fakeUrl + '/_fake/stats', { signal: AbortSignal.timeout(5000) });
+    return r.json();
+  }
+
+  async fakeReset() {
+    const r = await fetch(this.fakeUrl + '/_fake/reset', { method: 'POST', signal: AbortSignal.timeout(5000) });
+    await r.text();
+  }
+
+  /** Raw fetch against seekd with a timeout. */
+  fetch(p, init = {}) {
+    const headers = { ...(init.headers || {}) };
+    if (init.json !== undefined) {
+      headers['Content-Type'] = 'application/json';
+    }
+    if (init.auth !== false && !headers.Authorization) {
+      headers.Authorization = `Bearer ${init.auth || 'sk-test-0123456789abcdef'}`;
+    }
+    return fetch(this.baseURL + p, {
+      method: init.method || (init.json !== undefined || init.body !== undefined ? 'POST' : 'GET'),
+      headers,
+      body: init.json !== undefined ? JSON.stringify(init.json) : init.body,
+      signal: init.signal || AbortSignal.timeout(init.timeoutMs || 10000),
+    });
+  }
+
+  async stop() {
+    await stopProc(this.seekd);
+    await stopProc(this.fake);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Parses an SSE body into {events: [parsed JSON or '[DONE]' or {raw}], comments, lines}. */
+export function parseSSE(text) {
+  const events = [];
+  const comments = [];
+  for (const block of text.split(/\n\n/)) {
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':')) comments.push(line);
+      else if (line.startsWith('data: ')) {
+        const d = line.slice(6);
+        if (d === '[DONE]') events.push('[DONE]');
+        else {
+          try { events.push(JSON.parse(d)); } catch { events.push({ raw: d }); }
+        }
+      }
+    }
+  }
+  return { events, comments };
+}
+
+/** Reads a whole fetch Response body as text with a deadline. */
+export function readAll(res, timeoutMs = 10000) {
+  return withDeadline(res.text(), timeoutMs, new Error(`body not complete in ${timeoutMs} ms`));
+}
+
+/** Resolves like p, or after ms with onTimeout (rejects if it is an Error). No timer is left
+ * behind to keep the process alive. */
+export function withDeadline(p, ms, onTimeout) {
+  let timer;
+  const t = new Promise((resolve, reject) => {
+    timer = setTimeout(() => (onTimeout instanceof Error ? reject(onTimeout) : resolve(onTimeout)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** Collects an SDK stream into chunks (bounded). */
+export async function collect(stream, timeoutMs = 10000) {
+  const chunks = [];
+  const run = (async () => { for await (const c of stream) chunks.push(c); })();
+  let timer;
+  const t = new Promise((_, rej) => { timer = setTimeout(() => { stream.controller?.abort(); rej(new Error(`stream not done in ${timeoutMs} ms`)); }, timeoutMs); });
+  try { await Promise.race([run, t]); } finally { clearTimeout(timer); }
+  return chunks;
+}
+
+/** Aggregates chat.completion.chunk objects the way a client would. */
+export function aggregate(chunks) {
+  const out = { content: '', reasoning: '', toolCalls: [], finish: null, usage: null, logprobs: [], reasoningLogprobs: [], roles: [], firstContentIdx: -1, lastReasoningIdx: -1, hasContent: false, hasReasoning: false };
+  chunks.forEach((c, i) => {
+    if (c.usage) out.usage = c.usage;
+    for (const ch of c.choices || []) {
+      const d = ch.delta || {};
+      if (d.role) out.roles.push(d.role);
+      if (typeof d.reasoning_content === 'string' && d.reasoning_content !== '') {
+        out.reasoning += d.reasoning_content; out.hasReasoning = true; out.lastReasoningIdx = i;
+      } else if (typeof d.reasoning_content === 'string') out.hasReasoning = true;
+      if (typeof d.content === 'string' && d.content !== '') {
+        out.content += d.content;
+        if (out.firstContentIdx < 0) out.firstContentIdx = i;
+      }
+      if (typeof d.content === 'string') out.hasContent = true;
+      for (const tc of d.tool_calls || []) {
+        const slot = out.toolCalls[tc.index] || (out.toolCalls[tc.index] = { id: '', type: '', name: '', arguments: '' });
+        if (tc.id) slot.id += tc.id;
+        if (tc.type) slot.type = tc.type;
+        if (tc.function?.name) slot.name += tc.function.name;
+        if (tc.function?.arguments) slot.arguments += tc.function.arguments;
+      }
+      if (ch.logprobs?.content) out.logprobs.push(...ch.logprobs.content);
+      if (ch.logprobs?.reasoning_content) out.reasoningLogprobs.push(...ch.logprobs.reasoning_content);
+      if (ch.finish_reason) out.finish = ch.finish_reason;
+    }
+  });
+  return out;
+}
+
+export function userMsg(text = 'hi') {
+  return [{ role: 'user', content: text }];
+}
