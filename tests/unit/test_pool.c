@@ -1,0 +1,241 @@
+/* test_pool.c - choosing (upstream, key) and tracking key health. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backend/pool.h"
+
+static const pool_policy_t POLICY = {
+    .error_threshold = 2, .error_window_ms = 1000, .eject_ms = 500, .cooldown_ms = 100};
+
+static const char *const K3[] = {"sk-k1-0000", "sk-k2-0000", "sk-k3-0000"};
+static const char *const ALL[] = {"*"};
+
+static pool_pick_result_t pick(pool_t *p, const char *model, const char *const *tried, int ntried,
+                               int64_t now, pool_pick_t *out)
+{
+    char why[200];
+    return pool_pick(p, model, NULL, 0, tried, ntried, now, out, why, sizeof why);
+}
+
+static void keys_rotate_round_robin(void **state)
+{
+    (void)state;
+    pool_upstream_def_t d = {.name = "a", .url = "http://x/", .keys = K3, .nkeys = 3,
+                             .models = ALL, .nmodels = 1};
+    pool_t p;
+    pool_init(&p, &d, 1, &POLICY);
+    assert_string_equal(p.ups[0].url, "http://x");
+    int seen[6];
+    for (int i = 0; i < 6; i++) {
+        pool_pick_t o;
+        assert_int_equal(pick(&p, "deepseek-chat", NULL, 0, 0, &o), PICK_OK);
+        seen[i] = o.key;
+    }
+    int want[6] = {0, 1, 2, 0, 1, 2};
+    assert_memory_equal(seen, want, sizeof want);
+    pool_free(&p);
+}
+
+static void a_request_never_reuses_a_key(void **state)
+{
+    (void)state;
+    pool_upstream_def_t d = {.name = "a", .url = "http://x", .keys = K3, .nkeys = 3,
+                             .models = ALL, .nmodels = 1};
+    pool_t p;
+    pool_init(&p, &d, 1, &POLICY);
+    const char *tried[3];
+    int n = 0;
+    pool_pick_t o;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pick(&p, "m", tried, n, 0, &o), PICK_OK);
+        for (int j = 0; j < n; j++)
+            assert_string_not_equal(tried[j], p.ups[0].keys[o.key].key);
+        tried[n++] = p.ups[0].keys[o.key].key;
+    }
+    char why[200];
+    assert_int_equal(pool_pick(&p, "m", NULL, 0, tried, n, 0, &o, why, sizeof why), PICK_NONE);
+    assert_non_null(strstr(why, "tried"));
+    pool_free(&p);
+}
+
+static void concurrency_limit_makes_requests_wait(void **state)
+{
+    (void)state;
+    pool_upstream_def_t d = {.name = "a", .url = "http://x", .keys = K3, .nkeys = 2,
+                             .models = ALL, .nmodels = 1, .max_per_key = 1};
+    pool_t p;
+    pool_init(&p, &d, 1, &POLICY);
+    pool_pick_t o;
+    assert_int_equal(pick(&p, "m", NULL, 0, 0, &o), PICK_OK);
+    p.ups[0].keys[o.key].active++;
+    assert_int_equal(pick(&p, "m", NULL, 0, 0, &o), PICK_OK);
+    p.ups[0].keys[o.key].active++;
+    assert_int_equal(pick(&p, "m", NULL, 0, 0, &o), PICK_WAIT);
+    p.ups[0].keys[1].active--;
+    assert_int_equal(pick(&p, "m", NULL, 0, 0, &o), PICK_OK);
+    assert_int_equal(o.key, 1);
+    pool_free(&p);
+}
+
+static void priority_then_weight(void **state)
+{
+    (void)state;
+    const char *const m1[] = {"deepseek-chat"};
+    pool_upstream_def_t d[3] = {
+        {.name = "backup", .url = "http://b", .keys = K3, .nkeys = 1, .models = ALL,
+         .nmodels = 1, .priority = 5, .weight = 1},
+        {.name = "heavy", .url = "http://h", .keys = K3 + 1, .nkeys = 1, .models = m1,
+         .nmodels = 1, .priority = 0, .weight = 3},
+        {.name = "light", .url = "http://l", .keys = K3 + 2, .nkeys = 1, .models = m1,
+         .nmodels = 1, .priority = 0, .weight = 1},
+    };
+    pool_t p;
+    pool_init(&p, d, 3, &POLICY);
+    int count[3] = {0};
+    for (int i = 0; i < 400; i++) {
+        pool_pick_t o;
+        assert_int_equal(pick(&p, "deepseek-chat", NULL, 0, 0, &o), PICK_OK);
+        count[o.up]++;
+    }
+    assert_int_equal(count[0], 0);
+    assert_int_equal(count[1], 300);
+    assert_int_equal(count[2], 100);
+    /* a model only the backup serves goes there */
+    pool_pick_t o;
+    assert_int_equal(pick(&p, "deepseek-reasoner", NULL, 0, 0, &o), PICK_OK);
+    assert_int_equal(o.up, 0);
+    /* the heavy and light keys were tried: the backup is next */
+    const char *tried[] = {K3[1], K3[2]};
+    assert_int_equal(pick(&p, "deepseek-chat", tried, 2, 0, &o), PICK_OK);
+    assert_int_equal(o.up, 0);
+    pool_free(&p);
+}
+
+static void rate_limit_cools_a_key_for_retry_after(void **state)
+{
+    (void)state;
+    pool_upstream_def_t d = {.name = "a", .url = "http://x", .keys = K3, .nkeys = 2,
+                             .models = ALL, .nmodels = 1};
+    pool_t p;
+    pool_init(&p, &d, 1, &POLICY);
+    assert_true(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 2000, "429", 1000));
+    assert_int_equal(p.ups[0].keys[0].state, KEY_COOLDOWN);
+    assert_int_equal(p.ups[0].keys[0].until_ms, 3000);
+    pool_pick_t o;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pick(&p, "m", NULL, 0, 1500, &o), PICK_OK);
+        assert_int_equal(o.key, 1);
+    }
+    assert_false(pool_tick(&p, 2999));
+    assert_true(pool_tick(&p, 3000));
+    assert_int_equal(p.ups[0].keys[0].state, KEY_OK);
+    /* without Retry-After the backoff starts at cooldown_ms and doubles */
+    pool_report(&p, 0, 1, OUT_RATE_LIMIT, -1, "429", 0);
+    assert_int_equal(p.ups[0].keys[1].until_ms, 100);
+    pool_report(&p, 0, 1, OUT_RATE_LIMIT, -1, "429", 0);
+    assert_int_equal(p.ups[0].keys[1].until_ms, 200);
+    pool_free(&p);
+}
+
+static void auth_failure_disables_until_a_probe_succeeds(void **state)
+{
+    (void)state;
+    pool_upstream_def_t d = {.name = "a", .url = "http://x", .keys = K3, .nkeys = 1,
+                             .models = ALL, .nmodels = 1};
+    pool_t p;
+    pool_init(&p, &d, 1, &POLICY);
+    pool_report(&p, 0, 0, OUT_AUTH, -1, "upstream 401: invalid key", 0);
+    assert_int_equal(p.ups[0].keys[0].state, KEY_DISABLED);
+    assert_string_equal(p.ups[0].keys[0].reason, "upstream 401: invalid key");
+    pool_pick_t o;
+    char why[200];
+    assert_int_equal(pool_pick(&p, "m", NULL, 0, NULL, 0, 10, &o, why, sizeof why), PICK_NONE);
+    assert_non_null(strstr(why, "no upstream key is usable"));
+    assert_true(pool_needs_probe(&p, 0, 0, 10));
+    pool_probe_result(&p, 0, 0, false, "probe answered 401", 20);
+    assert_int_equal(p.ups[0].keys[0].state, KEY_DISABLED);
+    pool_probe_result(&p, 0, 0, true, "probe answered 200", 30);
+    assert_int_equal(p.ups[0].keys[0].state, KEY_OK);
+    assert_int_equal(pick(&p, "m", NULL, 0, 40, &o), PICK_OK);
+    pool_report(&p, 0, 0, OUT_NO_BALANCE, -1, "402", 50);
+    assert_int_equal(p.ups[0].keys[0].state, KEY_NO_BALANCE);
+    assert_true(pool_needs_probe(&p, 0, 0, 50));
+    pool_free(&p);
+}
+
+static void errors_in_window_eject_and_degraded_mode_still_serves(void **state)
+{
+    (void)state;
+    pool_upstream_def_t d[2] = {
+        {.name = "primary", .url = "http://p", .keys = K3, .nkeys = 1, .models = ALL,
+         .nmodels = 1, .priority = 0},
+        {.name = "backup", .url = "http://b", .keys = K3 + 1, .nkeys = 1, .models = ALL,
+         .nmodels = 1, .priority = 1},
+    };
+    pool_t p;
+    pool_init(&p, d, 2, &POLICY);
+    pool_report(&p, 0, 0, OUT_SERVER, -1, "500", 0);
+    assert_false(p.ups[0].ejected);
+    assert_true(pool_report(&p, 0, 0, OUT_SERVER, -1, "500", 100));
+    assert_true(p.ups[0].ejected);
+    assert_int_equal(p.ups[0].keys[0].state, KEY_EJECTED);
+    pool_pick_t o;
+    assert_int_equal(pick(&p, "m", NULL, 0, 200, &o), PICK_OK);
+    assert_int_equal(o.up, 1);
+    /* errors far apart do not add up */
+    pool_report(&p, 1, 0, OUT_SERVER, -1, "500", 0);
+    pool_report(&p, 1, 0, OUT_SERVER, -1, "500", 5000);
+    assert_false(p.ups[1].ejected);
+    /* the backup gone too: the ejected primary is still tried rather than refusing */
+    pool_report(&p, 1, 0, OUT_CONNECT, -1, "connect", 5001);
+    assert_true(p.ups[1].ejected);
+    assert_int_equal(pick(&p, "m", NULL, 0, 5002, &o), PICK_OK);
+    assert_int_equal(o.up, 0);
+    /* rested and probed: back */
+    assert_true(pool_needs_probe(&p, 0, 0, 5002));
+    pool_probe_result(&p, 0, 0, true, "200", 5003);
+    assert_false(p.ups[0].ejected);
+    assert_int_equal(p.ups[0].keys[0].state, KEY_OK);
+    pool_free(&p);
+}
+
+static void client_keys_rotate_and_are_not_reused(void **state)
+{
+    (void)state;
+    pool_upstream_def_t d = {.name = "a", .url = "http://x", .keys = NULL, .nkeys = 0,
+                             .models = ALL, .nmodels = 1};
+    pool_t p;
+    pool_init(&p, &d, 1, &POLICY);
+    const char *byot[] = {"c1", "c2"};
+    const char *tried[2];
+    pool_pick_t o;
+    char why[200];
+    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 0, 0, &o, why, sizeof why), PICK_OK);
+    assert_int_equal(o.key, -1);
+    tried[0] = byot[-1 - o.key];
+    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 1, 0, &o, why, sizeof why), PICK_OK);
+    assert_int_equal(o.key, -2);
+    tried[1] = byot[-1 - o.key];
+    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 2, 0, &o, why, sizeof why), PICK_NONE);
+    pool_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(keys_rotate_round_robin),
+        cmocka_unit_test(a_request_never_reuses_a_key),
+        cmocka_unit_test(concurrency_limit_makes_requests_wait),
+        cmocka_unit_test(priority_then_weight),
+        cmocka_unit_test(rate_limit_cools_a_key_for_retry_after),
+        cmocka_unit_test(auth_failure_disables_until_a_probe_succeeds),
+        cmocka_unit_test(errors_in_window_eject_and_degraded_mode_still_serves),
+        cmocka_unit_test(client_keys_rotate_and_are_not_reused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
