@@ -5,14 +5,15 @@
 #include "base/buf.h"
 
 /** A client-facing error: HTTP status plus the fields of DeepSeek's envelope.
- * `type`, `code` and `param` point to static or request-lived strings (param may be NULL,
- * which is encoded as JSON null; code NULL is encoded as null too). */
+ * `type`, `code` and `param` point to static strings or into `param_buf` (NULL is encoded as
+ * JSON null). */
 typedef struct {
     int status;
     const char *type;
     const char *code;
     const char *param;
     char message[512];
+    char param_buf[192]; /* storage for a rendered param path such as messages[2].role */
 } api_error_t;
 
 /** Fills err with status, type, code, param and a printf-formatted message. Returns -1 so

@@ -79,8 +79,6 @@ typedef struct {
 #define P3(a_, i_, b_, j_) ((vpath_t){(a_), (long)(i_), (b_), (long)(j_), NULL})
 #define P4(a_, i_, b_, j_, c_) ((vpath_t){(a_), (long)(i_), (b_), (long)(j_), (c_)})
 
-static _Thread_local char param_buf[192];
-
 typedef struct {
     api_error_t *err;
     bool value_failed; /* a 400 is recorded; keep scanning in case a 422 turns up */
@@ -112,13 +110,13 @@ static void path_render(const vpath_t *p, char *buf, size_t n)
         put(buf, n, k, ".%s", p->c);
 }
 
-/* Top-level names are string literals already; anything deeper goes to the per-thread buffer. */
-static const char *param_of(const vpath_t *p)
+/* Top-level names are string literals already; anything deeper is rendered into the error. */
+static const char *param_of(vctx_t *c, const vpath_t *p)
 {
     if (p->i < 0 && !p->b && !p->c)
         return p->a;
-    path_render(p, param_buf, sizeof param_buf);
-    return param_buf;
+    path_render(p, c->err->param_buf, sizeof c->err->param_buf);
+    return c->err->param_buf;
 }
 
 static void describe(const json_t *v, char *buf, size_t n)
@@ -160,7 +158,7 @@ static int bad_type(vctx_t *c, const vpath_t *p, const json_t *v, const char *ex
     char where[160], what[80];
     path_render(p, where, sizeof where);
     describe(v, what, sizeof what);
-    const char *param = param_of(p);
+    const char *param = param_of(c, p);
     return api_error_invalid(c->err, ST_SHAPE, param, DESER "%s%sinvalid type: %s, expected %s",
                              where, where[0] ? ": " : "", what, expected);
 }
@@ -172,8 +170,8 @@ static int missing(vctx_t *c, const vpath_t *p, const char *field)
     path_render(p, where, sizeof where);
     const char *param = field;
     if (where[0]) {
-        snprintf(param_buf, sizeof param_buf, "%s.%s", where, field);
-        param = param_buf;
+        snprintf(c->err->param_buf, sizeof c->err->param_buf, "%s.%s", where, field);
+        param = c->err->param_buf;
     }
     return api_error_invalid(c->err, ST_SHAPE, param, DESER "%s%smissing field `%s`", where,
                              where[0] ? ": " : "", field);
@@ -185,7 +183,7 @@ static int bad_variant(vctx_t *c, const vpath_t *p, const json_t *s, const char 
     char where[160];
     path_render(p, where, sizeof where);
     size_t len = json_string_length(s);
-    const char *param = param_of(p);
+    const char *param = param_of(c, p);
     return api_error_invalid(c->err, ST_SHAPE, param, DESER "%s: unknown variant `%.*s%s`, %s",
                              where, (int)(len > 40 ? 40 : len), json_string_value(s),
                              len > 40 ? "..." : "", expected);
@@ -203,7 +201,7 @@ static void bad_value(vctx_t *c, const vpath_t *p, const char *fmt, ...)
     e->status = ST_VALUE;
     e->type = "invalid_request_error";
     e->code = "invalid_request_error";
-    e->param = param_of(p);
+    e->param = param_of(c, p);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);

@@ -29,8 +29,8 @@ int api_parse_json(const char *data, size_t len, json_t **out, api_error_t *err)
  * contradict each other. When a body has both kinds of fault the 422 wins, as upstream
  * deserializes before it validates. type and code are "invalid_request_error"; param names the
  * offending field ("temperature", "messages[2].role", "tools[0].function.name").
- * param and type/code point to static storage or to a per-thread buffer that stays valid until
- * the next api_validate() call on the same thread: encode or copy err before validating again.
+ * param and type/code point to static storage or into err->param_buf, so err must not be
+ * copied by value while param is in use.
  * Unknown top-level fields are ignored; JSON null for an optional field means "absent".
  * On API_KIND_CHAT_PREFIX `prefix: true` is optional (clients such as LiteLLM send ordinary chats
  * to /beta), but when present it must be on the last message, which must be role "assistant". */
