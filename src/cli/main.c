@@ -14,6 +14,7 @@
 #include "backend/upstream.h"
 #include "base/log.h"
 #include "cli/config.h"
+#include "cli/tokenize_cmd.h"
 #include "http/http.h"
 
 static const char USAGE[] =
@@ -22,6 +23,8 @@ static const char USAGE[] =
     "Usage:\n"
     "  seekd serve [--listen HOST:PORT] [--upstream URL] [--config FILE] [--allow-open]\n"
     "              [--log-level LEVEL] [--port-file FILE]\n"
+    "  seekd tokenize [--tokenizer FILE|--family NAME] [--chat] [--template T] [--special]\n"
+    "                 [--bos] [--count] [--jsonl] [TEXT|-]\n"
     "  seekd --help | --version\n"
     "\n"
     "serve   Serve the DeepSeek API (POST /chat/completions, /beta/chat/completions,\n"
@@ -34,6 +37,10 @@ static const char USAGE[] =
     "                              no client_key (an open relay of your paid key!)\n"
     "          --log-level LEVEL   debug, info, warn, error or off (default info)\n"
     "          --port-file FILE    write the bound port there once listening\n"
+    "tokenize  Print the token ids of TEXT (or stdin) as one line, exactly as DeepSeek counts\n"
+    "        them; --count prints only the count, --jsonl reads one JSON string per line.\n"
+    "        Families: deepseek-v3 (default, built in), deepseek-llm, deepseek-coder, qwen2,\n"
+    "        gpt2, llama-spm (these need --tokenizer FILE: a GGUF or tokenizer.json).\n"
     "\n"
     "Environment:\n"
     "  DEEPSEEK_API_KEY   server-side upstream key(s), comma-separated. Without any server key\n"
@@ -257,6 +264,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "serve"))
         return serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize"))
+        return cli_tokenize_main(argc - 1, argv + 1);
     fprintf(stderr, "seekd: unknown command '%s'\n\n%s", cmd, USAGE);
     return 2;
 }

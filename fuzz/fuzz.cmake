@@ -1,0 +1,23 @@
+# fuzz.cmake - libFuzzer targets for the tokenizer (clang only), included by
+# cmake/tokenizer.cmake when -DSEEKD_FUZZ=ON. Run them with fuzz/run.sh.
+if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+  message(FATAL_ERROR "SEEKD_FUZZ needs clang (CC=clang)")
+endif()
+set(SEEKD_FUZZ_FLAGS -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+  -fno-omit-frame-pointer -g -O1)
+add_library(seekd_tok_fuzzlib STATIC ${SEEKD_TOK_SRC} ${PROJECT_SOURCE_DIR}/src/base/mem.c
+  ${PROJECT_SOURCE_DIR}/src/base/buf.c ${PROJECT_SOURCE_DIR}/src/base/log.c
+  "${SEEKD_TOK_DATA_C}")
+if(TARGET seekd_tok_blob)
+  add_dependencies(seekd_tok_fuzzlib seekd_tok_blob)
+endif()
+target_include_directories(seekd_tok_fuzzlib PUBLIC ${PROJECT_SOURCE_DIR}/src)
+target_compile_options(seekd_tok_fuzzlib PRIVATE ${SEEKD_FUZZ_FLAGS})
+target_link_libraries(seekd_tok_fuzzlib PUBLIC PkgConfig::JANSSON PkgConfig::PCRE2
+  Threads::Threads)
+foreach(name encode load_json load_gguf load_blob)
+  add_executable(fuzz_tok_${name} ${PROJECT_SOURCE_DIR}/fuzz/fuzz_tok_${name}.c)
+  target_compile_options(fuzz_tok_${name} PRIVATE ${SEEKD_FUZZ_FLAGS})
+  target_link_options(fuzz_tok_${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(fuzz_tok_${name} PRIVATE seekd_tok_fuzzlib)
+endforeach()

@@ -1,0 +1,14 @@
+/* fuzz_tok_load_gguf.c - any bytes as a GGUF file (vocabulary metadata): refused or loaded, never a
+ * crash. */
+#include <stdint.h>
+
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    tok_t *t = NULL;
+    char err[256];
+    if (tok_load_gguf(data, size, TOK_FAM_AUTO, &t, err, sizeof err) == 0)
+        fuzz_exercise(t);
+    return 0;
+}
