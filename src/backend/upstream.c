@@ -16,6 +16,7 @@
 
 #include "backend/chunk.h"
 #include "backend/sse.h"
+#include "backend/usage.h"
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -49,6 +50,9 @@ struct bk_call {
     int attempts;
     int64_t deadline_ms;
     bool committed; /* an answer event reached the client: no more failover */
+    bool usage_seen;
+    /* what the client was given, for counting tokens when the upstream reports no usage */
+    buf_t said_reasoning, said_content, said_tools;
     bool is_get;    /* an upstream_get handle, not a chat request */
     bk_call_t *qnext;
     bool queued;
@@ -377,6 +381,9 @@ static void fail_from_status(attempt_t *a)
 
 static void req_free(bk_call_t *req)
 {
+    buf_free(&req->said_reasoning);
+    buf_free(&req->said_content);
+    buf_free(&req->said_tools);
     if (req->later)
         event_free(req->later);
     free(req);
@@ -448,7 +455,47 @@ static int relay_events(bk_sink_t *s, const bk_event_t *ev, int n)
         }
         req->committed = true;
     }
+    for (int i = 0; i < n; i++) {
+        switch (ev[i].type) {
+        case BK_EV_USAGE: req->usage_seen = true; break;
+        case BK_EV_REASONING_DELTA:
+            buf_append(&req->said_reasoning, ev[i].text.ptr, ev[i].text.len);
+            break;
+        case BK_EV_CONTENT_DELTA:
+            buf_append(&req->said_content, ev[i].text.ptr, ev[i].text.len);
+            break;
+        case BK_EV_TOOL_CALL_DELTA:
+            buf_append(&req->said_tools, ev[i].tool.name.ptr, ev[i].tool.name.len);
+            buf_append(&req->said_tools, ev[i].tool.args.ptr, ev[i].tool.args.len);
+            break;
+        default: break;
+        }
+    }
     return req->sink->events(req->sink, ev, n);
+}
+
+/* The upstream reported no usage: count with our own tokenizer. A complete answer gets the
+ * computed usage as an event; a broken one is only logged (what was delivered). */
+static void settle_usage(bk_call_t *req, bool complete)
+{
+    bk_usage_t u;
+    if (!bk_usage_compute(req->r.body, req->r.kind, buf_slice(&req->said_reasoning),
+                          buf_slice(&req->said_content), buf_slice(&req->said_tools), &u)) {
+        log_warn("req=%s upstream reported no usage and the built-in tokenizer is missing",
+                 req->r.request_id);
+        return;
+    }
+    log_info("req=%s upstream reported no usage; counted with seekd's tokenizer: prompt=%lld "
+             "completion=%lld%s",
+             req->r.request_id, (long long)u.prompt_tokens, (long long)u.completion_tokens,
+             complete ? "" : " (delivered before the failure)");
+    if (!complete)
+        return;
+    bk_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = BK_EV_USAGE;
+    ev.usage = u;
+    req->sink->events(req->sink, &ev, 1);
 }
 
 static const char *const *byot_keys(const bk_call_t *req)
@@ -495,6 +542,7 @@ static void attempt_done(attempt_t *a)
         log_warn("upstream %s ended a stream without [DONE]; the answer was complete",
                  up->pool.ups[a->ui].name);
     }
+    bool a_failed = a->failed, a_stopped = a->stopped;
     req->att = NULL;
     attempt_free(a);
     if (failed_early && out != OUT_CLIENT && req->attempts < up->o.max_attempts) {
@@ -502,6 +550,8 @@ static void attempt_done(attempt_t *a)
     } else if (failed_early) {
         deliver_failure(req);
     } else {
+        if (req->committed && !req->usage_seen)
+            settle_usage(req, !a_failed && !a_stopped);
         bk_sink_t *sink = req->sink;
         req_free(req);
         sink->end(sink);
@@ -826,6 +876,9 @@ static bk_call_t *up_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink
     req->relay.end = NULL;
     req->relay.keepalive = NULL;
     req->deadline_ms = now_ms() + up->o.request_timeout_ms;
+    buf_init(&req->said_reasoning, up->o.max_answer);
+    buf_init(&req->said_content, up->o.max_answer);
+    buf_init(&req->said_tools, up->o.max_answer);
     try_next(req, true);
     return req;
 }

@@ -1,0 +1,28 @@
+/* usage.h - token usage computed with seekd's own DeepSeek-V3 tokenizer, for answers whose
+ * producer reported none (a third-party server, a stream cut short). */
+#ifndef SEEKD_BACKEND_USAGE_H
+#define SEEKD_BACKEND_USAGE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "backend/backend.h"
+#include "backend/event.h"
+#include "base/slice.h"
+
+/** Prompt tokens of a validated request body: the DeepSeek-V3 chat template over its messages
+ * (with the generation prompt), or the FIM prompt and suffix between the FIM tokens, encoded
+ * with special tokens. Returns -1 when the tokenizer is not built in or the messages cannot be
+ * rendered. Tool definitions are not counted (DeepSeek adds them server-side). */
+long bk_count_prompt(const json_t *body, bk_kind_t kind);
+
+/** Completion tokens of an answer's text (reasoning, content and tool-call text counted
+ * separately and added). Returns -1 without the tokenizer. */
+long bk_count_completion(slice_t reasoning, slice_t content, slice_t tool_text);
+
+/** Fills out with computed prompt/completion/total (and the cache fields as all misses).
+ * Returns false when the tokenizer is not available. */
+bool bk_usage_compute(const json_t *body, bk_kind_t kind, slice_t reasoning, slice_t content,
+                      slice_t tool_text, bk_usage_t *out);
+
+#endif
