@@ -75,6 +75,7 @@ typedef struct {
     api_enc_t enc;
     buf_t out;
     struct event *ka;
+    struct event *drain; /* polls a slow client's queue while the upstream is paused */
     char model[128];
     char route[40];
     char rid[65];
@@ -109,6 +110,8 @@ static void chat_free(chat_t *c)
     c->srv->active--;
     if (c->ka)
         event_free(c->ka);
+    if (c->drain)
+        event_free(c->drain);
     json_decref(c->body);
     api_enc_free(&c->enc);
     buf_free(&c->out);
@@ -257,6 +260,35 @@ static void sink_keepalive(bk_sink_t *s)
     (void)s; /* our own timer paces keep-alives to the client */
 }
 
+/* A paused upstream resumes once the client has taken most of what waits for it. */
+static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chat_t *c = arg;
+    if (!c->req || !c->call)
+        return;
+    if (http_resp_queued(c->req) > c->srv->o.max_output / 8) {
+        struct timeval tv = {0, 5000};
+        evtimer_add(c->drain, &tv);
+        return;
+    }
+    c->srv->o.backend->resume(c->call); /* may deliver events, and even end the call */
+}
+
+static bool sink_writable(bk_sink_t *s)
+{
+    chat_t *c = (chat_t *)s;
+    if (!c->stream || !c->req || !http_resp_started(c->req) ||
+        http_resp_queued(c->req) <= c->srv->o.max_output / 4)
+        return true;
+    if (!c->drain)
+        c->drain = evtimer_new(c->srv->o.base, on_drain_poll, c);
+    struct timeval tv = {0, 5000};
+    evtimer_add(c->drain, &tv);
+    return false;
+}
+
 static void on_client_abort(void *ud)
 {
     chat_t *c = ud;
@@ -272,9 +304,13 @@ static void on_client_abort(void *ud)
 
 static void handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const char *route)
 {
-    gw_auth_t auth;
-    if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), &auth)) {
-        reply_error(r, 401, "authentication_error", "invalid_request_error", NULL, auth.message);
+    /* The client's keys point into the auth result, so it lives in the request from the start
+     * and is never copied. */
+    chat_t *c = xcalloc(1, sizeof *c);
+    if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), &c->auth)) {
+        reply_error(r, 401, "authentication_error", "invalid_request_error", NULL,
+                    c->auth.message);
+        free(c);
         return;
     }
     slice_t raw = http_req_body(r);
@@ -283,6 +319,7 @@ static void handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const c
         snprintf(msg, sizeof msg, "Request body is too large (%zu bytes; the limit is %zu)",
                  raw.len, s->o.max_body);
         reply_error(r, 413, "invalid_request_error", "invalid_request_error", NULL, msg);
+        free(c);
         return;
     }
     api_error_t err;
@@ -291,19 +328,19 @@ static void handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const c
         json_decref(body);
         log_simple(r, err.status);
         send_error(r, &err);
+        free(c);
         return;
     }
-    chat_t *c = xcalloc(1, sizeof *c);
     s->active++;
     s->requests++;
     c->srv = s;
     c->req = r;
     c->body = body;
-    c->auth = auth;
     c->ttfb_us = -1;
     c->sink.events = sink_events;
     c->sink.end = sink_end;
     c->sink.keepalive = sink_keepalive;
+    c->sink.writable = sink_writable;
     snprintf(c->route, sizeof c->route, "%s", route);
     snprintf(c->rid, sizeof c->rid, "%s", http_req_id(r));
     clock_gettime(CLOCK_MONOTONIC, &c->t0);

@@ -38,6 +38,8 @@ struct backend {
     /** Stops a call at once; the sink gets no further callback. Not to be called from within
      * the sink's own callbacks (return -1 from events() there instead). */
     void (*cancel)(bk_call_t *call);
+    /** Continues a call paused because sink->writable() said no. Not from sink callbacks. */
+    void (*resume)(bk_call_t *call);
 };
 
 #endif

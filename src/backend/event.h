@@ -94,6 +94,10 @@ typedef struct bk_sink {
     void (*end)(struct bk_sink *sink);
     /** Nothing to say yet but still alive (upstream keep-alive / queue). */
     void (*keepalive)(struct bk_sink *sink);
+    /** Whether the consumer can take more now (NULL: always). When it says no, the producer
+     * pauses until the backend's resume() is called: a slow client slows the upstream instead
+     * of filling memory. */
+    bool (*writable)(struct bk_sink *sink);
 } bk_sink_t;
 
 #endif

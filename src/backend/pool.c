@@ -187,9 +187,56 @@ static pool_pick_result_t pick_pass(pool_t *p, const char *model, const char *co
     return any_busy ? PICK_WAIT : PICK_NONE;
 }
 
+/* Explains a refusal from the states of the keys that serve the model. */
+static void explain(const pool_t *p, const char *model, int64_t now, pool_refusal_t *why)
+{
+    int keys = 0, disabled = 0, broke = 0, cooling = 0;
+    int64_t soonest = INT64_MAX;
+    const char *reason = "";
+    for (int i = 0; i < p->nups; i++) {
+        const pool_upstream_t *u = &p->ups[i];
+        if (!pool_serves(u, model))
+            continue;
+        for (int k = 0; k < u->nkeys; k++) {
+            const pool_key_t *key = &u->keys[k];
+            keys++;
+            if (key->state == KEY_DISABLED)
+                disabled++, reason = key->reason;
+            else if (key->state == KEY_NO_BALANCE)
+                broke++, reason = key->reason;
+            else if (key->state == KEY_COOLDOWN && key->until_ms > now) {
+                cooling++;
+                if (key->until_ms < soonest)
+                    soonest = key->until_ms;
+            }
+        }
+    }
+    why->retry_after_ms = 0;
+    if (keys > 0 && disabled + broke == keys) {
+        why->status = 502;
+        why->type = disabled ? "authentication_error" : "insufficient_balance";
+        snprintf(why->msg, sizeof why->msg, "every server key for '%s' is %s by the upstream (%s)",
+                 model, disabled == keys ? "rejected" : broke == keys ? "out of balance" : "refused",
+                 reason);
+    } else if (cooling > 0 && cooling + disabled + broke == keys) {
+        why->status = 429;
+        why->type = "rate_limit_error";
+        why->retry_after_ms = (int)(soonest - now);
+        snprintf(why->msg, sizeof why->msg,
+                 "Rate Limit Reached: every upstream key for '%s' is cooling down for %lld ms",
+                 model, (long long)(soonest - now));
+    } else {
+        why->status = 503;
+        why->type = "server_overloaded";
+        snprintf(why->msg, sizeof why->msg,
+                 "no upstream key is usable now (disabled, cooling down or ejected; see GET "
+                 "/health)");
+    }
+}
+
 pool_pick_result_t pool_pick(pool_t *p, const char *model, const char *const *byot, int nbyot,
                              const char *const *tried, int ntried, int64_t now, pool_pick_t *out,
-                             char *why, size_t whylen)
+                             pool_refusal_t *why)
 {
     bool any_serves = false;
     pool_pick_result_t r =
@@ -200,15 +247,22 @@ pool_pick_result_t pool_pick(pool_t *p, const char *model, const char *const *by
         r = pick_pass(p, model, byot, nbyot, tried, ntried, now, true, out, &any_serves);
     if (r != PICK_NONE)
         return r;
-    if (!any_serves)
-        snprintf(why, whylen, "no upstream serves model '%s'", model);
-    else if (nbyot > 0)
-        snprintf(why, whylen, "every key given in the Authorization header was tried");
-    else if (ntried > 0)
-        snprintf(why, whylen, "every usable upstream key was tried");
-    else
-        snprintf(why, whylen, "no upstream key is usable now (disabled, cooling down or ejected; "
-                              "see GET /health)");
+    why->status = 503;
+    why->type = "server_overloaded";
+    why->retry_after_ms = 0;
+    if (!any_serves) {
+        why->status = 400;
+        why->type = "invalid_request_error";
+        snprintf(why->msg, sizeof why->msg, "Model Not Exist: no upstream serves model '%s'",
+                 model);
+    } else if (nbyot > 0) {
+        snprintf(why->msg, sizeof why->msg,
+                 "every key given in the Authorization header was tried");
+    } else if (ntried > 0) {
+        snprintf(why->msg, sizeof why->msg, "every usable upstream key was tried");
+    } else {
+        explain(p, model, now, why);
+    }
     return PICK_NONE;
 }
 

@@ -90,6 +90,14 @@ typedef struct {
 
 typedef enum { PICK_OK, PICK_WAIT, PICK_NONE } pool_pick_result_t;
 
+/** Why nothing can serve (PICK_NONE), as the client should hear it. */
+typedef struct {
+    int status;          /* 429 when every key cools down, 502 when all were rejected, else 503 */
+    const char *type;
+    int retry_after_ms;  /* > 0 with 429: when the first key comes back */
+    char msg[256];
+} pool_refusal_t;
+
 void pool_init(pool_t *p, const pool_upstream_def_t *defs, int ndefs, const pool_policy_t *pol);
 void pool_free(pool_t *p);
 
@@ -100,10 +108,10 @@ bool pool_serves(const pool_upstream_t *u, const char *model);
  * already used (never reused). With the client's own keys (`byot`, nbyot > 0) the key is one of
  * those (returned as key = -1 - index) and server key health does not apply. PICK_WAIT: every
  * usable key is at its concurrency limit (queue and ask again later). PICK_NONE: nothing can
- * serve; `why` says why. */
+ * serve; `why` says why and with which status. */
 pool_pick_result_t pool_pick(pool_t *p, const char *model, const char *const *byot, int nbyot,
                              const char *const *tried, int ntried, int64_t now, pool_pick_t *out,
-                             char *why, size_t whylen);
+                             pool_refusal_t *why);
 
 /** Records the outcome of an attempt on (up, key). retry_after_ms <= 0: none given. Returns
  * true when the key's state changed (the caller logs it). */

@@ -82,6 +82,7 @@ struct attempt {
     char ctype[128];
     char retry_after[32];
     bool sse, html, done, stopped, failed;
+    bool paused; /* the client is slow: curl holds the data until resume */
     sse_parser_t parser;
     bk_chunk_state_t st;
     buf_t body;
@@ -306,6 +307,12 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
         return 0;
     bool ok = a->status >= 200 && a->status < 300;
     if (a->mode == MODE_ANSWER && ok && a->sse && !a->html) {
+        bk_sink_t *sink = a->req->sink;
+        if (a->req->committed && sink->writable && !sink->writable(sink)) {
+            a->paused = true;
+            evtimer_del(a->timer); /* a paused upstream is not an idle one */
+            return CURL_WRITEFUNC_PAUSE;
+        }
         int rc = sse_feed(&a->parser, data, len);
         if (rc == SSE_ETOOBIG) {
             fail(a, OUT_SERVER, 502, "api_error", "upstream sent an event larger than %zu bytes",
@@ -757,7 +764,7 @@ static void try_next(bk_call_t *req, bool deferred_failure)
 {
     upstream_t *up = req->up;
     int64_t now = now_ms();
-    char why[256];
+    pool_refusal_t why;
     if (now >= req->deadline_ms) {
         if (!req->fail_msg[0])
             set_failure(req, 504, "api_error", "no upstream answered within %ld ms",
@@ -766,7 +773,7 @@ static void try_next(bk_call_t *req, bool deferred_failure)
     }
     pool_pick_t pick;
     switch (pool_pick(&up->pool, req->r.model, byot_keys(req), req->r.nclient_keys, req->tried,
-                      req->ntried, now, &pick, why, sizeof why)) {
+                      req->ntried, now, &pick, &why)) {
     case PICK_OK: start_attempt(req, pick); return;
     case PICK_WAIT:
         if (up->queued >= up->o.queue_max) {
@@ -785,8 +792,10 @@ static void try_next(bk_call_t *req, bool deferred_failure)
         up->queued++;
         return;
     case PICK_NONE:
-        if (!req->fail_msg[0] || req->ntried == 0)
-            set_failure(req, 503, "server_overloaded", "%s", why);
+        if (!req->fail_msg[0] || req->ntried == 0) {
+            set_failure(req, why.status, why.type, "%s", why.msg);
+            req->fail_retry_after_s = why.retry_after_ms > 0 ? (why.retry_after_ms + 999) / 1000 : 0;
+        }
         goto failed;
     }
 failed:
@@ -805,18 +814,21 @@ static void dispatch(upstream_t *up)
     while (up->qhead) {
         bk_call_t *req = up->qhead;
         pool_pick_t pick;
-        char why[256];
+        pool_refusal_t why;
         pool_pick_result_t r = pool_pick(&up->pool, req->r.model, byot_keys(req),
                                          req->r.nclient_keys, req->tried, req->ntried, now_ms(),
-                                         &pick, why, sizeof why);
+                                         &pick, &why);
         if (r == PICK_WAIT)
             return;
         queue_remove(up, req);
         if (r == PICK_OK) {
             start_attempt(req, pick);
         } else {
-            if (!req->fail_msg[0])
-                set_failure(req, 503, "server_overloaded", "%s", why);
+            if (!req->fail_msg[0]) {
+                set_failure(req, why.status, why.type, "%s", why.msg);
+                req->fail_retry_after_s =
+                    why.retry_after_ms > 0 ? (why.retry_after_ms + 999) / 1000 : 0;
+            }
             deliver_failure(req);
         }
     }
@@ -875,12 +887,25 @@ static bk_call_t *up_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink
     req->relay.events = relay_events;
     req->relay.end = NULL;
     req->relay.keepalive = NULL;
+    req->relay.writable = NULL;
     req->deadline_ms = now_ms() + up->o.request_timeout_ms;
     buf_init(&req->said_reasoning, up->o.max_answer);
     buf_init(&req->said_content, up->o.max_answer);
     buf_init(&req->said_tools, up->o.max_answer);
     try_next(req, true);
     return req;
+}
+
+static void up_resume(bk_call_t *req)
+{
+    attempt_t *a = req->att;
+    if (!a || !a->paused)
+        return;
+    a->paused = false;
+    arm_timer(a, a->up->o.idle_timeout_ms);
+    upstream_t *up = a->up;
+    curl_easy_pause(a->easy, CURLPAUSE_CONT); /* may deliver held data right here */
+    check_done(up);
 }
 
 static void up_cancel(bk_call_t *req)
@@ -938,6 +963,7 @@ upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
     up->be.name = "upstream";
     up->be.start = up_start;
     up->be.cancel = up_cancel;
+    up->be.resume = up_resume;
     up->base = base;
     up->o = *opts;
     up->o.ups = NULL;

@@ -23,6 +23,7 @@ void config_defaults(seekd_config_t *c)
     c->idle_timeout_ms = 300000;
     c->total_timeout_ms = 0;
     c->keepalive_ms = 3000;
+    c->client_timeout_ms = 120000;
     c->log_level = LOG_INFO;
     c->max_attempts = 3;
     c->queue_max = 4096;
@@ -214,6 +215,7 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
                  : !strcmp(key, "eject_ms")            ? &c->eject_ms
                  : !strcmp(key, "cooldown_ms")         ? &c->cooldown_ms
                  : !strcmp(key, "token_check_per_min") ? &c->token_check_per_min
+                 : !strcmp(key, "client_timeout_ms")   ? &c->client_timeout_ms
                                                        : NULL;
     if (ival) {
         int lo = !strcmp(key, "max_concurrent_per_key") ? 0 : 1;

@@ -40,6 +40,7 @@ typedef struct {
     long idle_timeout_ms;
     long total_timeout_ms;
     long keepalive_ms;
+    long client_timeout_ms;
     int log_level;
     /* upstream pools */
     cfg_upstream_t ups[CFG_MAX_UPSTREAMS];

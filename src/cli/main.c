@@ -194,11 +194,12 @@ static int serve(int argc, char **argv)
         .max_body = cfg.max_body,
         .max_answer = 16u << 20,
         .keepalive_ms = cfg.keepalive_ms,
+        .max_output = cfg.max_output,
         .token_check_per_min = cfg.token_check_per_min,
     };
     api_server_t *api = api_server_new(&ao);
     http_opts_t ho = {.max_body = cfg.max_body, .max_output = cfg.max_output,
-                      .idle_timeout_s = 120};
+                      .idle_timeout_ms = cfg.client_timeout_ms};
     http_server_t *http = http_server_new(g_base, &ho, api_server_handle, api);
     int port = 0;
     if (http_server_listen(http, cfg.listen_host, cfg.listen_port, &port)) {

@@ -12,7 +12,8 @@ typedef struct {
     bool server_keys; /* the server holds upstream keys of its own */
 } gw_auth_cfg_t;
 
-/** Outcome of checking one request's Authorization header. */
+/** Outcome of checking one request's Authorization header. `byot` points into `storage`: never
+ * copy a gw_auth_t by value while its keys are in use. */
 typedef struct {
     /* Keys to use upstream when the client brought its own (no server keys): the bearer
      * token split on commas, pointing into `storage`. */

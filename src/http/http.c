@@ -180,7 +180,9 @@ http_server_t *http_server_new(struct event_base *base, const http_opts_t *opts,
      * DeepSeek's envelope. */
     evhttp_set_max_body_size(s->evh, (ev_ssize_t)(opts->max_body * 4 + 65536));
     evhttp_set_max_headers_size(s->evh, 64 * 1024);
-    evhttp_set_timeout(s->evh, opts->idle_timeout_s > 0 ? opts->idle_timeout_s : 120);
+    long ms = opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : 120000;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evhttp_set_timeout_tv(s->evh, &tv);
     evhttp_set_allowed_methods(s->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_OPTIONS |
                                            EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
@@ -297,6 +299,12 @@ void http_resp_start(http_req_t *r, int status, const char *content_type)
 bool http_resp_started(const http_req_t *r)
 {
     return r->started;
+}
+
+size_t http_resp_queued(const http_req_t *r)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
 int http_resp_write(http_req_t *r, const void *data, size_t len)

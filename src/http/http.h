@@ -15,7 +15,7 @@ typedef struct http_req http_req_t;
 typedef struct {
     size_t max_body;   /* bodies above this get the handler's 413; ~4x this is refused early */
     size_t max_output; /* bytes queued for one slow client before it is dropped */
-    int idle_timeout_s; /* keep-alive / header read timeout */
+    long idle_timeout_ms; /* a client that neither sends nor takes bytes this long is dropped */
 } http_opts_t;
 
 /** Called once per request, on the loop thread. The handler must eventually answer with
@@ -57,6 +57,8 @@ void http_resp_start(http_req_t *r, int status, const char *content_type);
  * max_output bytes unread and was dropped: the request is over, make no further http_* call
  * with it; the abort callback is NOT called (the caller is already on its way out). */
 int http_resp_write(http_req_t *r, const void *data, size_t len);
+/** Bytes of this response queued in user space, not yet taken by the client's socket. */
+size_t http_resp_queued(const http_req_t *r);
 /** Ends a streamed response. */
 void http_resp_end(http_req_t *r);
 /** Drops the connection at once (a stream that cannot be ended cleanly). No abort callback. */

@@ -107,7 +107,8 @@ export async function runSeekd(args, { env = {}, timeoutMs = 5000, portFile = nu
 
 /**
  * Starts a fake upstream and seekd in front of it.
- * opts.config: text of a seekd config file (optional)
+ * opts.config: text of a seekd config file (optional), or a function (fakeUrl) => text for
+ *   configs that name the fake themselves (`[upstream NAME]` sections with `url = ...`)
  * opts.serverKey: DEEPSEEK_API_KEY for seekd (omitted: bring your own token)
  * opts.fakeArgs: extra fake_upstream arguments (e.g. ['--key-fault', 'sk-x=429'])
  * opts.logLevel: seekd --log-level (default debug)
@@ -128,7 +129,7 @@ export async function startStack(opts = {}) {
       '--upstream', fakeUrl, '--log-level', opts.logLevel || 'debug'];
     if (opts.config !== undefined) {
       const cfgFile = path.join(dir, 'seekd.conf');
-      fs.writeFileSync(cfgFile, opts.config);
+      fs.writeFileSync(cfgFile, typeof opts.config === 'function' ? opts.config(fakeUrl) : opts.config);
       args.push('--config', cfgFile);
     }
     args.push(...(opts.seekdArgs || []));
@@ -181,6 +182,25 @@ class Stack {
   async fakeReset() {
     const r = await fetch(this.fakeUrl + '/_fake/reset', { method: 'POST', signal: AbortSignal.timeout(5000) });
     await r.text();
+  }
+
+  /** Sets (fault: '500', '429', 'slow_first_byte', ...) or clears (null) a key's fault in the
+   * fake at runtime (POST /_fake/key-fault). */
+  async setKeyFault(key, fault, delayMs = 0) {
+    const r = await fetch(this.fakeUrl + '/_fake/key-fault', {
+      method: 'POST',
+      body: JSON.stringify({ key, fault, delay_ms: delayMs }),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (r.status !== 200) throw new Error(`/_fake/key-fault: ${r.status} ${await r.text()}`);
+    return r.json();
+  }
+
+  /** GET /health (no auth needed). */
+  async health() {
+    const r = await fetch(this.baseURL + '/health', { signal: AbortSignal.timeout(5000) });
+    if (r.status !== 200) throw new Error(`/health: ${r.status}`);
+    return r.json();
   }
 
   /** Raw fetch against seekd with a timeout. */
@@ -284,4 +304,28 @@ export function aggregate(chunks) {
 
 export function userMsg(text = 'hi') {
   return [{ role: 'user', content: text }];
+}
+
+/** Polls fn (sync or async) every `everyMs` until it returns a truthy value; returns that value,
+ * or the last falsy one after timeoutMs. */
+export async function waitFor(fn, timeoutMs = 2000, everyMs = 25) {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v || Date.now() - t0 > timeoutMs) return v;
+    await sleep(everyMs);
+  }
+}
+
+/** The /health entry of one server key, found by its last 4 characters (keys are masked there),
+ * with its upstream: {up, key} or null. */
+export function healthKey(health, upstreamName, key) {
+  for (const b of health.backends || []) {
+    for (const u of b.upstreams || []) {
+      if (upstreamName && u.name !== upstreamName) continue;
+      const k = (u.keys || []).find((x) => x.key.endsWith(key.slice(-4)));
+      if (k) return { up: u, key: k };
+    }
+  }
+  return null;
 }

@@ -36,6 +36,9 @@ typedef enum {
 /** Parses a fault name ("429", "html502", "stall", ...). Returns -1 for an unknown name. */
 int fake_fault_parse(const char *name, fake_fault_t *out);
 
+/** The name fake_fault_parse accepts for f. */
+const char *fake_fault_name(fake_fault_t f);
+
 /** True for the faults that are answered with an error status and no stream. */
 int fake_fault_is_status(fake_fault_t f);
 
@@ -132,6 +135,10 @@ typedef struct {
     json_t *by_key;       /* {"key": n} */
     json_t *last_request; /* last chat/FIM body */
     json_t *cancel_events;
+    json_t *active_by_key;     /* {"key": n} chat/FIM responses in flight (not zeroed by reset) */
+    json_t *max_active_by_key; /* {"key": n} the most in flight at once since the last reset */
+    json_t *paths_by_key;      /* {"key": {"/path": n}} */
+    json_t *tags;              /* fake.tag of chat/FIM bodies in arrival order (latest 20000) */
     char last_path[256];
     char last_authorization[256];
 } fake_stats_t;
@@ -151,6 +158,9 @@ void send_error(struct evhttp_request *req, int status, const char *type, const 
 /** Sends the response a status fault prescribes (401/402/.../html502). key for the 401 text. */
 void send_status_fault(struct evhttp_request *req, fake_fault_t f, int retry_after,
                        const char *key);
+
+/** Per-key in-flight bookkeeping for active_by_key / max_active_by_key (delta +1 or -1). */
+void stats_key_active(const char *key, int delta);
 
 int64_t now_mono_ms(void);
 int64_t now_real_ms(void);

@@ -36,6 +36,55 @@ static struct {
     struct event_base *base;
 } g;
 
+/* The current key faults as {"key": "fault[:delay]"}. */
+static json_t *key_faults_json(void)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < g.n_key_faults; i++) {
+        char v[64];
+        const char *name = fake_fault_name(g.key_faults[i].fault);
+        if (g.key_faults[i].delay_ms > 0)
+            snprintf(v, sizeof(v), "%s:%d", name, g.key_faults[i].delay_ms);
+        else
+            snprintf(v, sizeof(v), "%s", name);
+        json_object_set_new(o, g.key_faults[i].key, json_string(v));
+    }
+    return o;
+}
+
+/* Sets (fault given) or clears (fault null, "none" or absent) the fault of one key. Returns 0,
+ * or -1 with *why set. */
+static int set_key_fault(const char *key, const char *fault, int delay_ms, const char **why)
+{
+    int idx = -1;
+    for (int i = 0; i < g.n_key_faults; i++)
+        if (strcmp(g.key_faults[i].key, key) == 0)
+            idx = i;
+    fake_fault_t f = FAULT_NONE;
+    if (fault && fake_fault_parse(fault, &f) < 0) {
+        *why = "unknown fault";
+        return -1;
+    }
+    if (f == FAULT_NONE) {
+        if (idx >= 0) {
+            g.key_faults[idx] = g.key_faults[g.n_key_faults - 1];
+            g.n_key_faults--;
+        }
+        return 0;
+    }
+    if (idx < 0) {
+        if (g.n_key_faults == MAX_KEY_FAULTS) {
+            *why = "too many key faults";
+            return -1;
+        }
+        idx = g.n_key_faults++;
+        snprintf(g.key_faults[idx].key, sizeof(g.key_faults[0].key), "%s", key);
+    }
+    g.key_faults[idx].fault = f;
+    g.key_faults[idx].delay_ms = delay_ms;
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -49,18 +98,61 @@ static void usage(void)
 static void stats_reset(void)
 {
     long active = g_stats.active;
+    json_t *active_by_key = g_stats.active_by_key ? g_stats.active_by_key : json_object();
     json_decref(g_stats.by_key);
     json_decref(g_stats.last_request);
     json_decref(g_stats.cancel_events);
+    json_decref(g_stats.max_active_by_key);
+    json_decref(g_stats.paths_by_key);
+    json_decref(g_stats.tags);
     memset(&g_stats, 0, sizeof(g_stats));
     g_stats.active = active;
     g_stats.by_key = json_object();
     g_stats.cancel_events = json_array();
+    g_stats.active_by_key = active_by_key;
+    /* the peak starts from what is in flight now */
+    g_stats.max_active_by_key = json_deep_copy(active_by_key);
+    g_stats.paths_by_key = json_object();
+    g_stats.tags = json_array();
     plan_cache_reset();
+}
+
+static void stats_free(void)
+{
+    json_decref(g_stats.by_key);
+    json_decref(g_stats.last_request);
+    json_decref(g_stats.cancel_events);
+    json_decref(g_stats.active_by_key);
+    json_decref(g_stats.max_active_by_key);
+    json_decref(g_stats.paths_by_key);
+    json_decref(g_stats.tags);
+    memset(&g_stats, 0, sizeof(g_stats));
+}
+
+void stats_key_active(const char *key, int delta)
+{
+    if (!key)
+        key = "";
+    json_t *c = json_object_get(g_stats.active_by_key, key);
+    json_int_t n = (c ? json_integer_value(c) : 0) + delta;
+    json_object_set_new(g_stats.active_by_key, key, json_integer(n));
+    json_t *m = json_object_get(g_stats.max_active_by_key, key);
+    if (!m || json_integer_value(m) < n)
+        json_object_set_new(g_stats.max_active_by_key, key, json_integer(n));
+}
+
+static void count_in(json_t *obj, const char *name)
+{
+    json_t *c = json_object_get(obj, name);
+    json_object_set_new(obj, name, json_integer(c ? json_integer_value(c) + 1 : 1));
 }
 
 static void send_json(struct evhttp_request *req, int status, json_t *j)
 {
+    if (!j) {
+        send_error(req, 500, "server_error", "fake_upstream: cannot encode the answer");
+        return;
+    }
     char *js = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
     struct evbuffer *b = evbuffer_new();
     evbuffer_add(b, js, strlen(js));
@@ -73,12 +165,15 @@ static void send_json(struct evhttp_request *req, int status, json_t *j)
 static void route_stats(struct evhttp_request *req)
 {
     json_t *j = json_pack(
-        "{s:I,s:I,s:I,s:I,s:I,s:O,s:O,s:s,s:s,s:O}", "requests", (json_int_t)g_stats.requests,
-        "completed", (json_int_t)g_stats.completed, "cancelled", (json_int_t)g_stats.cancelled,
-        "aborted", (json_int_t)g_stats.aborted, "active", (json_int_t)g_stats.active, "by_key",
-        g_stats.by_key, "last_request", g_stats.last_request ? g_stats.last_request : json_null(),
-        "last_path", g_stats.last_path, "last_authorization", g_stats.last_authorization,
-        "cancel_events", g_stats.cancel_events);
+        "{s:I,s:I,s:I,s:I,s:I,s:O,s:O,s:s,s:s,s:O,s:O,s:O,s:O,s:O,s:o}", "requests",
+        (json_int_t)g_stats.requests, "completed", (json_int_t)g_stats.completed, "cancelled",
+        (json_int_t)g_stats.cancelled, "aborted", (json_int_t)g_stats.aborted, "active",
+        (json_int_t)g_stats.active, "by_key", g_stats.by_key, "last_request",
+        g_stats.last_request ? g_stats.last_request : json_null(), "last_path", g_stats.last_path,
+        "last_authorization", g_stats.last_authorization, "cancel_events", g_stats.cancel_events,
+        "active_by_key", g_stats.active_by_key, "max_active_by_key", g_stats.max_active_by_key,
+        "paths_by_key", g_stats.paths_by_key, "tags", g_stats.tags, "key_faults",
+        key_faults_json());
     send_json(req, 200, j);
     json_decref(j);
 }
@@ -103,8 +198,8 @@ static void route_balance(struct evhttp_request *req)
     json_decref(j);
 }
 
-static void route_completion(struct evhttp_request *req, int fim, const char *key, fake_fault_t kf,
-                             int kdelay)
+static void route_completion(struct evhttp_request *req, int fim, const char *key,
+                             const char *skey, fake_fault_t kf, int kdelay)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t n = evbuffer_get_length(in);
@@ -123,6 +218,12 @@ static void route_completion(struct evhttp_request *req, int fim, const char *ke
     }
     json_decref(g_stats.last_request);
     g_stats.last_request = body;
+    json_t *tag = json_object_get(json_object_get(body, "fake"), "tag");
+    if (tag && (json_is_string(tag) || json_is_number(tag))) {
+        json_array_append(g_stats.tags, tag);
+        if (json_array_size(g_stats.tags) > 20000)
+            json_array_remove(g_stats.tags, 0);
+    }
 
     plan_t plan;
     int status = 500;
@@ -140,7 +241,48 @@ static void route_completion(struct evhttp_request *req, int fim, const char *ke
         g_stats.completed++;
         return;
     }
-    stream_start(g.base, req, &plan, key);
+    stream_start(g.base, req, &plan, skey);
+}
+
+/* POST /_fake/key-fault {"key":"sk-...","fault":"500"|null,"delay_ms":N}: sets or clears a key's
+ * fault at runtime (what --key-fault sets at start). Answers the resulting key_faults. */
+static void route_key_fault(struct evhttp_request *req)
+{
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        send_error(req, 405, "invalid_request_error", "Method Not Allowed");
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    json_t *body = json_loadb((const char *)evbuffer_pullup(in, -1), n, 0, NULL);
+    const char *key = json_string_value(json_object_get(body, "key"));
+    json_t *jf = json_object_get(body, "fault");
+    const char *why = NULL;
+    if (!json_is_object(body) || !key || !*key || strlen(key) >= sizeof(g.key_faults[0].key)) {
+        why = "body must be {\"key\": \"...\", \"fault\": \"...\" or null}";
+    } else if (jf && !json_is_null(jf) && !json_is_string(jf)) {
+        why = "fault must be a string or null";
+    } else {
+        json_t *jd = json_object_get(body, "delay_ms");
+        int delay = json_is_integer(jd) ? (int)json_integer_value(jd) : 0;
+        set_key_fault(key, json_string_value(jf), delay < 0 ? 0 : delay, &why);
+    }
+    json_decref(body);
+    if (why) {
+        send_error(req, 400, "invalid_request_error", why);
+        return;
+    }
+    json_t *j = json_pack("{s:o}", "key_faults", key_faults_json());
+    send_json(req, 200, j);
+    json_decref(j);
+}
+
+/* Stats are JSON: bytes outside printable ASCII (a garbled header) become '?' there. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            *s = '?';
 }
 
 static const char *bearer_key(struct evhttp_request *req)
@@ -180,6 +322,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         route_stats(req);
         return;
     }
+    if (strcmp(path, "/_fake/key-fault") == 0) {
+        route_key_fault(req);
+        return;
+    }
     if (strcmp(path, "/_fake/reset") == 0) {
         stats_reset();
         json_t *empty = json_object();
@@ -197,13 +343,23 @@ static void on_request(struct evhttp_request *req, void *arg)
 
     g_stats.requests++;
     snprintf(g_stats.last_path, sizeof(g_stats.last_path), "%s", path);
+    printable(g_stats.last_path);
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     snprintf(g_stats.last_authorization, sizeof(g_stats.last_authorization), "%s",
              auth ? auth : "");
+    printable(g_stats.last_authorization);
     const char *key = bearer_key(req);
+    char skey[128]; /* the key as the stats show it */
+    snprintf(skey, sizeof(skey), "%s", key ? key : "");
+    printable(skey);
     if (key) {
-        json_t *c = json_object_get(g_stats.by_key, key);
-        json_object_set_new(g_stats.by_key, key, json_integer(c ? json_integer_value(c) + 1 : 1));
+        count_in(g_stats.by_key, skey);
+        json_t *paths = json_object_get(g_stats.paths_by_key, skey);
+        if (!paths) {
+            paths = json_object();
+            json_object_set_new(g_stats.paths_by_key, skey, paths);
+        }
+        count_in(paths, g_stats.last_path);
     }
 
     if (!chat && !fim && !models && !balance) {
@@ -225,7 +381,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     int kdelay = 0;
     key_fault(key, &kf, &kdelay);
     if (chat || fim) {
-        route_completion(req, fim, key, kf, kdelay);
+        route_completion(req, fim, key, skey, kf, kdelay);
         return;
     }
     if (fake_fault_is_status(kf))
@@ -384,9 +540,7 @@ int main(int argc, char **argv)
     event_free(sigterm);
     event_free(sigint);
     event_base_free(g.base);
-    stats_reset();
-    json_decref(g_stats.by_key);
-    json_decref(g_stats.cancel_events);
+    stats_free();
     plan_cache_reset();
     fixtures_free();
     if (!g_quiet)

@@ -1,8 +1,12 @@
 /* stream.c - sends one planned answer: headers, timed SSE events, faults, and the client-abort
  * bookkeeping. One timer per request drives delays, keep-alives and the cut. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -46,6 +50,14 @@ int fake_fault_parse(const char *name, fake_fault_t *out)
         }
     }
     return -1;
+}
+
+const char *fake_fault_name(fake_fault_t f)
+{
+    for (size_t i = 0; i < sizeof(g_faults) / sizeof(g_faults[0]); i++)
+        if (g_faults[i].f == f)
+            return g_faults[i].name;
+    return "?";
 }
 
 int fake_fault_is_status(fake_fault_t f)
@@ -179,6 +191,8 @@ typedef struct {
     int malformed_sent;
     int headers_sent;
     int64_t last_byte_ms;
+    struct event watch; /* notices a client that hangs up while nothing is due to it */
+    int watching;
     char key[96];
 } sender_t;
 
@@ -187,6 +201,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg);
 /* Stops listening for the client's close; call before the last write, which may free evcon. */
 static void release_conn(sender_t *s)
 {
+    if (s->watching) {
+        event_del(&s->watch);
+        s->watching = 0;
+    }
     if (s->evcon)
         evhttp_connection_set_closecb(s->evcon, NULL, NULL);
     s->evcon = NULL;
@@ -196,7 +214,10 @@ static void finish(sender_t *s, int completed)
 {
     release_conn(s);
     event_del(&s->tick);
+    if (s->watching)
+        event_del(&s->watch);
     g_stats.active--;
+    stats_key_active(s->key, -1);
     if (completed)
         g_stats.completed++;
     plan_free(&s->plan);
@@ -222,6 +243,46 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
         evhttp_send_reply_end(s->req);
     s->evcon = NULL;
     finish(s, 0);
+}
+
+/* evhttp reads nothing while a request is being answered, so a client that leaves before the
+ * first byte (slow_first_byte, a non-stream stall) or during a pause would only be noticed at the
+ * next write. A read watch on the socket sees its EOF at once; closing the connection then runs
+ * on_close, which counts the cancel. */
+static void on_peer_readable(evutil_socket_t fd, short what, void *arg)
+{
+    sender_t *s = arg;
+    (void)what;
+    s->watching = 0;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+        return; /* a pipelined request: not ours to read; stop watching */
+    if (s->evcon)
+        evhttp_connection_free(s->evcon); /* calls on_close, which frees s */
+}
+
+/* Events are small separate writes: without TCP_NODELAY, Nagle holds each one back until the
+ * previous is acknowledged, and a delayed ACK turns delay_ms = 1 into ~40 ms per event on a
+ * reused connection. A real streaming server sends each event at once. */
+static void nodelay(struct evhttp_connection *evcon)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void watch_peer(sender_t *s, struct event_base *base)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(s->evcon);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd < 0)
+        return;
+    event_assign(&s->watch, base, fd, EV_READ, on_peer_readable, s);
+    event_add(&s->watch, NULL);
+    s->watching = 1;
 }
 
 static void arm(sender_t *s, int ms)
@@ -437,8 +498,11 @@ void stream_start(struct event_base *base, struct evhttp_request *req, plan_t *p
     s->out = evbuffer_new();
     snprintf(s->key, sizeof(s->key), "%s", key ? key : "");
     event_assign(&s->tick, base, -1, 0, on_tick, s);
+    nodelay(s->evcon);
     g_stats.active++;
+    stats_key_active(s->key, +1);
     evhttp_connection_set_closecb(s->evcon, on_close, s);
+    watch_peer(s, base);
 
     int delay = s->plan.delay_ms;
     s->delay_between = delay;

@@ -18,8 +18,8 @@ static const char *const ALL[] = {"*"};
 static pool_pick_result_t pick(pool_t *p, const char *model, const char *const *tried, int ntried,
                                int64_t now, pool_pick_t *out)
 {
-    char why[200];
-    return pool_pick(p, model, NULL, 0, tried, ntried, now, out, why, sizeof why);
+    pool_refusal_t why;
+    return pool_pick(p, model, NULL, 0, tried, ntried, now, out, &why);
 }
 
 static void keys_rotate_round_robin(void **state)
@@ -57,9 +57,9 @@ static void a_request_never_reuses_a_key(void **state)
             assert_string_not_equal(tried[j], p.ups[0].keys[o.key].key);
         tried[n++] = p.ups[0].keys[o.key].key;
     }
-    char why[200];
-    assert_int_equal(pool_pick(&p, "m", NULL, 0, tried, n, 0, &o, why, sizeof why), PICK_NONE);
-    assert_non_null(strstr(why, "tried"));
+    pool_refusal_t why;
+    assert_int_equal(pool_pick(&p, "m", NULL, 0, tried, n, 0, &o, &why), PICK_NONE);
+    assert_non_null(strstr(why.msg, "tried"));
     pool_free(&p);
 }
 
@@ -131,6 +131,13 @@ static void rate_limit_cools_a_key_for_retry_after(void **state)
         assert_int_equal(pick(&p, "m", NULL, 0, 1500, &o), PICK_OK);
         assert_int_equal(o.key, 1);
     }
+    /* both keys cooling: 429 with the time until the first one returns */
+    pool_report(&p, 0, 1, OUT_RATE_LIMIT, 5000, "429", 1000);
+    pool_refusal_t why;
+    assert_int_equal(pool_pick(&p, "m", NULL, 0, NULL, 0, 1500, &o, &why), PICK_NONE);
+    assert_int_equal(why.status, 429);
+    assert_int_equal(why.retry_after_ms, 1500);
+    p.ups[0].keys[1].state = KEY_OK;
     assert_false(pool_tick(&p, 2999));
     assert_true(pool_tick(&p, 3000));
     assert_int_equal(p.ups[0].keys[0].state, KEY_OK);
@@ -153,9 +160,11 @@ static void auth_failure_disables_until_a_probe_succeeds(void **state)
     assert_int_equal(p.ups[0].keys[0].state, KEY_DISABLED);
     assert_string_equal(p.ups[0].keys[0].reason, "upstream 401: invalid key");
     pool_pick_t o;
-    char why[200];
-    assert_int_equal(pool_pick(&p, "m", NULL, 0, NULL, 0, 10, &o, why, sizeof why), PICK_NONE);
-    assert_non_null(strstr(why, "no upstream key is usable"));
+    pool_refusal_t why;
+    assert_int_equal(pool_pick(&p, "m", NULL, 0, NULL, 0, 10, &o, &why), PICK_NONE);
+    assert_int_equal(why.status, 502);
+    assert_string_equal(why.type, "authentication_error");
+    assert_non_null(strstr(why.msg, "rejected by the upstream (upstream 401: invalid key)"));
     assert_true(pool_needs_probe(&p, 0, 0, 10));
     pool_probe_result(&p, 0, 0, false, "probe answered 401", 20);
     assert_int_equal(p.ups[0].keys[0].state, KEY_DISABLED);
@@ -214,14 +223,14 @@ static void client_keys_rotate_and_are_not_reused(void **state)
     const char *byot[] = {"c1", "c2"};
     const char *tried[2];
     pool_pick_t o;
-    char why[200];
-    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 0, 0, &o, why, sizeof why), PICK_OK);
+    pool_refusal_t why;
+    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 0, 0, &o, &why), PICK_OK);
     assert_int_equal(o.key, -1);
     tried[0] = byot[-1 - o.key];
-    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 1, 0, &o, why, sizeof why), PICK_OK);
+    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 1, 0, &o, &why), PICK_OK);
     assert_int_equal(o.key, -2);
     tried[1] = byot[-1 - o.key];
-    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 2, 0, &o, why, sizeof why), PICK_NONE);
+    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 2, 0, &o, &why), PICK_NONE);
     pool_free(&p);
 }
 
