@@ -14,7 +14,8 @@ typedef enum {
     BK_KIND_FIM,         /* /beta/completions */
 } bk_kind_t;
 
-/** A validated request, owned by the caller until the backend's sink->end() (or cancel). */
+/** A validated request, owned by the caller until the backend's sink->end() (or cancel);
+ * request_id is copied by the backend (the HTTP exchange may end first, after an error). */
 typedef struct {
     bk_kind_t kind;
     const char *request_id;

@@ -44,6 +44,7 @@ struct bk_call {
     bk_sink_t *sink;  /* the API's */
     bk_sink_t relay;  /* what attempts deliver to: commits on the first answer event */
     bk_request_t r;
+    char rid[65]; /* r.request_id points here: the HTTP request may end before we do */
     attempt_t *att;
     const char *tried[MAX_TRIES];
     int ntried;
@@ -884,6 +885,8 @@ static bk_call_t *up_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink
     req->up = up;
     req->sink = sink;
     req->r = *r;
+    snprintf(req->rid, sizeof req->rid, "%s", r->request_id ? r->request_id : "-");
+    req->r.request_id = req->rid;
     req->relay.events = relay_events;
     req->relay.end = NULL;
     req->relay.keepalive = NULL;
