@@ -124,7 +124,7 @@ static void read_lp(bk_chunk_state_t *st, const json_t *e, bk_top_logprob_t *out
     out->logprob = json_number_value(json_object_get(e, "logprob"));
     json_t *bytes = json_object_get(e, "bytes");
     out->has_bytes = json_is_array(bytes);
-    out->bytes = (slice_t){st->bytes.data + st->bytes.len, 0};
+    out->bytes = (slice_t){st->bytes.data ? st->bytes.data + st->bytes.len : "", 0};
     size_t i;
     json_t *b;
     json_array_foreach(bytes, i, b)
@@ -149,7 +149,7 @@ static int read_logprobs(bk_chunk_state_t *st, int *lp_used, int *top_used, cons
     {
         bk_logprob_t *lp = &items[i];
         read_lp(st, e, &lp->tok);
-        lp->top = st->top + *top_used;
+        lp->top = st->top ? st->top + *top_used : NULL;
         lp->ntop = 0;
         size_t j;
         json_t *te;
