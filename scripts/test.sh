@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite: dependencies, the suite under ASan+UBSan, fuzzers for a bounded time,
-# then the plain optimized build's suite (whose ctest summary is the last line printed).
+# The whole test suite: dependencies, the suite under ASan+UBSan (built with clang), fuzzers for
+# a bounded time, then gcc's optimized build's suite (whose ctest summary is the last line
+# printed). Both compilers build with -Werror.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then bash scripts/deps.sh; else sudo bash scripts/deps.sh; fi || exit 1
 jobs=$(nproc)
 status=0
 
-echo "== ASan+UBSan build and suite"
+echo "== ASan+UBSan build (clang) and suite"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSEEKD_SANITIZE=ON >/dev/null &&
+CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSEEKD_SANITIZE=ON >/dev/null &&
   cmake --build build-asan -j"$jobs" >/dev/null &&
   (cd build-asan && ctest -j"$jobs" --output-on-failure --timeout 300) || status=1
 
@@ -19,8 +20,8 @@ if [ -x fuzz/run.sh ]; then
   bash fuzz/run.sh || status=1
 fi
 
-echo "== optimized build and suite"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+echo "== optimized build (gcc) and suite"
+CC=gcc cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
   cmake --build build -j"$jobs" >/dev/null || status=1
 (cd build && ctest -j"$jobs" --output-on-failure --timeout 300) || status=1
 exit $status

@@ -36,6 +36,11 @@ struct upstream {
     bk_call_t *qhead, *qtail; /* requests waiting for a free key, oldest first */
     int queued;
     int64_t next_probe_ms;
+    /* reused per request: easy handles (reset, connections stay in the multi's cache) and,
+     * per upstream and server key, the header lists for streamed and whole answers */
+    CURL *spare[128];
+    int nspare;
+    struct curl_slist ***key_hdrs; /* [upstream][key * 2 + stream] */
 };
 
 /* A client request: owns its attempts in turn. */
@@ -75,6 +80,7 @@ struct attempt {
     const char *key;
     CURL *easy;
     struct curl_slist *hdrs;
+    bool own_hdrs; /* built for this attempt (else shared from key_hdrs) */
     char *post;
     upstream_get_cb get_cb;
     void *get_ud;
@@ -143,11 +149,15 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
     if (!c) {
         c = xcalloc(1, sizeof *c);
         c->up = up;
+        c->ev = event_new(up->base, s, kind, on_sock, c);
         curl_multi_assign(up->multi, s, c);
+    } else if (event_get_events(c->ev) != kind) {
+        /* reuse the event: only its interest changes */
+        event_del(c->ev);
+        event_assign(c->ev, up->base, s, kind, on_sock, c);
     } else {
-        event_free(c->ev);
+        return 0;
     }
-    c->ev = event_new(up->base, s, kind, on_sock, c);
     event_add(c->ev, NULL);
     return 0;
 }
@@ -180,12 +190,19 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 static void attempt_free(attempt_t *a)
 {
     if (a->easy) {
-        curl_multi_remove_handle(a->up->multi, a->easy);
-        curl_easy_cleanup(a->easy);
+        upstream_t *up = a->up;
+        curl_multi_remove_handle(up->multi, a->easy);
+        if (up->nspare < (int)(sizeof up->spare / sizeof up->spare[0])) {
+            curl_easy_reset(a->easy);
+            up->spare[up->nspare++] = a->easy;
+        } else {
+            curl_easy_cleanup(a->easy);
+        }
     }
     if (a->ki >= 0 && a->mode == MODE_ANSWER)
         a->up->pool.ups[a->ui].keys[a->ki].active--;
-    curl_slist_free_all(a->hdrs);
+    if (a->own_hdrs)
+        curl_slist_free_all(a->hdrs);
     free(a->post);
     sse_free(&a->parser);
     bk_chunk_state_free(&a->st);
@@ -687,7 +704,7 @@ static attempt_t *attempt_new(upstream_t *up, mode_t_ mode, int ui, int ki, cons
     bk_chunk_state_init(&a->st);
     buf_init(&a->body, mode == MODE_ANSWER ? up->o.max_answer : up->o.max_event);
     a->timer = evtimer_new(up->base, on_deadline, a);
-    a->easy = curl_easy_init();
+    a->easy = up->nspare ? up->spare[--up->nspare] : curl_easy_init();
     char url[2048];
     snprintf(url, sizeof url, "%s%s", up->pool.ups[ui].url, path);
     CURL *e = a->easy;
@@ -706,12 +723,26 @@ static attempt_t *attempt_new(upstream_t *up, mode_t_ mode, int ui, int ki, cons
     curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "seekd/" SEEKD_VERSION);
-    char auth[1024];
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key ? key : "");
-    a->hdrs = curl_slist_append(a->hdrs, auth);
-    a->hdrs = curl_slist_append(a->hdrs, "Expect:");
     log_mask_key(key, key ? strlen(key) : 0, a->key_masked, sizeof a->key_masked);
     return a;
+}
+
+/* The request headers for a key: Authorization, no 100-continue, and what we send/accept. */
+static struct curl_slist *build_headers(const char *key, const char *accept, bool json_body)
+{
+    char auth[1024];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key ? key : "");
+    struct curl_slist *h = curl_slist_append(NULL, auth);
+    h = curl_slist_append(h, "Expect:");
+    if (json_body)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    return curl_slist_append(h, accept);
+}
+
+static void own_headers(attempt_t *a, const char *accept, bool json_body)
+{
+    a->hdrs = build_headers(a->key, accept, json_body);
+    a->own_hdrs = true;
 }
 
 static void attempt_go(attempt_t *a)
@@ -735,11 +766,16 @@ static void start_attempt(bk_call_t *req, pool_pick_t pick)
     req->attempts++;
     if (req->ntried < MAX_TRIES)
         req->tried[req->ntried++] = key;
-    if (pick.key >= 0)
+    const char *accept = req->r.stream ? "Accept: text/event-stream" : "Accept: application/json";
+    if (pick.key >= 0) {
         up->pool.ups[pick.up].keys[pick.key].active++;
-    a->hdrs = curl_slist_append(a->hdrs, "Content-Type: application/json");
-    a->hdrs = curl_slist_append(a->hdrs, req->r.stream ? "Accept: text/event-stream"
-                                                       : "Accept: application/json");
+        struct curl_slist **slot = &up->key_hdrs[pick.up][pick.key * 2 + req->r.stream];
+        if (!*slot)
+            *slot = build_headers(key, accept, true);
+        a->hdrs = *slot;
+    } else {
+        own_headers(a, accept, true);
+    }
     /* Streams always ask for usage so accounting is exact; the encoder shows it to the client
      * only if the client asked. Otherwise the client's bytes go upstream untouched. */
     const json_t *so = json_object_get(req->r.body, "stream_options");
@@ -842,7 +878,7 @@ static void start_probe(upstream_t *up, int ui, int ki)
     bool balance = k->state == KEY_NO_BALANCE;
     attempt_t *a = attempt_new(up, MODE_PROBE, ui, ki, k->key, balance ? "/user/balance" : "/models");
     a->probe_balance = balance;
-    a->hdrs = curl_slist_append(a->hdrs, "Accept: application/json");
+    own_headers(a, "Accept: application/json", false);
     k->probing = true;
     if (u->ejected)
         u->probing = true;
@@ -949,7 +985,7 @@ bk_call_t *upstream_get(upstream_t *up, const char *path, const char *client_key
     a->req = h;
     a->get_cb = cb;
     a->get_ud = ud;
-    a->hdrs = curl_slist_append(a->hdrs, "Accept: application/json");
+    own_headers(a, "Accept: application/json", false);
     attempt_go(a);
     return h;
 }
@@ -973,6 +1009,9 @@ upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
     if (up->o.max_attempts < 1)
         up->o.max_attempts = 1;
     pool_init(&up->pool, opts->ups, opts->nups, &opts->policy);
+    up->key_hdrs = xcalloc((size_t)up->pool.nups, sizeof *up->key_hdrs);
+    for (int i = 0; i < up->pool.nups; i++)
+        up->key_hdrs[i] = xcalloc((size_t)up->pool.ups[i].nkeys * 2 + 1, sizeof **up->key_hdrs);
     up->multi = curl_multi_init();
     if (!up->multi) {
         upstream_free(up);
@@ -1002,6 +1041,14 @@ void upstream_free(upstream_t *up)
     }
     if (up->tick)
         event_free(up->tick);
+    for (int i = 0; i < up->nspare; i++)
+        curl_easy_cleanup(up->spare[i]);
+    for (int i = 0; up->key_hdrs && i < up->pool.nups; i++) {
+        for (int k = 0; k < up->pool.ups[i].nkeys * 2; k++)
+            curl_slist_free_all(up->key_hdrs[i][k]);
+        free(up->key_hdrs[i]);
+    }
+    free(up->key_hdrs);
     if (up->multi)
         curl_multi_cleanup(up->multi);
     if (up->curl_timer)

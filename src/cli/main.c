@@ -142,7 +142,11 @@ static int serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    g_base = event_base_new();
+    /* The changelist folds an event's del+add within one loop pass into one epoll_ctl. */
+    struct event_config *ecfg = event_config_new();
+    event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    g_base = event_base_new_with_config(ecfg);
+    event_config_free(ecfg);
 
     pool_upstream_def_t defs[CFG_MAX_UPSTREAMS];
     for (int i = 0; i < cfg.nups; i++) {
