@@ -5,6 +5,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <stdint.h>
@@ -38,7 +39,8 @@ struct http_req {
     char id[65];
     char path[1024];
     bool started;
-    struct event *watch; /* notices a client that hangs up while we have nothing to write */
+    struct event watch; /* a short timer first, then a read watch on the client's socket */
+    bool watching;
     bool *ended;         /* set while the handler runs: tells on_request the request ended */
     void (*abort_cb)(void *);
     void *abort_ud;
@@ -54,8 +56,8 @@ static void req_free(http_req_t *r)
 {
     if (r->ended)
         *r->ended = true;
-    if (r->watch)
-        event_free(r->watch);
+    if (r->watching)
+        event_del(&r->watch);
     if (r->evcon)
         evhttp_connection_set_closecb(r->evcon, NULL, NULL);
     free(r);
@@ -90,14 +92,32 @@ static void on_peer_readable(evutil_socket_t fd, short what, void *arg)
     evhttp_connection_free(r->evcon); /* runs on_close, which tells the handler */
 }
 
-static void watch_peer(http_req_t *r)
+/* Most answers are out within milliseconds; watching the socket of each would cost two
+ * epoll_ctl calls per request. So a request first gets a timer (no syscall), and only one still
+ * open when it fires gets the read watch. */
+#define WATCH_AFTER_MS 20
+
+static void on_watch_timer(evutil_socket_t fd_unused, short what, void *arg)
 {
+    (void)fd_unused;
+    (void)what;
+    http_req_t *r = arg;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
     evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-    if (fd < 0)
+    if (fd < 0) {
+        r->watching = false;
         return;
-    r->watch = event_new(r->srv->base, fd, EV_READ, on_peer_readable, r);
-    event_add(r->watch, NULL);
+    }
+    event_assign(&r->watch, r->srv->base, fd, EV_READ, on_peer_readable, r);
+    event_add(&r->watch, NULL);
+}
+
+static void watch_peer(http_req_t *r)
+{
+    evtimer_assign(&r->watch, r->srv->base, on_watch_timer, r);
+    struct timeval tv = {0, WATCH_AFTER_MS * 1000};
+    evtimer_add(&r->watch, &tv);
+    r->watching = true;
 }
 
 static bool sane_id(const char *s)
