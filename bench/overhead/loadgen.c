@@ -35,8 +35,18 @@
 #include <unistd.h>
 
 enum { M_CLOSED, M_RATE, M_STREAM, M_HOLD };
-enum { S_IDLE, S_CONNECTING, S_SENDING, S_HDR, S_BODY_CL, S_CH_SIZE, S_CH_DATA, S_CH_CRLF,
-       S_CH_TRAILER, S_DONE };
+enum {
+    S_IDLE,
+    S_CONNECTING,
+    S_SENDING,
+    S_HDR,
+    S_BODY_CL,
+    S_CH_SIZE,
+    S_CH_DATA,
+    S_CH_CRLF,
+    S_CH_TRAILER,
+    S_DONE
+};
 
 typedef struct {
     uint64_t *v;
@@ -76,7 +86,7 @@ typedef struct conn {
     size_t woff;
     char hdr[8192];
     size_t hlen;
-    long long remain;   /* body bytes (CL) or chunk bytes left */
+    long long remain; /* body bytes (CL) or chunk bytes left */
     int status, keepalive;
     int sse_nl, ev_first, ev_comment, nevents;
     uint64_t t_sched, t_sent, t_first, t_last_ev;
@@ -650,12 +660,14 @@ int main(int argc, char **argv)
                "sched_p50=%.1f sched_p99=%.1f ttfb_p50=%.1f ttfb_p99=%.1f gap_p50=%.1f "
                "gap_p99=%.1f gaps=%zu late=%ld errors=%ld err=%ld non200=%ld conn_err=%ld "
                "incomplete=%ld elapsed=%.2f\n",
-               g_mode == M_CLOSED ? "closed" : g_mode == M_RATE ? "rate" : "stream", g_lat.n,
-               (double)(g_ok - ok_at_measure) / secs, pct(&g_lat, 50), pct(&g_lat, 90),
+               g_mode == M_CLOSED ? "closed"
+               : g_mode == M_RATE ? "rate"
+                                  : "stream",
+               g_lat.n, (double)(g_ok - ok_at_measure) / secs, pct(&g_lat, 50), pct(&g_lat, 90),
                pct(&g_lat, 99), pct(&g_lat, 99.9), g_lat.n ? g_lat.v[g_lat.n - 1] / 1000.0 : -1,
-               pct(&g_lat_sched, 50), pct(&g_lat_sched, 99), pct(&g_ttfb, 50),
-               pct(&g_ttfb, 99), pct(&g_gap, 50), pct(&g_gap, 99), g_gap.n, g_late, errors,
-               g_err, g_non200, g_conn_err, incomplete, (double)(t_end - g_t0) / 1e9);
+               pct(&g_lat_sched, 50), pct(&g_lat_sched, 99), pct(&g_ttfb, 50), pct(&g_ttfb, 99),
+               pct(&g_gap, 50), pct(&g_gap, 99), g_gap.n, g_late, errors, g_err, g_non200,
+               g_conn_err, incomplete, (double)(t_end - g_t0) / 1e9);
     }
     return errors ? 1 : 0;
 }

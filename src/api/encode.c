@@ -192,15 +192,30 @@ static int stream_chunk(api_enc_t *e, const bk_event_t *ev, int n, buf_t *out)
     int choice = 0, tools = 0;
     for (int i = 0; i < n; i++) {
         switch (ev[i].type) {
-        case BK_EV_META: take_meta(e, &ev[i]); break;
-        case BK_EV_ROLE: role = has_choice = true; break;
+        case BK_EV_META:
+            take_meta(e, &ev[i]);
+            break;
+        case BK_EV_ROLE:
+            role = has_choice = true;
+            break;
         case BK_EV_REASONING_DELTA:
-        case BK_EV_CONTENT_DELTA: has_choice = true; break;
-        case BK_EV_TOOL_CALL_DELTA: tools++, has_choice = true; break;
-        case BK_EV_LOGPROBS: has_lp = has_choice = true; break;
-        case BK_EV_FINISH: finish = &ev[i], has_choice = true; break;
-        case BK_EV_USAGE: usage = &ev[i]; break;
-        case BK_EV_ERROR: break;
+        case BK_EV_CONTENT_DELTA:
+            has_choice = true;
+            break;
+        case BK_EV_TOOL_CALL_DELTA:
+            tools++, has_choice = true;
+            break;
+        case BK_EV_LOGPROBS:
+            has_lp = has_choice = true;
+            break;
+        case BK_EV_FINISH:
+            finish = &ev[i], has_choice = true;
+            break;
+        case BK_EV_USAGE:
+            usage = &ev[i];
+            break;
+        case BK_EV_ERROR:
+            break;
         }
         if (ev[i].type != BK_EV_META && ev[i].type != BK_EV_USAGE)
             choice = ev[i].choice;
@@ -334,8 +349,11 @@ static int aggregate(api_enc_t *e, const bk_event_t *ev, int n)
         if (ev[i].choice != 0 && ev[i].type != BK_EV_META && ev[i].type != BK_EV_USAGE)
             continue;
         switch (ev[i].type) {
-        case BK_EV_META: take_meta(e, &ev[i]); break;
-        case BK_EV_ROLE: break;
+        case BK_EV_META:
+            take_meta(e, &ev[i]);
+            break;
+        case BK_EV_ROLE:
+            break;
         case BK_EV_REASONING_DELTA:
             rc |= buf_append(&e->reasoning, ev[i].text.ptr, ev[i].text.len);
             break;
@@ -371,7 +389,8 @@ static int aggregate(api_enc_t *e, const bk_event_t *ev, int n)
             e->usage = ev[i].usage;
             e->has_usage = true;
             break;
-        case BK_EV_ERROR: break;
+        case BK_EV_ERROR:
+            break;
         }
     }
     return rc ? -1 : 0;
@@ -393,7 +412,8 @@ static int enc_logprobs_agg(const api_enc_t *e, buf_t *out)
         rc |= buf_puts(out, "]");
     }
     if (e->has_lp_reasoning) {
-        rc |= buf_puts(out, e->has_lp_content ? ",\"reasoning_content\":[" : "\"reasoning_content\":[");
+        rc |= buf_puts(out,
+                       e->has_lp_content ? ",\"reasoning_content\":[" : "\"reasoning_content\":[");
         rc |= buf_append(out, e->lp_reasoning.data, e->lp_reasoning.len);
         rc |= buf_puts(out, "]");
     }

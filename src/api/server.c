@@ -64,6 +64,16 @@ static void reply_error(http_req_t *r, int status, const char *type, const char 
     send_error(r, &err);
 }
 
+/* Checks the Authorization header; answers 401 with DeepSeek's envelope and returns false when
+ * the request may not go on. */
+static bool authorize(api_server_t *s, http_req_t *r, gw_auth_t *auth)
+{
+    if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), auth) == 0)
+        return true;
+    reply_error(r, 401, "authentication_error", "invalid_request_error", NULL, auth->message);
+    return false;
+}
+
 /* ---- the chat flow ---- */
 
 typedef struct {
@@ -307,9 +317,7 @@ static void handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const c
     /* The client's keys point into the auth result, so it lives in the request from the start
      * and is never copied. */
     chat_t *c = xcalloc(1, sizeof *c);
-    if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), &c->auth)) {
-        reply_error(r, 401, "authentication_error", "invalid_request_error", NULL,
-                    c->auth.message);
+    if (!authorize(s, r, &c->auth)) {
         free(c);
         return;
     }
@@ -454,10 +462,8 @@ static void token_checked(void *ud, int status, slice_t ctype, slice_t body, con
 static void handle_token_check(api_server_t *s, http_req_t *r)
 {
     gw_auth_t auth;
-    if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), &auth)) {
-        reply_error(r, 401, "authentication_error", "invalid_request_error", NULL, auth.message);
+    if (!authorize(s, r, &auth))
         return;
-    }
     if (!s->o.upstream) {
         reply_error(r, 404, "invalid_request_error", NULL, NULL,
                     "token check needs an upstream backend");
@@ -538,10 +544,8 @@ static void relay_done(void *ud, int status, slice_t ctype, slice_t body, const 
 static void handle_balance(api_server_t *s, http_req_t *r)
 {
     gw_auth_t auth;
-    if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), &auth)) {
-        reply_error(r, 401, "authentication_error", "invalid_request_error", NULL, auth.message);
+    if (!authorize(s, r, &auth))
         return;
-    }
     if (!s->o.upstream) {
         reply_error(r, 404, "invalid_request_error", NULL, NULL,
                     "balance is only available with an upstream backend");
@@ -563,8 +567,9 @@ static void health_upstreams(const pool_t *p, int64_t now, buf_t *b)
         jw_str(b, u->name, strlen(u->name));
         buf_puts(b, ",\"url\":");
         jw_str(b, u->url, strlen(u->url));
-        buf_printf(b, ",\"priority\":%d,\"weight\":%d,\"max_concurrent_per_key\":%d,"
-                      "\"state\":\"%s\"",
+        buf_printf(b,
+                   ",\"priority\":%d,\"weight\":%d,\"max_concurrent_per_key\":%d,"
+                   "\"state\":\"%s\"",
                    u->priority, u->weight, u->max_per_key,
                    u->ejected ? (now < u->until_ms ? "ejected" : "probing") : "ok");
         if (u->ejected) {
@@ -602,12 +607,14 @@ static void handle_health(api_server_t *s, http_req_t *r)
 {
     buf_t b;
     buf_init(&b, 4u << 20);
-    buf_printf(&b, "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld,\"requests\":%lld,"
-                   "\"active\":%d",
+    buf_printf(&b,
+               "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld,\"requests\":%lld,"
+               "\"active\":%d",
                SEEKD_VERSION, (long long)(time(NULL) - s->started), s->requests, s->active);
     if (s->o.upstream) {
-        buf_printf(&b, ",\"queued\":%d,\"backends\":[{\"name\":\"upstream\",\"mode\":\"%s\","
-                       "\"upstreams\":[",
+        buf_printf(&b,
+                   ",\"queued\":%d,\"backends\":[{\"name\":\"upstream\",\"mode\":\"%s\","
+                   "\"upstreams\":[",
                    upstream_queued(s->o.upstream),
                    s->o.auth.server_keys ? "server_keys" : "client_keys");
         health_upstreams(upstream_pool(s->o.upstream), mono_ms(), &b);
@@ -654,11 +661,8 @@ void api_server_handle(http_req_t *r, void *ud)
     }
     if (get && (slice_eq_cstr(p, "/models") || (slice_starts_with(p, "/models/") && p.len > 8))) {
         gw_auth_t auth; /* DeepSeek lists models only to authenticated callers */
-        if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), &auth)) {
-            reply_error(r, 401, "authentication_error", "invalid_request_error", NULL,
-                        auth.message);
+        if (!authorize(s, r, &auth))
             return;
-        }
         handle_models(s, r, p.len > 8 ? (slice_t){p.ptr + 8, p.len - 8} : (slice_t){NULL, 0});
     } else if (get && slice_eq_cstr(p, "/user/balance")) {
         handle_balance(s, r);
@@ -671,8 +675,7 @@ void api_server_handle(http_req_t *r, void *ud)
         handle_health(s, r);
     } else {
         char msg[200];
-        snprintf(msg, sizeof msg, "Not found: %s %.*s", m, (int)(p.len > 100 ? 100 : p.len),
-                 p.ptr);
+        snprintf(msg, sizeof msg, "Not found: %s %.*s", m, (int)(p.len > 100 ? 100 : p.len), p.ptr);
         reply_error(r, 404, "invalid_request_error", NULL, NULL, msg);
     }
 }

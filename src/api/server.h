@@ -20,8 +20,8 @@ typedef struct {
     int nmodels;
     size_t max_body;
     size_t max_answer;
-    long keepalive_ms; /* `: keep-alive` interval while a stream waits for its first token */
-    size_t max_output; /* per-client output cap; above a quarter of it the upstream pauses */
+    long keepalive_ms;        /* `: keep-alive` interval while a stream waits for its first token */
+    size_t max_output;        /* per-client output cap; above a quarter of it the upstream pauses */
     long token_check_per_min; /* POST /token/check budget (upstream calls it may cause) */
 } api_server_opts_t;
 

@@ -34,8 +34,9 @@
  *    "stop": null, "tools": null, "stream_options": null).
  *  - stream_options without stream: true is accepted and ignored (several SDKs send it).
  *  - On /beta/chat/completions prefix is optional (LiteLLM and proxies send every chat to
- *    /beta); prefix: true must sit on the last message and that message must be role assistant. On /chat/completions prefix: true is refused
- *    with DeepSeek's message; prefix: false is accepted anywhere.
+ *    /beta); prefix: true must sit on the last message and that message must be role assistant. On
+ * /chat/completions prefix: true is refused with DeepSeek's message; prefix: false is accepted
+ * anywhere.
  *  - max_tokens below 1 (including negative) is a 400 range error, not a 422.
  *  - Tool-call pairing is checked exactly for assistant messages with at most 64 tool calls;
  *    above that only the number of answering tool messages is checked (keeps the work linear
@@ -231,15 +232,16 @@ static int req_string(vctx_t *c, const json_t *obj, const vpath_t *objpath, cons
     return 0;
 }
 
-static int opt_typed(vctx_t *c, const json_t *obj, const char *key, const vpath_t *p,
-                     json_type t, const char *expected, json_t **out)
+static int opt_typed(vctx_t *c, const json_t *obj, const char *key, const vpath_t *p, json_type t,
+                     const char *expected, json_t **out)
 {
     json_t *v = opt(obj, key);
     *out = v;
     if (!v)
         return 0;
-    bool ok = t == JSON_TRUE ? json_is_boolean(v) : t == JSON_REAL ? json_is_number(v)
-                                                                   : json_typeof(v) == t;
+    bool ok = t == JSON_TRUE   ? json_is_boolean(v)
+              : t == JSON_REAL ? json_is_number(v)
+                               : json_typeof(v) == t;
     return ok ? 0 : bad_type(c, p, v, expected);
 }
 
@@ -248,8 +250,7 @@ static int opt_bool(vctx_t *c, const json_t *obj, const char *key, const vpath_t
     return opt_typed(c, obj, key, p, JSON_TRUE, "a boolean", out);
 }
 
-static int opt_string(vctx_t *c, const json_t *obj, const char *key, const vpath_t *p,
-                      json_t **out)
+static int opt_string(vctx_t *c, const json_t *obj, const char *key, const vpath_t *p, json_t **out)
 {
     return opt_typed(c, obj, key, p, JSON_STRING, "a string", out);
 }
@@ -265,8 +266,7 @@ static int opt_range(vctx_t *c, const json_t *body, const char *key, double lo, 
     if (v) {
         double d = json_number_value(v);
         if (d > hi || (lo_open ? d <= lo : d < lo))
-            bad_value(c, &p, "Invalid %s value, the valid range of %s is %s", key, key,
-                      range_text);
+            bad_value(c, &p, "Invalid %s value, the valid range of %s is %s", key, key, range_text);
     }
     return 0;
 }
@@ -325,7 +325,8 @@ static int check_stop(vctx_t *c, const json_t *body)
         return bad_type(c, &p, v, "a string or a sequence of strings");
     size_t i, n = json_array_size(v);
     json_t *s;
-    json_array_foreach(v, i, s) {
+    json_array_foreach(v, i, s)
+    {
         if (!json_is_string(s)) {
             vpath_t pi = P1("stop", i);
             return bad_type(c, &pi, s, "a string");
@@ -389,8 +390,7 @@ static bool valid_function_name(const json_t *s)
 }
 
 /* Checks a {"type":"function", ...} discriminator at obj (path p); 422 unless it says function. */
-static int check_function_type(vctx_t *c, const json_t *obj, const vpath_t *p,
-                               const vpath_t *ptype)
+static int check_function_type(vctx_t *c, const json_t *obj, const vpath_t *p, const vpath_t *ptype)
 {
     json_t *t = NULL;
     if (req_string(c, obj, p, "type", ptype, &t))
@@ -437,7 +437,8 @@ static int check_tools(vctx_t *c, const json_t *body, const json_t *want)
             return bad_type(c, &p, tools, "a sequence");
         size_t i, n = json_array_size(tools);
         json_t *t;
-        json_array_foreach(tools, i, t) {
+        json_array_foreach(tools, i, t)
+        {
             vpath_t pi = P1("tools", i), pt = P2("tools", i, "type");
             vpath_t pf = P2("tools", i, "function"), pn = P2("tools", i, "function.name");
             vpath_t pd = P2("tools", i, "function.description");
@@ -452,7 +453,8 @@ static int check_tools(vctx_t *c, const json_t *body, const json_t *want)
                 return missing(c, &pi, "function");
             if (!json_is_object(f))
                 return bad_type(c, &pf, f, "a map");
-            if (req_string(c, f, &pf, "name", &pn, &name) || opt_string(c, f, "description", &pd, &x) ||
+            if (req_string(c, f, &pf, "name", &pn, &name) ||
+                opt_string(c, f, "description", &pd, &x) ||
                 opt_typed(c, f, "parameters", &pp, JSON_OBJECT, "a map", &x) ||
                 opt_bool(c, f, "strict", &ps, &x))
                 return -1;
@@ -523,7 +525,8 @@ static int check_content(vctx_t *c, const json_t *v, size_t i)
         return bad_type(c, &p, v, "a string or a sequence of content parts");
     size_t j;
     json_t *part;
-    json_array_foreach(v, j, part) {
+    json_array_foreach(v, j, part)
+    {
         vpath_t pj = P3("messages", i, "content", j);
         vpath_t pt = P4("messages", i, "content", j, "type");
         vpath_t px = P4("messages", i, "content", j, "text");
@@ -544,7 +547,8 @@ static int check_tool_calls(vctx_t *c, const json_t *calls, size_t i)
 {
     size_t j;
     json_t *tc;
-    json_array_foreach(calls, j, tc) {
+    json_array_foreach(calls, j, tc)
+    {
         vpath_t pj = P3("messages", i, "tool_calls", j);
         vpath_t pid = P4("messages", i, "tool_calls", j, "id");
         vpath_t pt = P4("messages", i, "tool_calls", j, "type");
@@ -572,18 +576,18 @@ typedef struct {
     const json_t *calls; /* tool_calls of the assistant message being answered, or NULL */
     size_t asst;         /* that assistant message's index */
     size_t n_calls;
-    size_t n_answers;    /* tool messages seen since */
-    uint64_t answered;   /* bit k: calls[k] has an answer (exact mode, n_calls <= 64) */
+    size_t n_answers;  /* tool messages seen since */
+    uint64_t answered; /* bit k: calls[k] has an answer (exact mode, n_calls <= 64) */
 } pairing_t;
 
 static void pairing_close(vctx_t *c, pairing_t *pr)
 {
     if (!pr->calls)
         return;
-    bool complete = pr->n_calls <= MAX_EXACT_TOOL_CALLS
-                        ? pr->answered == (pr->n_calls == 64 ? UINT64_MAX
-                                                             : ((uint64_t)1 << pr->n_calls) - 1)
-                        : pr->n_answers >= pr->n_calls;
+    bool complete =
+        pr->n_calls <= MAX_EXACT_TOOL_CALLS
+            ? pr->answered == (pr->n_calls == 64 ? UINT64_MAX : ((uint64_t)1 << pr->n_calls) - 1)
+            : pr->n_answers >= pr->n_calls;
     if (!complete) {
         vpath_t p = P2("messages", pr->asst, "tool_calls");
         bad_value(c, &p,
@@ -601,7 +605,8 @@ static void pairing_answer(vctx_t *c, pairing_t *pr, size_t i, const json_t *id)
     if (pr->calls && pr->n_calls <= MAX_EXACT_TOOL_CALLS) {
         size_t k;
         json_t *tc;
-        json_array_foreach(pr->calls, k, tc) {
+        json_array_foreach(pr->calls, k, tc)
+        {
             if (same_string(json_object_get(tc, "id"), id)) {
                 pr->answered |= (uint64_t)1 << k;
                 matched = true;
@@ -707,7 +712,8 @@ static int check_messages(vctx_t *c, const json_t *body, api_kind_t kind)
         bad_value(c, &p, "Invalid messages value, messages must be a non-empty array");
     pairing_t pr = {0};
     json_t *m;
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         if (check_message(c, m, i, n, kind, &pr))
             return -1;
     }

@@ -169,8 +169,8 @@ static int read_logprobs(bk_chunk_state_t *st, int *lp_used, int *top_used, cons
     return 1;
 }
 
-int bk_chunk_deliver(bk_chunk_state_t *st, const char *json, size_t len, bk_sink_t *sink,
-                     char *why, size_t whylen)
+int bk_chunk_deliver(bk_chunk_state_t *st, const char *json, size_t len, bk_sink_t *sink, char *why,
+                     size_t whylen)
 {
     json_error_t jerr;
     json_t *root = json_loadb(json, len, 0, &jerr);

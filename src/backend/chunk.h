@@ -12,9 +12,9 @@
 /** What one answer has shown so far; lives as long as the answer. */
 typedef struct {
     bool meta_sent;
-    bool finished;   /* a finish_reason was seen */
+    bool finished; /* a finish_reason was seen */
     bool usage_seen;
-    bk_usage_t usage;  /* last usage seen */
+    bk_usage_t usage; /* last usage seen */
     int chunks;
     /* scratch reused across chunks so parsing allocates nothing in steady state */
     bk_logprob_t *lp;
@@ -34,7 +34,7 @@ void bk_chunk_state_free(bk_chunk_state_t *st);
  * `chat.completion` (message), or a `text_completion` (text). Delivers its events to sink in
  * one events() call. An `{"error":{...}}` object becomes an ERROR event. Returns 0,
  * BK_CHUNK_STOP, or BK_CHUNK_MALFORMED (nothing delivered; `why` gets a short reason). */
-int bk_chunk_deliver(bk_chunk_state_t *st, const char *json, size_t len, bk_sink_t *sink,
-                     char *why, size_t whylen);
+int bk_chunk_deliver(bk_chunk_state_t *st, const char *json, size_t len, bk_sink_t *sink, char *why,
+                     size_t whylen);
 
 #endif

@@ -13,11 +13,16 @@
 const char *pool_state_name(pool_key_state_t s)
 {
     switch (s) {
-    case KEY_OK: return "ok";
-    case KEY_COOLDOWN: return "cooldown";
-    case KEY_DISABLED: return "disabled";
-    case KEY_NO_BALANCE: return "no_balance";
-    case KEY_EJECTED: return "ejected";
+    case KEY_OK:
+        return "ok";
+    case KEY_COOLDOWN:
+        return "cooldown";
+    case KEY_DISABLED:
+        return "disabled";
+    case KEY_NO_BALANCE:
+        return "no_balance";
+    case KEY_EJECTED:
+        return "ejected";
     }
     return "?";
 }
@@ -152,8 +157,8 @@ static pool_pick_result_t pick_pass(pool_t *p, const char *model, const char *co
             p->ups[order[i]].current_weight += p->ups[order[i]].weight;
         /* sort candidates by current weight, highest first (n is small) */
         for (int i = 1; i < norder; i++)
-            for (int j = i; j > 0 && p->ups[order[j]].current_weight >
-                                          p->ups[order[j - 1]].current_weight;
+            for (int j = i;
+                 j > 0 && p->ups[order[j]].current_weight > p->ups[order[j - 1]].current_weight;
                  j--) {
                 int t = order[j];
                 order[j] = order[j - 1];
@@ -216,7 +221,10 @@ static void explain(const pool_t *p, const char *model, int64_t now, pool_refusa
         why->status = 502;
         why->type = disabled ? "authentication_error" : "insufficient_balance";
         snprintf(why->msg, sizeof why->msg, "every server key for '%s' is %s by the upstream (%s)",
-                 model, disabled == keys ? "rejected" : broke == keys ? "out of balance" : "refused",
+                 model,
+                 disabled == keys ? "rejected"
+                 : broke == keys  ? "out of balance"
+                                  : "refused",
                  reason);
     } else if (cooling > 0 && cooling + disabled + broke == keys) {
         why->status = 429;
@@ -313,7 +321,8 @@ bool pool_report(pool_t *p, int up, int key, pool_outcome_t out, int retry_after
         if (k->state == KEY_COOLDOWN)
             set_state(k, KEY_OK, 0, NULL);
         break;
-    case OUT_CLIENT: break;
+    case OUT_CLIENT:
+        break;
     case OUT_AUTH:
         k->failures++;
         set_state(k, KEY_DISABLED, 0, detail);

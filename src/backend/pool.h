@@ -12,7 +12,7 @@ typedef enum {
     KEY_COOLDOWN,   /* 429: until `until_ms` (Retry-After or backoff) */
     KEY_DISABLED,   /* 401/403: until a probe is answered 200 */
     KEY_NO_BALANCE, /* 402: until a probe sees balance */
-    KEY_EJECTED,    /* too many 5xx/connection errors in the window: until `until_ms`, then probed */
+    KEY_EJECTED, /* too many 5xx/connection errors in the window: until `until_ms`, then probed */
 } pool_key_state_t;
 
 typedef struct {
@@ -21,7 +21,7 @@ typedef struct {
     pool_key_state_t state;
     char reason[160];
     int64_t until_ms;
-    int active;   /* transfers in flight */
+    int active;        /* transfers in flight */
     int64_t errors[8]; /* ring of recent error times */
     int nerr;
     int backoff_ms;
@@ -59,10 +59,10 @@ typedef struct {
 } pool_upstream_def_t;
 
 typedef struct {
-    int error_threshold;  /* errors within the window that eject a key or an upstream */
+    int error_threshold; /* errors within the window that eject a key or an upstream */
     int64_t error_window_ms;
-    int64_t eject_ms;     /* how long an ejected key/upstream rests before it is probed */
-    int64_t cooldown_ms;  /* 429 without Retry-After: first backoff (doubles, max 60 s) */
+    int64_t eject_ms;    /* how long an ejected key/upstream rests before it is probed */
+    int64_t cooldown_ms; /* 429 without Retry-After: first backoff (doubles, max 60 s) */
 } pool_policy_t;
 
 typedef struct {
@@ -73,13 +73,13 @@ typedef struct {
 
 /** Outcome of one attempt, as the relay saw it. */
 typedef enum {
-    OUT_OK,          /* answered (the key works) */
-    OUT_AUTH,        /* 401/403 */
-    OUT_NO_BALANCE,  /* 402 */
-    OUT_RATE_LIMIT,  /* 429 */
-    OUT_SERVER,      /* 5xx, HTML error pages, malformed answers, first-token timeout */
-    OUT_CONNECT,     /* could not connect / connection reset */
-    OUT_CLIENT,      /* 400/404/422: the request's fault, not the key's */
+    OUT_OK,         /* answered (the key works) */
+    OUT_AUTH,       /* 401/403 */
+    OUT_NO_BALANCE, /* 402 */
+    OUT_RATE_LIMIT, /* 429 */
+    OUT_SERVER,     /* 5xx, HTML error pages, malformed answers, first-token timeout */
+    OUT_CONNECT,    /* could not connect / connection reset */
+    OUT_CLIENT,     /* 400/404/422: the request's fault, not the key's */
 } pool_outcome_t;
 
 /** A choice: upstream index and key index (key -1 when the client brought the key). */
@@ -92,9 +92,9 @@ typedef enum { PICK_OK, PICK_WAIT, PICK_NONE } pool_pick_result_t;
 
 /** Why nothing can serve (PICK_NONE), as the client should hear it. */
 typedef struct {
-    int status;          /* 429 when every key cools down, 502 when all were rejected, else 503 */
+    int status; /* 429 when every key cools down, 502 when all were rejected, else 503 */
     const char *type;
-    int retry_after_ms;  /* > 0 with 429: when the first key comes back */
+    int retry_after_ms; /* > 0 with 429: when the first key comes back */
     char msg[256];
 } pool_refusal_t;
 

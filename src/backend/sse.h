@@ -14,8 +14,8 @@ typedef int (*sse_data_fn)(void *ud, slice_t data);
 typedef void (*sse_idle_fn)(void *ud);
 
 typedef struct {
-    buf_t line;  /* a partial line carried over between feeds */
-    buf_t data;  /* data of the event being assembled */
+    buf_t line; /* a partial line carried over between feeds */
+    buf_t data; /* data of the event being assembled */
     int has_data;
     sse_data_fn on_data;
     sse_idle_fn on_idle;

@@ -46,8 +46,8 @@ struct upstream {
 /* A client request: owns its attempts in turn. */
 struct bk_call {
     upstream_t *up;
-    bk_sink_t *sink;  /* the API's */
-    bk_sink_t relay;  /* what attempts deliver to: commits on the first answer event */
+    bk_sink_t *sink; /* the API's */
+    bk_sink_t relay; /* what attempts deliver to: commits on the first answer event */
     bk_request_t r;
     char rid[65]; /* r.request_id points here: the HTTP request may end before we do */
     attempt_t *att;
@@ -59,7 +59,7 @@ struct bk_call {
     bool usage_seen;
     /* what the client was given, for counting tokens when the upstream reports no usage */
     buf_t said_reasoning, said_content, said_tools;
-    bool is_get;    /* an upstream_get handle, not a chat request */
+    bool is_get; /* an upstream_get handle, not a chat request */
     bk_call_t *qnext;
     bool queued;
     struct event *later; /* delivers a failure found synchronously in start() */
@@ -144,8 +144,8 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
         curl_multi_assign(up->multi, s, NULL);
         return 0;
     }
-    short kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
-                 (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    short kind =
+        EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
     if (!c) {
         c = xcalloc(1, sizeof *c);
         c->up = up;
@@ -482,7 +482,9 @@ static int relay_events(bk_sink_t *s, const bk_event_t *ev, int n)
     }
     for (int i = 0; i < n; i++) {
         switch (ev[i].type) {
-        case BK_EV_USAGE: req->usage_seen = true; break;
+        case BK_EV_USAGE:
+            req->usage_seen = true;
+            break;
         case BK_EV_REASONING_DELTA:
             buf_append(&req->said_reasoning, ev[i].text.ptr, ev[i].text.len);
             break;
@@ -493,7 +495,8 @@ static int relay_events(bk_sink_t *s, const bk_event_t *ev, int n)
             buf_append(&req->said_tools, ev[i].tool.name.ptr, ev[i].tool.name.len);
             buf_append(&req->said_tools, ev[i].tool.args.ptr, ev[i].tool.args.len);
             break;
-        default: break;
+        default:
+            break;
         }
     }
     return req->sink->events(req->sink, ev, n);
@@ -533,8 +536,8 @@ static void log_key_change(upstream_t *up, attempt_t *a)
     pool_upstream_t *u = &up->pool.ups[a->ui];
     if (a->ki < 0) {
         if (u->ejected)
-            log_warn("upstream %s ejected for %lld ms: %s", u->name, (long long)up->o.policy.eject_ms,
-                     u->reason);
+            log_warn("upstream %s ejected for %lld ms: %s", u->name,
+                     (long long)up->o.policy.eject_ms, u->reason);
         return;
     }
     pool_key_t *k = &u->keys[a->ki];
@@ -640,16 +643,15 @@ static void complete(attempt_t *a, CURLcode res)
         int rc = sse_finish(&a->parser);
         if (rc == 0 && !a->stopped && !a->failed && !a->st.finished)
             fail(a, OUT_SERVER, 502, "api_error",
-                 "upstream stream ended before the answer was complete (%d chunks)",
-                 a->st.chunks);
+                 "upstream stream ended before the answer was complete (%d chunks)", a->st.chunks);
     } else {
         /* One JSON answer, possibly after the blank lines DeepSeek sends while queued. */
         size_t off = 0;
         while (off < a->body.len && strchr(" \r\n\t", a->body.data[off]))
             off++;
         char why[160];
-        int rc = bk_chunk_deliver(&a->st, a->body.data ? a->body.data + off : "",
-                                  a->body.len - off, &a->req->relay, why, sizeof why);
+        int rc = bk_chunk_deliver(&a->st, a->body.data ? a->body.data + off : "", a->body.len - off,
+                                  &a->req->relay, why, sizeof why);
         if (rc == BK_CHUNK_MALFORMED)
             fail(a, OUT_SERVER, 502, "api_error", "upstream answer is not valid: %s", why);
         else if (rc == BK_CHUNK_STOP && !a->failed)
@@ -755,8 +757,8 @@ static void attempt_go(attempt_t *a)
 static void start_attempt(bk_call_t *req, pool_pick_t pick)
 {
     upstream_t *up = req->up;
-    const char *key = pick.key >= 0 ? up->pool.ups[pick.up].keys[pick.key].key
-                                    : byot_keys(req)[-1 - pick.key];
+    const char *key =
+        pick.key >= 0 ? up->pool.ups[pick.up].keys[pick.key].key : byot_keys(req)[-1 - pick.key];
     const char *path = req->r.kind == BK_KIND_FIM           ? "/beta/completions"
                        : req->r.kind == BK_KIND_CHAT_PREFIX ? "/beta/chat/completions"
                                                             : "/chat/completions";
@@ -811,7 +813,9 @@ static void try_next(bk_call_t *req, bool deferred_failure)
     pool_pick_t pick;
     switch (pool_pick(&up->pool, req->r.model, byot_keys(req), req->r.nclient_keys, req->tried,
                       req->ntried, now, &pick, &why)) {
-    case PICK_OK: start_attempt(req, pick); return;
+    case PICK_OK:
+        start_attempt(req, pick);
+        return;
     case PICK_WAIT:
         if (up->queued >= up->o.queue_max) {
             set_failure(req, 503, "server_overloaded",
@@ -831,7 +835,8 @@ static void try_next(bk_call_t *req, bool deferred_failure)
     case PICK_NONE:
         if (!req->fail_msg[0] || req->ntried == 0) {
             set_failure(req, why.status, why.type, "%s", why.msg);
-            req->fail_retry_after_s = why.retry_after_ms > 0 ? (why.retry_after_ms + 999) / 1000 : 0;
+            req->fail_retry_after_s =
+                why.retry_after_ms > 0 ? (why.retry_after_ms + 999) / 1000 : 0;
         }
         goto failed;
     }
@@ -852,9 +857,9 @@ static void dispatch(upstream_t *up)
         bk_call_t *req = up->qhead;
         pool_pick_t pick;
         pool_refusal_t why;
-        pool_pick_result_t r = pool_pick(&up->pool, req->r.model, byot_keys(req),
-                                         req->r.nclient_keys, req->tried, req->ntried, now_ms(),
-                                         &pick, &why);
+        pool_pick_result_t r =
+            pool_pick(&up->pool, req->r.model, byot_keys(req), req->r.nclient_keys, req->tried,
+                      req->ntried, now_ms(), &pick, &why);
         if (r == PICK_WAIT)
             return;
         queue_remove(up, req);
@@ -876,7 +881,8 @@ static void start_probe(upstream_t *up, int ui, int ki)
     pool_upstream_t *u = &up->pool.ups[ui];
     pool_key_t *k = &u->keys[ki];
     bool balance = k->state == KEY_NO_BALANCE;
-    attempt_t *a = attempt_new(up, MODE_PROBE, ui, ki, k->key, balance ? "/user/balance" : "/models");
+    attempt_t *a =
+        attempt_new(up, MODE_PROBE, ui, ki, k->key, balance ? "/user/balance" : "/models");
     a->probe_balance = balance;
     own_headers(a, "Accept: application/json", false);
     k->probing = true;

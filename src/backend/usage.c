@@ -36,13 +36,19 @@ long bk_count_prompt(const json_t *body, bk_kind_t kind)
     if (kind == BK_KIND_FIM) {
         const char *prompt = json_string_value(json_object_get(body, "prompt"));
         const char *suffix = json_string_value(json_object_get(body, "suffix"));
-        buf_puts(&text, "<\xef\xbd\x9c" "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>");
+        buf_puts(&text, "<\xef\xbd\x9c"
+                        "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>");
         if (suffix) {
-            buf_puts(&text, "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>");
+            buf_puts(&text, "<\xef\xbd\x9c"
+                            "fim\xe2\x96\x81"
+                            "begin\xef\xbd\x9c>");
             buf_puts(&text, prompt ? prompt : "");
-            buf_puts(&text, "<\xef\xbd\x9c" "fim\xe2\x96\x81hole\xef\xbd\x9c>");
+            buf_puts(&text, "<\xef\xbd\x9c"
+                            "fim\xe2\x96\x81hole\xef\xbd\x9c>");
             buf_puts(&text, suffix);
-            buf_puts(&text, "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>");
+            buf_puts(&text, "<\xef\xbd\x9c"
+                            "fim\xe2\x96\x81"
+                            "end\xef\xbd\x9c>");
         } else {
             buf_puts(&text, prompt ? prompt : "");
         }
@@ -97,7 +103,8 @@ long bk_count_prompt(const json_t *body, bk_kind_t kind)
     /* A prefix completion continues the last assistant message: no generation prompt, and the
      * template's end-of-sentence after it is not part of the prompt the model sees. */
     if (tok_chat_render(TOK_TPL_DEEPSEEK_V3, m, nmsg, !prefix, &text) == 0) {
-        static const char eos[] = "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>";
+        static const char eos[] = "<\xef\xbd\x9c"
+                                  "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>";
         size_t el = sizeof eos - 1;
         if (prefix && text.len >= el && memcmp(text.data + text.len - el, eos, el) == 0)
             text.len -= el;

@@ -157,8 +157,7 @@ static int parse_int(const char *v, int lo, int hi, int *out)
 }
 
 /* A setting inside an [upstream NAME] section. */
-static int set_upstream(cfg_upstream_t *u, const char *key, const char *v, char *err,
-                        size_t errlen)
+static int set_upstream(cfg_upstream_t *u, const char *key, const char *v, char *err, size_t errlen)
 {
     if (!strcmp(key, "url")) {
         if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
@@ -193,8 +192,9 @@ static int set_upstream(cfg_upstream_t *u, const char *key, const char *v, char 
             return -1;
         }
     } else {
-        snprintf(err, errlen, "unknown setting '%s' in an [upstream] section (url, api_key, models, "
-                              "priority, weight, max_concurrent_per_key)",
+        snprintf(err, errlen,
+                 "unknown setting '%s' in an [upstream] section (url, api_key, models, "
+                 "priority, weight, max_concurrent_per_key)",
                  key);
         return -1;
     }

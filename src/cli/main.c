@@ -64,23 +64,43 @@ static int serve(int argc, char **argv)
     const char *port_file = NULL;
     bool allow_open = false;
     static const struct option opts[] = {
-        {"listen", required_argument, 0, 'l'},   {"upstream", required_argument, 0, 'u'},
-        {"config", required_argument, 0, 'c'},   {"allow-open", no_argument, 0, 'o'},
-        {"log-level", required_argument, 0, 'v'}, {"port-file", required_argument, 0, 'p'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+        {"listen", required_argument, 0, 'l'},
+        {"upstream", required_argument, 0, 'u'},
+        {"config", required_argument, 0, 'c'},
+        {"allow-open", no_argument, 0, 'o'},
+        {"log-level", required_argument, 0, 'v'},
+        {"port-file", required_argument, 0, 'p'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "l:u:c:ov:p:h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'l': listen = optarg; break;
-        case 'u': upstream = optarg; break;
-        case 'c': config_path = optarg; break;
-        case 'o': allow_open = true; break;
-        case 'v': level = optarg; break;
-        case 'p': port_file = optarg; break;
-        case 'h': fputs(USAGE, stdout); return 0;
-        default: fputs(USAGE, stderr); return 2;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'u':
+            upstream = optarg;
+            break;
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'o':
+            allow_open = true;
+            break;
+        case 'v':
+            level = optarg;
+            break;
+        case 'p':
+            port_file = optarg;
+            break;
+        case 'h':
+            fputs(USAGE, stdout);
+            return 0;
+        default:
+            fputs(USAGE, stderr);
+            return 2;
         }
     }
     if (optind < argc) {
@@ -202,7 +222,8 @@ static int serve(int argc, char **argv)
         .token_check_per_min = cfg.token_check_per_min,
     };
     api_server_t *api = api_server_new(&ao);
-    http_opts_t ho = {.max_body = cfg.max_body, .max_output = cfg.max_output,
+    http_opts_t ho = {.max_body = cfg.max_body,
+                      .max_output = cfg.max_output,
                       .idle_timeout_ms = cfg.client_timeout_ms};
     http_server_t *http = http_server_new(g_base, &ho, api_server_handle, api);
     int port = 0;

@@ -41,16 +41,17 @@ struct http_req {
     bool started;
     struct event watch; /* a short timer first, then a read watch on the client's socket */
     bool watching;
-    bool *ended;         /* set while the handler runs: tells on_request the request ended */
+    bool *ended; /* set while the handler runs: tells on_request the request ended */
     void (*abort_cb)(void *);
     void *abort_ud;
 };
 
-static const char CORS_HEADERS[] = "Authorization, Content-Type, X-Request-Id, OpenAI-Organization, "
-                                   "OpenAI-Project, X-Stainless-Lang, X-Stainless-Package-Version, "
-                                   "X-Stainless-OS, X-Stainless-Arch, X-Stainless-Runtime, "
-                                   "X-Stainless-Runtime-Version, X-Stainless-Retry-Count, "
-                                   "X-Stainless-Timeout";
+static const char CORS_HEADERS[] =
+    "Authorization, Content-Type, X-Request-Id, OpenAI-Organization, "
+    "OpenAI-Project, X-Stainless-Lang, X-Stainless-Package-Version, "
+    "X-Stainless-OS, X-Stainless-Arch, X-Stainless-Runtime, "
+    "X-Stainless-Runtime-Version, X-Stainless-Retry-Count, "
+    "X-Stainless-Timeout";
 
 static void req_free(http_req_t *r)
 {
@@ -206,8 +207,8 @@ http_server_t *http_server_new(struct event_base *base, const http_opts_t *opts,
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evhttp_set_timeout_tv(s->evh, &tv);
     evhttp_set_allowed_methods(s->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_OPTIONS |
-                                           EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-                                           EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+                                           EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                           EVHTTP_REQ_PATCH);
     evhttp_set_gencb(s->evh, on_request, s);
     return s;
 }
@@ -246,14 +247,22 @@ void http_server_free(http_server_t *s)
 const char *http_req_method(const http_req_t *r)
 {
     switch (evhttp_request_get_command(r->ev)) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    default: return "OTHER";
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    default:
+        return "OTHER";
     }
 }
 

@@ -13,8 +13,8 @@ typedef struct http_server http_server_t;
 typedef struct http_req http_req_t;
 
 typedef struct {
-    size_t max_body;   /* bodies above this get the handler's 413; ~4x this is refused early */
-    size_t max_output; /* bytes queued for one slow client before it is dropped */
+    size_t max_body;      /* bodies above this get the handler's 413; ~4x this is refused early */
+    size_t max_output;    /* bytes queued for one slow client before it is dropped */
     long idle_timeout_ms; /* a client that neither sends nor takes bytes this long is dropped */
 } http_opts_t;
 

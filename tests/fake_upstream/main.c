@@ -198,8 +198,8 @@ static void route_balance(struct evhttp_request *req)
     json_decref(j);
 }
 
-static void route_completion(struct evhttp_request *req, int fim, const char *key,
-                             const char *skey, fake_fault_t kf, int kdelay)
+static void route_completion(struct evhttp_request *req, int fim, const char *key, const char *skey,
+                             fake_fault_t kf, int kdelay)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t n = evbuffer_get_length(in);

@@ -34,7 +34,8 @@ static void mask_key_shows_prefix_and_last_four(void **state)
     (void)state;
     char out[64];
     const char *k = "sk-0123456789abcdef";
-    assert_string_equal(log_mask_key(k, strlen(k), out, sizeof out), "sk-\xe2\x80\xa6" "cdef");
+    assert_string_equal(log_mask_key(k, strlen(k), out, sizeof out), "sk-\xe2\x80\xa6"
+                                                                     "cdef");
     assert_string_equal(log_mask_key("short", 5, out, sizeof out), "\xe2\x80\xa6");
     const char *noprefix = "abcdefghijklmnop";
     assert_string_equal(log_mask_key(noprefix, strlen(noprefix), out, sizeof out),

@@ -25,8 +25,8 @@ static pool_pick_result_t pick(pool_t *p, const char *model, const char *const *
 static void keys_rotate_round_robin(void **state)
 {
     (void)state;
-    pool_upstream_def_t d = {.name = "a", .url = "http://x/", .keys = K3, .nkeys = 3,
-                             .models = ALL, .nmodels = 1};
+    pool_upstream_def_t d = {
+        .name = "a", .url = "http://x/", .keys = K3, .nkeys = 3, .models = ALL, .nmodels = 1};
     pool_t p;
     pool_init(&p, &d, 1, &POLICY);
     assert_string_equal(p.ups[0].url, "http://x");
@@ -44,8 +44,8 @@ static void keys_rotate_round_robin(void **state)
 static void a_request_never_reuses_a_key(void **state)
 {
     (void)state;
-    pool_upstream_def_t d = {.name = "a", .url = "http://x", .keys = K3, .nkeys = 3,
-                             .models = ALL, .nmodels = 1};
+    pool_upstream_def_t d = {
+        .name = "a", .url = "http://x", .keys = K3, .nkeys = 3, .models = ALL, .nmodels = 1};
     pool_t p;
     pool_init(&p, &d, 1, &POLICY);
     const char *tried[3];
@@ -66,8 +66,13 @@ static void a_request_never_reuses_a_key(void **state)
 static void concurrency_limit_makes_requests_wait(void **state)
 {
     (void)state;
-    pool_upstream_def_t d = {.name = "a", .url = "http://x", .keys = K3, .nkeys = 2,
-                             .models = ALL, .nmodels = 1, .max_per_key = 1};
+    pool_upstream_def_t d = {.name = "a",
+                             .url = "http://x",
+                             .keys = K3,
+                             .nkeys = 2,
+                             .models = ALL,
+                             .nmodels = 1,
+                             .max_per_key = 1};
     pool_t p;
     pool_init(&p, &d, 1, &POLICY);
     pool_pick_t o;
@@ -87,12 +92,30 @@ static void priority_then_weight(void **state)
     (void)state;
     const char *const m1[] = {"deepseek-chat"};
     pool_upstream_def_t d[3] = {
-        {.name = "backup", .url = "http://b", .keys = K3, .nkeys = 1, .models = ALL,
-         .nmodels = 1, .priority = 5, .weight = 1},
-        {.name = "heavy", .url = "http://h", .keys = K3 + 1, .nkeys = 1, .models = m1,
-         .nmodels = 1, .priority = 0, .weight = 3},
-        {.name = "light", .url = "http://l", .keys = K3 + 2, .nkeys = 1, .models = m1,
-         .nmodels = 1, .priority = 0, .weight = 1},
+        {.name = "backup",
+         .url = "http://b",
+         .keys = K3,
+         .nkeys = 1,
+         .models = ALL,
+         .nmodels = 1,
+         .priority = 5,
+         .weight = 1},
+        {.name = "heavy",
+         .url = "http://h",
+         .keys = K3 + 1,
+         .nkeys = 1,
+         .models = m1,
+         .nmodels = 1,
+         .priority = 0,
+         .weight = 3},
+        {.name = "light",
+         .url = "http://l",
+         .keys = K3 + 2,
+         .nkeys = 1,
+         .models = m1,
+         .nmodels = 1,
+         .priority = 0,
+         .weight = 1},
     };
     pool_t p;
     pool_init(&p, d, 3, &POLICY);
@@ -119,8 +142,8 @@ static void priority_then_weight(void **state)
 static void rate_limit_cools_a_key_for_retry_after(void **state)
 {
     (void)state;
-    pool_upstream_def_t d = {.name = "a", .url = "http://x", .keys = K3, .nkeys = 2,
-                             .models = ALL, .nmodels = 1};
+    pool_upstream_def_t d = {
+        .name = "a", .url = "http://x", .keys = K3, .nkeys = 2, .models = ALL, .nmodels = 1};
     pool_t p;
     pool_init(&p, &d, 1, &POLICY);
     assert_true(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 2000, "429", 1000));
@@ -152,8 +175,8 @@ static void rate_limit_cools_a_key_for_retry_after(void **state)
 static void auth_failure_disables_until_a_probe_succeeds(void **state)
 {
     (void)state;
-    pool_upstream_def_t d = {.name = "a", .url = "http://x", .keys = K3, .nkeys = 1,
-                             .models = ALL, .nmodels = 1};
+    pool_upstream_def_t d = {
+        .name = "a", .url = "http://x", .keys = K3, .nkeys = 1, .models = ALL, .nmodels = 1};
     pool_t p;
     pool_init(&p, &d, 1, &POLICY);
     pool_report(&p, 0, 0, OUT_AUTH, -1, "upstream 401: invalid key", 0);
@@ -181,10 +204,20 @@ static void errors_in_window_eject_and_degraded_mode_still_serves(void **state)
 {
     (void)state;
     pool_upstream_def_t d[2] = {
-        {.name = "primary", .url = "http://p", .keys = K3, .nkeys = 1, .models = ALL,
-         .nmodels = 1, .priority = 0},
-        {.name = "backup", .url = "http://b", .keys = K3 + 1, .nkeys = 1, .models = ALL,
-         .nmodels = 1, .priority = 1},
+        {.name = "primary",
+         .url = "http://p",
+         .keys = K3,
+         .nkeys = 1,
+         .models = ALL,
+         .nmodels = 1,
+         .priority = 0},
+        {.name = "backup",
+         .url = "http://b",
+         .keys = K3 + 1,
+         .nkeys = 1,
+         .models = ALL,
+         .nmodels = 1,
+         .priority = 1},
     };
     pool_t p;
     pool_init(&p, d, 2, &POLICY);
@@ -216,8 +249,8 @@ static void errors_in_window_eject_and_degraded_mode_still_serves(void **state)
 static void client_keys_rotate_and_are_not_reused(void **state)
 {
     (void)state;
-    pool_upstream_def_t d = {.name = "a", .url = "http://x", .keys = NULL, .nkeys = 0,
-                             .models = ALL, .nmodels = 1};
+    pool_upstream_def_t d = {
+        .name = "a", .url = "http://x", .keys = NULL, .nkeys = 0, .models = ALL, .nmodels = 1};
     pool_t p;
     pool_init(&p, &d, 1, &POLICY);
     const char *byot[] = {"c1", "c2"};

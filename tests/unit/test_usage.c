@@ -36,9 +36,8 @@ static void chat_prompt_is_the_rendered_template(void **state)
 {
     (void)state;
     /* <｜begin▁of▁sentence｜> <｜User｜> Hi <｜Assistant｜> */
-    assert_int_equal(prompt_of("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}",
-                               BK_KIND_CHAT),
-                     4);
+    assert_int_equal(
+        prompt_of("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", BK_KIND_CHAT), 4);
     /* text parts count like the same string */
     assert_int_equal(prompt_of("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
                                "\"text\":\"H\"},{\"type\":\"text\",\"text\":\"i\"}]}]}",

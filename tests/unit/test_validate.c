@@ -54,8 +54,8 @@ static void apply_repeat(json_t *body, const json_t *spec)
     assert_non_null(item);
     const char *key;
     json_t *parent = walk(body, field, &key);
-    json_t *arr = json_is_true(json_object_get(spec, "append")) ? json_object_get(parent, key)
-                                                                : NULL;
+    json_t *arr =
+        json_is_true(json_object_get(spec, "append")) ? json_object_get(parent, key) : NULL;
     if (!arr) {
         arr = json_array();
         json_object_set_new(parent, key, arr);
