@@ -94,7 +94,6 @@ struct attempt {
     bk_chunk_state_t st;
     buf_t body;
     struct event *timer; /* first-token / idle deadline */
-    char key_masked[48];
     /* classification of a failure */
     pool_outcome_t outcome;
     int fstatus;
@@ -110,6 +109,9 @@ static int64_t now_ms(void)
 }
 
 static void try_next(bk_call_t *req, bool deferred_failure);
+
+/* The attempt's key as logs may show it ("sk-…abcd"), masked only when a log line needs it. */
+#define MASKED(a) log_mask_key((a)->key, (a)->key ? strlen((a)->key) : 0, (char[48]){0}, 48)
 static void dispatch(upstream_t *up);
 
 /* ---- curl <-> libevent glue ---- */
@@ -269,7 +271,7 @@ static int on_sse_data(void *ud, slice_t data)
     }
     if (rc == BK_CHUNK_MALFORMED) {
         log_warn("upstream %s key %s sent a malformed chunk (%s) after %d chunks",
-                 a->up->pool.ups[a->ui].name, a->key_masked, why, a->st.chunks);
+                 a->up->pool.ups[a->ui].name, MASKED(a), why, a->st.chunks);
         fail(a, OUT_SERVER, 502, "api_error", "upstream sent a malformed chunk: %s", why);
         return 1;
     }
@@ -564,7 +566,7 @@ static void attempt_done(attempt_t *a)
         set_failure(req, a->fstatus, a->ftype, "%s", a->fmsg);
         req->fail_retry_after_s = retry_ms > 0 ? (retry_ms + 999) / 1000 : 0;
         log_info("req=%s attempt %d on upstream %s key %s failed before the first byte: %s",
-                 req->r.request_id, req->attempts, up->pool.ups[a->ui].name, a->key_masked,
+                 req->r.request_id, req->attempts, up->pool.ups[a->ui].name, MASKED(a),
                  a->fmsg);
     } else if (!a->failed && !a->stopped && a->sse && !a->done) {
         log_warn("upstream %s ended a stream without [DONE]; the answer was complete",
@@ -681,7 +683,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     attempt_t *a = arg;
     bool first = a->st.chunks == 0;
-    log_warn("upstream %s key %s: %s timeout", a->up->pool.ups[a->ui].name, a->key_masked,
+    log_warn("upstream %s key %s: %s timeout", a->up->pool.ups[a->ui].name, MASKED(a),
              first ? "first-token" : "idle");
     if (a->mode != MODE_ANSWER) {
         complete(a, CURLE_OPERATION_TIMEDOUT);
@@ -707,9 +709,9 @@ static attempt_t *attempt_new(upstream_t *up, mode_t_ mode, int ui, int ki, cons
     buf_init(&a->body, mode == MODE_ANSWER ? up->o.max_answer : up->o.max_event);
     a->timer = evtimer_new(up->base, on_deadline, a);
     a->easy = up->nspare ? up->spare[--up->nspare] : curl_easy_init();
+    CURL *e = a->easy;
     char url[2048];
     snprintf(url, sizeof url, "%s%s", up->pool.ups[ui].url, path);
-    CURL *e = a->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, a);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -723,9 +725,7 @@ static attempt_t *attempt_new(upstream_t *up, mode_t_ mode, int ui, int ki, cons
     curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "seekd/" SEEKD_VERSION);
-    log_mask_key(key, key ? strlen(key) : 0, a->key_masked, sizeof a->key_masked);
     return a;
 }
 

@@ -19,7 +19,7 @@ typedef struct {
      * token split on commas, pointing into `storage`. */
     const char *byot[GW_MAX_CLIENT_KEYS];
     int nbyot;
-    char storage[4096];
+    char storage[2048];
     const char *message; /* why it was refused */
 } gw_auth_t;
 
