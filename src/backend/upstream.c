@@ -566,8 +566,7 @@ static void attempt_done(attempt_t *a)
         set_failure(req, a->fstatus, a->ftype, "%s", a->fmsg);
         req->fail_retry_after_s = retry_ms > 0 ? (retry_ms + 999) / 1000 : 0;
         log_info("req=%s attempt %d on upstream %s key %s failed before the first byte: %s",
-                 req->r.request_id, req->attempts, up->pool.ups[a->ui].name, MASKED(a),
-                 a->fmsg);
+                 req->r.request_id, req->attempts, up->pool.ups[a->ui].name, MASKED(a), a->fmsg);
     } else if (!a->failed && !a->stopped && a->sse && !a->done) {
         log_warn("upstream %s ended a stream without [DONE]; the answer was complete",
                  up->pool.ups[a->ui].name);

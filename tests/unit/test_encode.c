@@ -35,6 +35,34 @@ static int on_events(bk_sink_t *s, const bk_event_t *ev, int n)
     return api_enc_events(&e->enc, ev, n, &e->out);
 }
 
+/* An encoder sink plus the chunk state feeding it, for the single-chunk tests below. */
+typedef struct {
+    enc_sink_t s;
+    bk_chunk_state_t st;
+    char why[160];
+} rig_t;
+
+static void rig_init(rig_t *r, bool stream, size_t max_answer)
+{
+    memset(r, 0, sizeof *r);
+    r->s.sink.events = on_events;
+    api_enc_init(&r->s.enc, false, stream, false, "id", "m", 1, max_answer);
+    buf_init(&r->s.out, 1024);
+    bk_chunk_state_init(&r->st);
+}
+
+static int rig_feed(rig_t *r, const char *json)
+{
+    return bk_chunk_deliver(&r->st, json, strlen(json), &r->s.sink, r->why, sizeof r->why);
+}
+
+static void rig_free(rig_t *r)
+{
+    bk_chunk_state_free(&r->st);
+    api_enc_free(&r->s.enc);
+    buf_free(&r->s.out);
+}
+
 static void run_case(json_t *c)
 {
     const char *name = json_string_value(json_object_get(c, "name"));
@@ -91,22 +119,13 @@ static void encode_cases_from_data_file(void **state)
 static void upstream_error_object_becomes_error_event(void **state)
 {
     (void)state;
-    enc_sink_t s;
-    memset(&s, 0, sizeof s);
-    s.sink.events = on_events;
-    api_enc_init(&s.enc, false, true, false, "id", "m", 1, 1024);
-    buf_init(&s.out, 1024);
-    bk_chunk_state_t st;
-    bk_chunk_state_init(&st);
-    const char *in = "{\"error\":{\"message\":\"Server overloaded\",\"type\":\"x\"}}";
-    char why[160];
-    assert_int_equal(bk_chunk_deliver(&st, in, strlen(in), &s.sink, why, sizeof why),
+    rig_t r;
+    rig_init(&r, true, 1024);
+    assert_int_equal(rig_feed(&r, "{\"error\":{\"message\":\"Server overloaded\",\"type\":\"x\"}}"),
                      BK_CHUNK_STOP);
-    assert_int_equal(s.errors, 1);
-    assert_string_equal(s.error_msg, "Server overloaded");
-    bk_chunk_state_free(&st);
-    api_enc_free(&s.enc);
-    buf_free(&s.out);
+    assert_int_equal(r.s.errors, 1);
+    assert_string_equal(r.s.error_msg, "Server overloaded");
+    rig_free(&r);
 }
 
 static void malformed_chunks_deliver_nothing(void **state)
@@ -115,21 +134,12 @@ static void malformed_chunks_deliver_nothing(void **state)
     const char *bad[] = {"{\"id\":\"x\",\"choices\":[{\"delta\":{\"content\":\"oops\"", "[1,2]",
                          "{\"id\":\"no choices\"}", "<html>502</html>", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        enc_sink_t s;
-        memset(&s, 0, sizeof s);
-        s.sink.events = on_events;
-        api_enc_init(&s.enc, false, true, false, "id", "m", 1, 1024);
-        buf_init(&s.out, 1024);
-        bk_chunk_state_t st;
-        bk_chunk_state_init(&st);
-        char why[160] = "";
-        assert_int_equal(bk_chunk_deliver(&st, bad[i], strlen(bad[i]), &s.sink, why, sizeof why),
-                         BK_CHUNK_MALFORMED);
-        assert_true(why[0] != '\0');
-        assert_int_equal(s.out.len, 0);
-        bk_chunk_state_free(&st);
-        api_enc_free(&s.enc);
-        buf_free(&s.out);
+        rig_t r;
+        rig_init(&r, true, 1024);
+        assert_int_equal(rig_feed(&r, bad[i]), BK_CHUNK_MALFORMED);
+        assert_true(r.why[0] != '\0');
+        assert_int_equal(r.s.out.len, 0);
+        rig_free(&r);
     }
 }
 
@@ -149,20 +159,12 @@ static void stream_error_event_is_one_data_line(void **state)
 static void aggregate_cap_is_enforced(void **state)
 {
     (void)state;
-    enc_sink_t s;
-    memset(&s, 0, sizeof s);
-    s.sink.events = on_events;
-    api_enc_init(&s.enc, false, false, false, "id", "m", 1, 8);
-    buf_init(&s.out, 1024);
-    bk_chunk_state_t st;
-    bk_chunk_state_init(&st);
-    const char *in = "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"0123456789\"}}]}";
-    char why[160];
-    assert_int_equal(bk_chunk_deliver(&st, in, strlen(in), &s.sink, why, sizeof why),
-                     BK_CHUNK_STOP);
-    bk_chunk_state_free(&st);
-    api_enc_free(&s.enc);
-    buf_free(&s.out);
+    rig_t r;
+    rig_init(&r, false, 8);
+    assert_int_equal(
+        rig_feed(&r, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"0123456789\"}}]}"),
+        BK_CHUNK_STOP);
+    rig_free(&r);
 }
 
 int main(void)
