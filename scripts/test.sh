@@ -21,7 +21,7 @@ if [ -x fuzz/run.sh ]; then
 fi
 
 echo "== optimized build (gcc) and suite"
-CC=gcc cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
-  cmake --build build -j"$jobs" >/dev/null || status=1
-(cd build && ctest -j"$jobs" --output-on-failure --timeout 300) || status=1
+CC=gcc cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+  cmake --build build-test -j"$jobs" >/dev/null || status=1
+(cd build-test && ctest -j"$jobs" --output-on-failure --timeout 300) || status=1
 exit $status
