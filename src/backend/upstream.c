@@ -780,7 +780,21 @@ static void start_attempt(bk_call_t *req, pool_pick_t pick)
     /* Streams always ask for usage so accounting is exact; the encoder shows it to the client
      * only if the client asked. Otherwise the client's bytes go upstream untouched. */
     const json_t *so = json_object_get(req->r.body, "stream_options");
-    if (req->r.stream && !json_is_true(json_object_get(so, "include_usage"))) {
+    const char *brace = memchr(req->r.raw_body.ptr, '{', req->r.raw_body.len);
+    if (req->r.stream && so == NULL && brace) {
+        /* The usual case: splice the option in after the opening brace, leaving every byte
+         * the client sent as it was (a validated body has members, so a comma follows). */
+        static const char opt[] = "\"stream_options\":{\"include_usage\":true},";
+        size_t head = (size_t)(brace + 1 - req->r.raw_body.ptr);
+        size_t len = req->r.raw_body.len + sizeof opt - 1;
+        a->post = xmalloc(len + 1);
+        memcpy(a->post, req->r.raw_body.ptr, head);
+        memcpy(a->post + head, opt, sizeof opt - 1);
+        memcpy(a->post + head + sizeof opt - 1, brace + 1, req->r.raw_body.len - head);
+        a->post[len] = '\0';
+        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE, (long)len);
+        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDS, a->post);
+    } else if (req->r.stream && !json_is_true(json_object_get(so, "include_usage"))) {
         json_t *copy = json_copy((json_t *)req->r.body);
         json_t *nso = json_is_object(so) ? json_copy((json_t *)so) : json_object();
         json_object_set_new(nso, "include_usage", json_true());

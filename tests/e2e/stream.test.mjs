@@ -128,3 +128,19 @@ test('many chunks stream intact (1000 deltas)', T, async () => {
   assert.equal(a.content, Array(r).fill(TEXT_ANSWER).join(' '));
   assert.equal(a.finish, 'stop');
 });
+
+test('include_usage false: upstream still asked, other stream_options kept, client sees none', T, async () => {
+  const res = await st.fetch('/chat/completions', {
+    json: {
+      model: 'deepseek-chat', messages: userMsg('hi'), stream: true, temperature: 0.7,
+      stream_options: { include_usage: false, extra_option: 'kept' }, fake: { chunks: 3 },
+    },
+  });
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.ok(text.endsWith('data: [DONE]\n\n'));
+  assert.ok(!/"usage":\{/.test(text), 'no usage object reaches this client');
+  const s = await st.fakeStats();
+  assert.deepEqual(s.last_request.stream_options, { include_usage: true, extra_option: 'kept' });
+  assert.equal(s.last_request.temperature, 0.7);
+});
