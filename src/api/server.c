@@ -695,8 +695,3 @@ void api_server_free(api_server_t *s)
 {
     free(s);
 }
-
-int api_server_active(const api_server_t *s)
-{
-    return s->active;
-}

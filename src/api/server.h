@@ -31,7 +31,5 @@ api_server_t *api_server_new(const api_server_opts_t *opts);
 void api_server_free(api_server_t *s);
 /** The http_handler_fn to give http_server_new, with the api_server_t as its ud. */
 void api_server_handle(http_req_t *req, void *ud);
-/** Requests now in flight. */
-int api_server_active(const api_server_t *s);
 
 #endif
