@@ -320,7 +320,6 @@ static int stream_chunk(api_enc_t *e, const bk_event_t *ev, int n, buf_t *out)
     rc |= usage ? api_enc_usage(&usage->usage, out) : buf_puts(out, "null");
     rc |= buf_puts(out, "}\n\n");
     buf_free(&scratch);
-    e->chunks_out++;
     return rc ? -1 : 0;
 }
 

@@ -33,7 +33,6 @@ typedef struct {
     char finish[40];
     bk_usage_t usage;
     bool has_usage;
-    int chunks_out; /* stream chunks written so far */
     size_t max_answer;
 } api_enc_t;
 

@@ -92,7 +92,6 @@ typedef struct {
     struct timespec t0;
     bool stream;
     bool responded; /* an error response or event went out */
-    bool in_callback;
     int status;
     long long ttfb_us;
     bk_usage_t usage;
@@ -265,11 +264,6 @@ static void sink_end(bk_sink_t *s)
     chat_free(c);
 }
 
-static void sink_keepalive(bk_sink_t *s)
-{
-    (void)s; /* our own timer paces keep-alives to the client */
-}
-
 /* A paused upstream resumes once the client has taken most of what waits for it. */
 static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
 {
@@ -347,7 +341,6 @@ static void handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const c
     c->ttfb_us = -1;
     c->sink.events = sink_events;
     c->sink.end = sink_end;
-    c->sink.keepalive = sink_keepalive;
     c->sink.writable = sink_writable;
     snprintf(c->route, sizeof c->route, "%s", route);
     snprintf(c->rid, sizeof c->rid, "%s", http_req_id(r));

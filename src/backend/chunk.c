@@ -310,8 +310,6 @@ int bk_chunk_deliver(bk_chunk_state_t *st, const char *json, size_t len, bk_sink
         memset(ev, 0, sizeof *ev);
         ev->type = BK_EV_USAGE;
         read_usage(usage, &ev->usage);
-        st->usage = ev->usage;
-        st->usage_seen = true;
     }
 
 deliver:;

@@ -13,8 +13,6 @@
 typedef struct {
     bool meta_sent;
     bool finished; /* a finish_reason was seen */
-    bool usage_seen;
-    bk_usage_t usage; /* last usage seen */
     int chunks;
     /* scratch reused across chunks so parsing allocates nothing in steady state */
     bk_logprob_t *lp;

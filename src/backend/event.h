@@ -92,8 +92,6 @@ typedef struct bk_sink {
      * once, also after events() returned -1, unless the call was cancelled first. The sink
      * may free itself here; the producer never touches it afterwards. */
     void (*end)(struct bk_sink *sink);
-    /** Nothing to say yet but still alive (upstream keep-alive / queue). */
-    void (*keepalive)(struct bk_sink *sink);
     /** Whether the consumer can take more now (NULL: always). When it says no, the producer
      * pauses until the backend's resume() is called: a slow client slows the upstream instead
      * of filling memory. */

@@ -59,7 +59,6 @@ struct bk_call {
     bool usage_seen;
     /* what the client was given, for counting tokens when the upstream reports no usage */
     buf_t said_reasoning, said_content, said_tools;
-    bool is_get; /* an upstream_get handle, not a chat request */
     bk_call_t *qnext;
     bool queued;
     struct event *later; /* delivers a failure found synchronously in start() */
@@ -276,14 +275,6 @@ static int on_sse_data(void *ud, slice_t data)
         return 1;
     }
     return 0;
-}
-
-static void on_sse_idle(void *ud)
-{
-    attempt_t *a = ud;
-    bk_sink_t *s = a->req->sink;
-    if (s->keepalive)
-        s->keepalive(s);
 }
 
 static size_t on_header(char *buf, size_t size, size_t n, void *ud)
@@ -703,7 +694,7 @@ static attempt_t *attempt_new(upstream_t *up, mode_t_ mode, int ui, int ki, cons
     a->ui = ui;
     a->ki = ki;
     a->key = key;
-    sse_init(&a->parser, up->o.max_event, on_sse_data, on_sse_idle, a);
+    sse_init(&a->parser, up->o.max_event, on_sse_data, NULL, a);
     bk_chunk_state_init(&a->st);
     buf_init(&a->body, mode == MODE_ANSWER ? up->o.max_answer : up->o.max_event);
     a->timer = evtimer_new(up->base, on_deadline, a);
@@ -944,7 +935,6 @@ static bk_call_t *up_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink
     req->r.request_id = req->rid;
     req->relay.events = relay_events;
     req->relay.end = NULL;
-    req->relay.keepalive = NULL;
     req->relay.writable = NULL;
     req->deadline_ms = now_ms() + up->o.request_timeout_ms;
     buf_init(&req->said_reasoning, up->o.max_answer);
@@ -999,7 +989,6 @@ bk_call_t *upstream_get(upstream_t *up, const char *path, const char *client_key
     attempt_t *a = attempt_new(up, MODE_GET, ui, ki, key, path);
     bk_call_t *h = xcalloc(1, sizeof *h);
     h->up = up;
-    h->is_get = true;
     h->att = a;
     a->req = h;
     a->get_cb = cb;
