@@ -244,11 +244,6 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
         rc = list_add_csv(c->client_keys, &c->nclient_keys, v);
         if (rc)
             snprintf(err, errlen, "too many client_key entries (at most %d)", CFG_MAX_LIST);
-    } else if (!strcmp(key, "models_add")) { /* internal: one more listed model, no dups */
-        for (int i = 0; i < c->nmodels; i++)
-            if (!strcmp(c->models[i], v))
-                return 0;
-        rc = list_add_csv(c->models, &c->nmodels, v);
     } else if (!strcmp(key, "models")) {
         list_clear(c->models, &c->nmodels);
         rc = list_add_csv(c->models, &c->nmodels, v);
@@ -386,6 +381,26 @@ out:
     return rc;
 }
 
+/* Without a `models` line, /models lists every model an upstream names (once each), or
+ * DeepSeek's own when every upstream serves "*". */
+static void derive_models(seekd_config_t *c)
+{
+    if (c->nmodels > 0)
+        return;
+    for (int i = 0; i < c->nups; i++) {
+        for (int m = 0; m < c->ups[i].nmodels && c->nmodels < CFG_MAX_LIST; m++) {
+            const char *name = c->ups[i].models[m];
+            bool seen = strcmp(name, "*") == 0;
+            for (int k = 0; k < c->nmodels && !seen; k++)
+                seen = strcmp(c->models[k], name) == 0;
+            if (!seen)
+                c->models[c->nmodels++] = xstrdup(name);
+        }
+    }
+    if (c->nmodels == 0)
+        list_add_csv(c->models, &c->nmodels, "deepseek-chat, deepseek-reasoner");
+}
+
 void config_finish(seekd_config_t *c)
 {
     for (int i = 0; i < c->nups; i++) {
@@ -395,16 +410,17 @@ void config_finish(seekd_config_t *c)
         if (u->max_per_key < 0)
             u->max_per_key = c->max_per_key;
     }
-    if (c->nups > 0)
-        return;
-    cfg_upstream_t *u = &c->ups[c->nups++];
-    snprintf(u->name, sizeof u->name, "default");
-    snprintf(u->url, sizeof u->url, "%s", c->upstream);
-    for (int i = 0; i < c->nkeys; i++)
-        u->keys[u->nkeys++] = xstrdup(c->keys[i]);
-    u->models[u->nmodels++] = xstrdup("*");
-    u->weight = 1;
-    u->max_per_key = c->max_per_key;
+    if (c->nups == 0) {
+        cfg_upstream_t *u = &c->ups[c->nups++];
+        snprintf(u->name, sizeof u->name, "default");
+        snprintf(u->url, sizeof u->url, "%s", c->upstream);
+        for (int i = 0; i < c->nkeys; i++)
+            u->keys[u->nkeys++] = xstrdup(c->keys[i]);
+        u->models[u->nmodels++] = xstrdup("*");
+        u->weight = 1;
+        u->max_per_key = c->max_per_key;
+    }
+    derive_models(c);
 }
 
 int config_server_keys(const seekd_config_t *c)

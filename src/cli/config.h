@@ -61,7 +61,8 @@ typedef struct {
  * deepseek-reasoner, 8 MiB bodies, timeouts 10 s connect / 300 s first token / 300 s idle. */
 void config_defaults(seekd_config_t *c);
 /** Adds the implicit upstream "default" (the `upstream` URL, the server keys, every model) when
- * the file defined no [upstream] section. Call once after all settings are in. */
+ * the file defined no [upstream] section, and derives the /models list when no `models` line
+ * gave one. Call once after all settings are in. */
 void config_finish(seekd_config_t *c);
 /** Reads a config file (format in docs/config.md). Returns 0, or -1 with a message
  * "FILE:LINE: what is wrong" in err. */

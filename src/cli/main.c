@@ -129,15 +129,6 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "seekd: note: --upstream is ignored: the config file defines [upstream] "
                         "sections\n");
     config_finish(&cfg);
-    if (cfg.nmodels == 0) {
-        /* what /models lists: the models the upstreams name, else DeepSeek's own */
-        for (int i = 0; i < cfg.nups; i++)
-            for (int m = 0; m < cfg.ups[i].nmodels; m++)
-                if (strcmp(cfg.ups[i].models[m], "*") != 0)
-                    config_set(&cfg, "models_add", cfg.ups[i].models[m], err, sizeof err);
-        if (cfg.nmodels == 0)
-            config_set(&cfg, "models", "deepseek-chat, deepseek-reasoner", err, sizeof err);
-    }
     log_set_level((log_level_t)cfg.log_level);
     int server_keys = config_server_keys(&cfg);
 

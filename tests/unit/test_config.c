@@ -39,6 +39,47 @@ static void full_config_file_is_read(void **state)
     config_free(&c);
 }
 
+static void sections_define_upstreams_and_the_model_list(void **state)
+{
+    (void)state;
+    seekd_config_t c;
+    config_defaults(&c);
+    char err[256] = "";
+    assert_int_equal(config_load(&c, DATA "sections.conf", err, sizeof err), 0);
+    config_finish(&c);
+    assert_int_equal(c.nups, 2);
+    assert_string_equal(c.ups[0].name, "deepseek");
+    assert_int_equal(c.ups[0].nkeys, 2);
+    assert_int_equal(c.ups[0].max_per_key, 1);
+    assert_int_equal(c.ups[1].priority, 1);
+    assert_int_equal(c.ups[1].weight, 3);
+    assert_int_equal(c.ups[1].max_per_key, 0); /* the global default */
+    assert_int_equal(config_server_keys(&c), 2);
+    /* /models lists each named model once */
+    assert_int_equal(c.nmodels, 3);
+    assert_string_equal(c.models[0], "deepseek-chat");
+    assert_string_equal(c.models[1], "deepseek-reasoner");
+    assert_string_equal(c.models[2], "local-r1");
+    config_free(&c);
+}
+
+static void without_sections_one_default_upstream_serves_everything(void **state)
+{
+    (void)state;
+    seekd_config_t c;
+    config_defaults(&c);
+    config_set_keys(&c, "sk-env-1");
+    config_finish(&c);
+    assert_int_equal(c.nups, 1);
+    assert_string_equal(c.ups[0].name, "default");
+    assert_string_equal(c.ups[0].url, "https://api.deepseek.com");
+    assert_string_equal(c.ups[0].models[0], "*");
+    assert_int_equal(c.ups[0].nkeys, 1);
+    assert_int_equal(c.nmodels, 2);
+    assert_string_equal(c.models[0], "deepseek-chat");
+    config_free(&c);
+}
+
 static void bad_lines_name_file_and_line(void **state)
 {
     (void)state;
@@ -51,6 +92,7 @@ static void bad_lines_name_file_and_line(void **state)
         {"bad-timeout.conf", "bad-timeout.conf:1: idle_timeout_ms must be a whole number"},
         {"bad-port.conf", "bad-port.conf:1: listen must be HOST:PORT"},
         {"does-not-exist.conf", "does-not-exist.conf: cannot open"},
+        {"bad-no-url.conf", "bad-no-url.conf:1: upstream 'a' has no url"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         seekd_config_t c;
@@ -129,6 +171,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_config_file_is_read),
+        cmocka_unit_test(sections_define_upstreams_and_the_model_list),
+        cmocka_unit_test(without_sections_one_default_upstream_serves_everything),
         cmocka_unit_test(bad_lines_name_file_and_line),
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(auth_bring_your_own_token_splits_pools),
