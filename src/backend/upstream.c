@@ -459,6 +459,22 @@ static void set_failure(bk_call_t *req, int status, const char *type, const char
     va_end(ap);
 }
 
+/* Retry-After is given in whole seconds, rounded up. */
+static int retry_after_seconds(int ms)
+{
+    return ms > 0 ? (ms + 999) / 1000 : 0;
+}
+
+/* The pool's reason for refusing is what the client hears, unless an attempt already failed:
+ * that attempt's own error says more. */
+static void refuse(bk_call_t *req, const pool_refusal_t *why)
+{
+    if (req->fail_msg[0])
+        return;
+    set_failure(req, why->status, why->type, "%s", why->msg);
+    req->fail_retry_after_s = retry_after_seconds(why->retry_after_ms);
+}
+
 static int relay_events(bk_sink_t *s, const bk_event_t *ev, int n)
 {
     bk_call_t *req = (bk_call_t *)((char *)s - offsetof(bk_call_t, relay));
@@ -555,7 +571,7 @@ static void attempt_done(attempt_t *a)
     bool failed_early = a->failed && !req->committed;
     if (failed_early) {
         set_failure(req, a->fstatus, a->ftype, "%s", a->fmsg);
-        req->fail_retry_after_s = retry_ms > 0 ? (retry_ms + 999) / 1000 : 0;
+        req->fail_retry_after_s = retry_after_seconds(retry_ms);
         log_info("req=%s attempt %d on upstream %s key %s failed before the first byte: %s",
                  req->r.request_id, req->attempts, up->pool.ups[a->ui].name, MASKED(a), a->fmsg);
     } else if (!a->failed && !a->stopped && a->sse && !a->done) {
@@ -837,11 +853,7 @@ static void try_next(bk_call_t *req, bool deferred_failure)
         up->queued++;
         return;
     case PICK_NONE:
-        if (!req->fail_msg[0] || req->ntried == 0) {
-            set_failure(req, why.status, why.type, "%s", why.msg);
-            req->fail_retry_after_s =
-                why.retry_after_ms > 0 ? (why.retry_after_ms + 999) / 1000 : 0;
-        }
+        refuse(req, &why);
         goto failed;
     }
 failed:
@@ -870,11 +882,7 @@ static void dispatch(upstream_t *up)
         if (r == PICK_OK) {
             start_attempt(req, pick);
         } else {
-            if (!req->fail_msg[0]) {
-                set_failure(req, why.status, why.type, "%s", why.msg);
-                req->fail_retry_after_s =
-                    why.retry_after_ms > 0 ? (why.retry_after_ms + 999) / 1000 : 0;
-            }
+            refuse(req, &why);
             deliver_failure(req);
         }
     }
