@@ -41,7 +41,8 @@ struct http_req {
     bool started;
     struct event watch; /* a short timer first, then a read watch on the client's socket */
     bool watching;
-    bool *ended; /* set while the handler runs: tells on_request the request ended */
+    struct evbuffer *chunk; /* reused for every streamed write */
+    bool *ended;            /* set while the handler runs: tells on_request the request ended */
     void (*abort_cb)(void *);
     void *abort_ud;
 };
@@ -55,6 +56,8 @@ static const char CORS_HEADERS[] =
 
 static void req_free(http_req_t *r)
 {
+    if (r->chunk)
+        evbuffer_free(r->chunk);
     if (r->ended)
         *r->ended = true;
     if (r->watching)
@@ -350,10 +353,10 @@ int http_resp_write(http_req_t *r, const void *data, size_t len)
         http_resp_abort(r);
         return HTTP_GONE;
     }
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, data, len);
-    evhttp_send_reply_chunk(r->ev, b);
-    evbuffer_free(b);
+    if (!r->chunk)
+        r->chunk = evbuffer_new();
+    evbuffer_add(r->chunk, data, len); /* send_reply_chunk moves it out, leaving it empty */
+    evhttp_send_reply_chunk(r->ev, r->chunk);
     return 0;
 }
 

@@ -127,17 +127,14 @@ int jw_double(buf_t *b, double v)
 {
     if (!isfinite(v))
         return buf_append(b, "null", 4);
+    /* 15 significant digits read back exactly for nearly every double (and drop the noise of
+     * binary fractions: 0.7, not 0.69999999999999996); 16 or 17 only when they must. */
     char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%.17g", v);
-    /* Prefer the shortest form that reads back to the same double. */
-    for (int prec = 1; prec < 17; prec++) {
-        char t2[32];
-        int m = snprintf(t2, sizeof t2, "%.*g", prec, v);
-        if (strtod(t2, NULL) == v) {
-            memcpy(tmp, t2, (size_t)m + 1);
-            n = m;
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (prec == 17 || strtod(tmp, NULL) == v)
             break;
-        }
     }
     return buf_append(b, tmp, (size_t)n);
 }

@@ -21,7 +21,8 @@ static inline int jw_slice(buf_t *b, slice_t s)
 int jw_cstr_or_null(buf_t *b, const char *s);
 /** Appends a 64-bit integer. */
 int jw_int(buf_t *b, int64_t v);
-/** Appends a double with 17 significant digits (round-trips exactly); non-finite → null. */
+/** Appends a double in the fewest of 15, 16 or 17 significant digits that read back to the
+ * same value; non-finite -> null. */
 int jw_double(buf_t *b, double v);
 /** Appends `"key":` (key must not need escaping). */
 int jw_key(buf_t *b, const char *key);

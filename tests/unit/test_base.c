@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -56,6 +57,16 @@ static void jw_str_escapes_controls_and_invalid_utf8(void **state)
     buf_reset(&b);
     jw_double(&b, 0.5);
     assert_string_equal(b.data, "0.5");
+    buf_reset(&b);
+    jw_double(&b, 0.7); /* not 0.69999999999999996 */
+    assert_string_equal(b.data, "0.7");
+    buf_reset(&b);
+    jw_double(&b, 0.1 + 0.2); /* needs all 17 digits to read back */
+    assert_string_equal(b.data, "0.30000000000000004");
+    assert_true(strtod(b.data, NULL) == 0.1 + 0.2);
+    buf_reset(&b);
+    jw_double(&b, 1.0 / 0.0);
+    assert_string_equal(b.data, "null");
     buf_free(&b);
 }
 
