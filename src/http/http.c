@@ -317,10 +317,8 @@ void http_resp_send(http_req_t *r, int status, const char *content_type, const v
 {
     common_headers(r);
     http_resp_header(r, "Content-Type", content_type);
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, body, len);
-    evhttp_send_reply(r->ev, status, NULL, b);
-    evbuffer_free(b);
+    evbuffer_add(evhttp_request_get_output_buffer(r->ev), body, len);
+    evhttp_send_reply(r->ev, status, NULL, NULL);
     req_free(r);
 }
 
