@@ -317,7 +317,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
     if (a->stopped || a->failed)
         return 0;
     bool ok = a->status >= 200 && a->status < 300;
-    if (a->mode == MODE_ANSWER && ok && a->sse && !a->html) {
+    if (a->mode == MODE_ANSWER && ok && a->sse) {
         bk_sink_t *sink = a->req->sink;
         if (a->req->committed && sink->writable && !sink->writable(sink)) {
             a->paused = true;
@@ -371,7 +371,7 @@ static void fail_from_status(attempt_t *a)
     int st = a->status;
     bool client_key = a->ki < 0;
     if (a->html)
-        fail(a, st >= 500 || st == 0 ? OUT_SERVER : OUT_SERVER, 502, "api_error",
+        fail(a, OUT_SERVER, 502, "api_error",
              "upstream answered %d with an HTML page (a proxy or firewall?)", st);
     else if (st == 400 || st == 404 || st == 413 || st == 422)
         fail(a, OUT_CLIENT, st, "invalid_request_error", "%s", msg ? msg : "invalid request");
