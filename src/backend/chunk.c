@@ -35,8 +35,13 @@ static int64_t jint(const json_t *v)
 {
     if (json_is_integer(v))
         return (int64_t)json_integer_value(v);
-    if (json_is_real(v))
-        return (int64_t)json_real_value(v);
+    if (json_is_real(v)) {
+        /* an upstream may send 1e300 where a count belongs: clamp, never overflow the cast */
+        double d = json_real_value(v);
+        if (!(d > -9.2e18))
+            return d != d ? 0 : INT64_MIN;
+        return d < 9.2e18 ? (int64_t)d : INT64_MAX;
+    }
     return 0;
 }
 
