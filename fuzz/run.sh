@@ -8,7 +8,7 @@ build="$root/build-fuzz"
 CC=clang cmake -S "$root" -B "$build" -DSEEKD_FUZZ=ON -DSEEKD_TESTS=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=(fuzz_tok_encode fuzz_tok_load_json fuzz_tok_load_gguf fuzz_tok_load_blob fuzz_request
-  fuzz_upstream_stream)
+  fuzz_upstream_stream fuzz_json_reader)
 cmake --build "$build" --target "${targets[@]}" -j"$(nproc)" >/dev/null
 work="$build/fuzz-work"
 mkdir -p "$work"
@@ -28,6 +28,7 @@ for t in "${targets[@]}"; do
       done ;;
     fuzz_request) cp -n "$root"/fuzz/seeds/request/* "$corpus"/ 2>/dev/null || true ;;
     fuzz_upstream_stream) cp -n "$root"/fuzz/seeds/upstream_stream/* "$corpus"/ 2>/dev/null || true ;;
+    fuzz_json_reader) cp -n "$root"/fuzz/seeds/json_reader/* "$corpus"/ 2>/dev/null || true ;;
     fuzz_tok_load_blob)
       b="$build/generated/tokenizer/deepseek_v3.tokblob"
       [ -f "$b" ] && cp -n "$b" "$corpus"/ 2>/dev/null || true ;;
