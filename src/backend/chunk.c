@@ -2,12 +2,12 @@
  * fields, so one walker serves streamed and non-streamed answers. */
 #include "backend/chunk.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/mem.h"
+#include "json/jr.h"
 
 #define MAX_EVENTS 64
 
@@ -15,6 +15,7 @@ void bk_chunk_state_init(bk_chunk_state_t *st)
 {
     memset(st, 0, sizeof *st);
     buf_init(&st->bytes, 1 << 20);
+    jr_init(&st->doc);
 }
 
 void bk_chunk_state_free(bk_chunk_state_t *st)
@@ -22,30 +23,10 @@ void bk_chunk_state_free(bk_chunk_state_t *st)
     free(st->lp);
     free(st->top);
     buf_free(&st->bytes);
+    jr_free(&st->doc);
 }
 
-static slice_t jslice(const json_t *s)
-{
-    if (!json_is_string(s))
-        return (slice_t){"", 0};
-    return (slice_t){json_string_value(s), json_string_length(s)};
-}
-
-static int64_t jint(const json_t *v)
-{
-    if (json_is_integer(v))
-        return (int64_t)json_integer_value(v);
-    if (json_is_real(v)) {
-        /* an upstream may send 1e300 where a count belongs: clamp, never overflow the cast */
-        double d = json_real_value(v);
-        if (!(d > -9.2e18))
-            return d != d ? 0 : INT64_MIN;
-        return d < 9.2e18 ? (int64_t)d : INT64_MAX;
-    }
-    return 0;
-}
-
-static void read_usage(const json_t *u, bk_usage_t *out)
+static void read_usage(const jr_doc_t *d, jr_val_t u, bk_usage_t *out)
 {
     memset(out, 0, sizeof *out);
     const struct {
@@ -62,53 +43,47 @@ static void read_usage(const json_t *u, bk_usage_t *out)
          offsetof(bk_usage_t, prompt_cache_miss_tokens)},
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        json_t *v = json_object_get(u, fields[i].key);
-        if (json_is_number(v)) {
+        jr_val_t v = jr_get(d, u, fields[i].key);
+        if (jr_is_num(d, v)) {
             out->has |= fields[i].bit;
-            *(int64_t *)((char *)out + fields[i].off) = jint(v);
+            *(int64_t *)((char *)out + fields[i].off) = jr_int(d, v);
         }
     }
-    json_t *v = json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens");
-    if (json_is_number(v)) {
+    jr_val_t v = jr_get(d, jr_get(d, u, "prompt_tokens_details"), "cached_tokens");
+    if (jr_is_num(d, v)) {
         out->has |= BK_USAGE_CACHED;
-        out->cached_tokens = jint(v);
+        out->cached_tokens = jr_int(d, v);
     }
-    v = json_object_get(json_object_get(u, "completion_tokens_details"), "reasoning_tokens");
-    if (json_is_number(v)) {
+    v = jr_get(d, jr_get(d, u, "completion_tokens_details"), "reasoning_tokens");
+    if (jr_is_num(d, v)) {
         out->has |= BK_USAGE_REASONING;
-        out->reasoning_tokens = jint(v);
+        out->reasoning_tokens = jr_int(d, v);
     }
 }
 
 /* Counts what a choice's logprobs need so scratch can be sized before any pointer is taken. */
-static void count_lp(const json_t *list, size_t *items, size_t *tops, size_t *bytes)
+static void count_lp(const jr_doc_t *d, jr_val_t list, size_t *items, size_t *tops, size_t *bytes)
 {
-    size_t i;
-    json_t *e;
-    json_array_foreach(list, i, e)
-    {
+    for (jr_val_t e = jr_first(d, list); e >= 0; e = jr_next(d, list, e)) {
         (*items)++;
-        *bytes += json_array_size(json_object_get(e, "bytes"));
-        size_t j;
-        json_t *t;
-        json_array_foreach(json_object_get(e, "top_logprobs"), j, t)
-        {
+        *bytes += jr_len(d, jr_get(d, e, "bytes"));
+        jr_val_t tl = jr_get(d, e, "top_logprobs");
+        for (jr_val_t t = jr_first(d, tl); t >= 0; t = jr_next(d, tl, t)) {
             (*tops)++;
-            *bytes += json_array_size(json_object_get(t, "bytes"));
+            *bytes += jr_len(d, jr_get(d, t, "bytes"));
         }
     }
 }
 
 /* Sizes the scratch for every logprob entry of the chunk; returns -1 when it is too big. */
-static int prepare_scratch(bk_chunk_state_t *st, const json_t *choices)
+static int prepare_scratch(bk_chunk_state_t *st, jr_val_t choices)
 {
-    size_t items = 0, tops = 0, bytes = 0, i;
-    json_t *c;
-    json_array_foreach(choices, i, c)
-    {
-        json_t *lp = json_object_get(c, "logprobs");
-        count_lp(json_object_get(lp, "content"), &items, &tops, &bytes);
-        count_lp(json_object_get(lp, "reasoning_content"), &items, &tops, &bytes);
+    const jr_doc_t *d = &st->doc;
+    size_t items = 0, tops = 0, bytes = 0;
+    for (jr_val_t c = jr_first(d, choices); c >= 0; c = jr_next(d, choices, c)) {
+        jr_val_t lp = jr_get(d, c, "logprobs");
+        count_lp(d, jr_get(d, lp, "content"), &items, &tops, &bytes);
+        count_lp(d, jr_get(d, lp, "reasoning_content"), &items, &tops, &bytes);
     }
     if (items > (size_t)st->lp_cap) {
         st->lp_cap = (int)items;
@@ -123,43 +98,38 @@ static int prepare_scratch(bk_chunk_state_t *st, const json_t *choices)
 }
 
 /* Reads one logprob entry; its bytes land in st->bytes, which was reserved and cannot move. */
-static void read_lp(bk_chunk_state_t *st, const json_t *e, bk_top_logprob_t *out)
+static void read_lp(bk_chunk_state_t *st, jr_val_t e, bk_top_logprob_t *out)
 {
-    out->token = jslice(json_object_get(e, "token"));
-    out->logprob = json_number_value(json_object_get(e, "logprob"));
-    json_t *bytes = json_object_get(e, "bytes");
-    out->has_bytes = json_is_array(bytes);
+    const jr_doc_t *d = &st->doc;
+    out->token = jr_str(d, jr_get(d, e, "token"));
+    out->logprob = jr_num(d, jr_get(d, e, "logprob"));
+    jr_val_t bytes = jr_get(d, e, "bytes");
+    out->has_bytes = jr_is(d, bytes, JR_ARR);
     out->bytes = (slice_t){st->bytes.data ? st->bytes.data + st->bytes.len : "", 0};
-    size_t i;
-    json_t *b;
-    json_array_foreach(bytes, i, b)
-    {
-        unsigned char c = (unsigned char)jint(b);
+    for (jr_val_t b = jr_first(d, bytes); b >= 0; b = jr_next(d, bytes, b)) {
+        unsigned char c = (unsigned char)jr_int(d, b);
         buf_append(&st->bytes, &c, 1);
         out->bytes.len++;
     }
 }
 
 /* Turns a logprobs list ({"content":[...]} or {"reasoning_content":[...]}) into one event. */
-static int read_logprobs(bk_chunk_state_t *st, int *lp_used, int *top_used, const json_t *list,
+static int read_logprobs(bk_chunk_state_t *st, int *lp_used, int *top_used, jr_val_t list,
                          bool reasoning, bk_event_t *ev, int choice)
 {
-    size_t n = json_array_size(list);
+    const jr_doc_t *d = &st->doc;
+    size_t n = jr_is(d, list, JR_ARR) ? jr_len(d, list) : 0;
     if (n == 0)
         return 0;
     bk_logprob_t *items = st->lp + *lp_used;
-    size_t i;
-    json_t *e;
-    json_array_foreach(list, i, e)
-    {
+    size_t i = 0;
+    for (jr_val_t e = jr_first(d, list); e >= 0; e = jr_next(d, list, e), i++) {
         bk_logprob_t *lp = &items[i];
         read_lp(st, e, &lp->tok);
         lp->top = st->top ? st->top + *top_used : NULL;
         lp->ntop = 0;
-        size_t j;
-        json_t *te;
-        json_array_foreach(json_object_get(e, "top_logprobs"), j, te)
-        {
+        jr_val_t tl = jr_get(d, e, "top_logprobs");
+        for (jr_val_t te = jr_first(d, tl); te >= 0; te = jr_next(d, tl, te)) {
             read_lp(st, te, &st->top[(*top_used)++]);
             lp->ntop++;
         }
@@ -174,151 +144,130 @@ static int read_logprobs(bk_chunk_state_t *st, int *lp_used, int *top_used, cons
     return 1;
 }
 
+static bk_event_t *next_event(bk_event_t *evs, int *n, bk_event_type_t type, int choice)
+{
+    bk_event_t *ev = &evs[(*n)++];
+    memset(ev, 0, sizeof *ev);
+    ev->type = type;
+    ev->choice = choice;
+    return ev;
+}
+
+/* Whether v is a non-empty string. */
+static bool nonempty_str(const jr_doc_t *d, jr_val_t v)
+{
+    return jr_is(d, v, JR_STR) && d->n[v].len > 0;
+}
+
 int bk_chunk_deliver(bk_chunk_state_t *st, const char *json, size_t len, bk_sink_t *sink, char *why,
                      size_t whylen)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(json, len, 0, &jerr);
-    if (!root || !json_is_object(root)) {
-        snprintf(why, whylen, "%s", root ? "answer is not a JSON object" : jerr.text);
-        json_decref(root);
+    jr_doc_t *d = &st->doc;
+    const char *perr = NULL;
+    size_t at = 0;
+    jr_val_t root = jr_parse(d, json, len, &perr, &at);
+    if (!jr_is(d, root, JR_OBJ)) {
+        if (root < 0)
+            snprintf(why, whylen, "%s at byte %zu", perr, at);
+        else
+            snprintf(why, whylen, "answer is not a JSON object");
         return BK_CHUNK_MALFORMED;
     }
     bk_event_t evs[MAX_EVENTS];
     int n = 0, lp_used = 0, top_used = 0;
     st->chunks++;
 
-    json_t *error = json_object_get(root, "error");
-    if (json_is_object(error)) {
-        bk_event_t *ev = &evs[n++];
-        memset(ev, 0, sizeof *ev);
-        ev->type = BK_EV_ERROR;
+    jr_val_t error = jr_get(d, root, "error");
+    if (jr_is(d, error, JR_OBJ)) {
+        bk_event_t *ev = next_event(evs, &n, BK_EV_ERROR, 0);
         ev->error.status = 502;
         ev->error.type = "api_error";
-        json_t *m = json_object_get(error, "message");
-        ev->error.message = json_is_string(m) ? jslice(m) : SLICE_LIT("upstream reported an error");
+        jr_val_t m = jr_get(d, error, "message");
+        ev->error.message =
+            jr_is(d, m, JR_STR) ? jr_str(d, m) : SLICE_LIT("upstream reported an error");
         goto deliver;
     }
 
-    json_t *choices = json_object_get(root, "choices");
-    json_t *usage = json_object_get(root, "usage");
-    if (!json_is_array(choices) && !json_is_object(usage)) {
+    jr_val_t choices = jr_get(d, root, "choices");
+    jr_val_t usage = jr_get(d, root, "usage");
+    if (!jr_is(d, choices, JR_ARR) && !jr_is(d, usage, JR_OBJ)) {
         snprintf(why, whylen, "answer has neither choices nor usage");
-        json_decref(root);
         return BK_CHUNK_MALFORMED;
     }
     if (prepare_scratch(st, choices)) {
         snprintf(why, whylen, "logprobs too large");
-        json_decref(root);
         return BK_CHUNK_MALFORMED;
     }
     if (!st->meta_sent) {
-        bk_event_t *ev = &evs[n++];
-        memset(ev, 0, sizeof *ev);
-        ev->type = BK_EV_META;
-        ev->meta.id = jslice(json_object_get(root, "id"));
-        ev->meta.model = jslice(json_object_get(root, "model"));
-        json_t *c = json_object_get(root, "created");
-        ev->meta.has_created = json_is_integer(c);
-        ev->meta.created = jint(c);
-        json_t *fp = json_object_get(root, "system_fingerprint");
-        ev->meta.has_fingerprint = json_is_string(fp);
-        ev->meta.fingerprint = jslice(fp);
+        bk_event_t *ev = next_event(evs, &n, BK_EV_META, 0);
+        ev->meta.id = jr_str(d, jr_get(d, root, "id"));
+        ev->meta.model = jr_str(d, jr_get(d, root, "model"));
+        jr_val_t c = jr_get(d, root, "created");
+        ev->meta.has_created = jr_is(d, c, JR_INT);
+        ev->meta.created = jr_int(d, c);
+        jr_val_t fp = jr_get(d, root, "system_fingerprint");
+        ev->meta.has_fingerprint = jr_is(d, fp, JR_STR);
+        ev->meta.fingerprint = jr_str(d, fp);
         st->meta_sent = true;
     }
 
-    size_t ci;
-    json_t *choice;
-    json_array_foreach(choices, ci, choice)
-    {
-        int idx = (int)jint(json_object_get(choice, "index"));
-        json_t *d = json_object_get(choice, "delta");
-        if (!json_is_object(d))
-            d = json_object_get(choice, "message");
-        json_t *text = json_object_get(choice, "text"); /* text_completion */
+    for (jr_val_t choice = jr_first(d, choices); choice >= 0;
+         choice = jr_next(d, choices, choice)) {
+        int idx = (int)jr_int(d, jr_get(d, choice, "index"));
+        jr_val_t m = jr_get(d, choice, "delta");
+        if (!jr_is(d, m, JR_OBJ))
+            m = jr_get(d, choice, "message");
+        jr_val_t text = jr_get(d, choice, "text"); /* text_completion */
         if (n + 8 > MAX_EVENTS)
             break;
-        if (json_is_object(d)) {
-            json_t *role = json_object_get(d, "role");
-            if (json_is_string(role)) {
-                bk_event_t *ev = &evs[n++];
-                memset(ev, 0, sizeof *ev);
-                ev->type = BK_EV_ROLE;
-                ev->choice = idx;
-            }
-            json_t *rc = json_object_get(d, "reasoning_content");
-            if (json_is_string(rc) && json_string_length(rc)) {
-                bk_event_t *ev = &evs[n++];
-                memset(ev, 0, sizeof *ev);
-                ev->type = BK_EV_REASONING_DELTA;
-                ev->choice = idx;
-                ev->text = jslice(rc);
-            }
-            json_t *content = json_object_get(d, "content");
-            if (json_is_string(content) && json_string_length(content)) {
-                bk_event_t *ev = &evs[n++];
-                memset(ev, 0, sizeof *ev);
-                ev->type = BK_EV_CONTENT_DELTA;
-                ev->choice = idx;
-                ev->text = jslice(content);
-            }
-            size_t ti;
-            json_t *tc;
-            json_array_foreach(json_object_get(d, "tool_calls"), ti, tc)
-            {
+        if (jr_is(d, m, JR_OBJ)) {
+            if (jr_is(d, jr_get(d, m, "role"), JR_STR))
+                next_event(evs, &n, BK_EV_ROLE, idx);
+            jr_val_t rc = jr_get(d, m, "reasoning_content");
+            if (nonempty_str(d, rc))
+                next_event(evs, &n, BK_EV_REASONING_DELTA, idx)->text = jr_str(d, rc);
+            jr_val_t content = jr_get(d, m, "content");
+            if (nonempty_str(d, content))
+                next_event(evs, &n, BK_EV_CONTENT_DELTA, idx)->text = jr_str(d, content);
+            jr_val_t tcs = jr_get(d, m, "tool_calls");
+            int ti = 0;
+            for (jr_val_t tc = jr_first(d, tcs); tc >= 0; tc = jr_next(d, tcs, tc), ti++) {
                 if (n + 4 > MAX_EVENTS)
                     break;
-                bk_event_t *ev = &evs[n++];
-                memset(ev, 0, sizeof *ev);
-                ev->type = BK_EV_TOOL_CALL_DELTA;
-                ev->choice = idx;
-                json_t *ix = json_object_get(tc, "index");
-                ev->tool.index = json_is_integer(ix) ? (int)jint(ix) : (int)ti;
-                json_t *id = json_object_get(tc, "id");
-                ev->tool.has_id = json_is_string(id);
-                ev->tool.id = jslice(id);
-                ev->tool.type = jslice(json_object_get(tc, "type"));
-                json_t *fn = json_object_get(tc, "function");
-                json_t *name = json_object_get(fn, "name");
-                json_t *args = json_object_get(fn, "arguments");
-                ev->tool.has_name = json_is_string(name);
-                ev->tool.name = jslice(name);
-                ev->tool.has_args = json_is_string(args);
-                ev->tool.args = jslice(args);
+                bk_event_t *ev = next_event(evs, &n, BK_EV_TOOL_CALL_DELTA, idx);
+                jr_val_t ix = jr_get(d, tc, "index");
+                ev->tool.index = jr_is(d, ix, JR_INT) ? (int)jr_int(d, ix) : ti;
+                jr_val_t id = jr_get(d, tc, "id");
+                ev->tool.has_id = jr_is(d, id, JR_STR);
+                ev->tool.id = jr_str(d, id);
+                ev->tool.type = jr_str(d, jr_get(d, tc, "type"));
+                jr_val_t fn = jr_get(d, tc, "function");
+                jr_val_t name = jr_get(d, fn, "name");
+                jr_val_t args = jr_get(d, fn, "arguments");
+                ev->tool.has_name = jr_is(d, name, JR_STR);
+                ev->tool.name = jr_str(d, name);
+                ev->tool.has_args = jr_is(d, args, JR_STR);
+                ev->tool.args = jr_str(d, args);
             }
-        } else if (json_is_string(text) && json_string_length(text)) {
-            bk_event_t *ev = &evs[n++];
-            memset(ev, 0, sizeof *ev);
-            ev->type = BK_EV_CONTENT_DELTA;
-            ev->choice = idx;
-            ev->text = jslice(text);
+        } else if (nonempty_str(d, text)) {
+            next_event(evs, &n, BK_EV_CONTENT_DELTA, idx)->text = jr_str(d, text);
         }
-        json_t *lp = json_object_get(choice, "logprobs");
-        if (json_is_object(lp)) {
-            n += read_logprobs(st, &lp_used, &top_used, json_object_get(lp, "reasoning_content"),
-                               true, &evs[n], idx);
-            n += read_logprobs(st, &lp_used, &top_used, json_object_get(lp, "content"), false,
+        jr_val_t lp = jr_get(d, choice, "logprobs");
+        if (jr_is(d, lp, JR_OBJ)) {
+            n += read_logprobs(st, &lp_used, &top_used, jr_get(d, lp, "reasoning_content"), true,
                                &evs[n], idx);
+            n += read_logprobs(st, &lp_used, &top_used, jr_get(d, lp, "content"), false, &evs[n],
+                               idx);
         }
-        json_t *fr = json_object_get(choice, "finish_reason");
-        if (json_is_string(fr)) {
-            bk_event_t *ev = &evs[n++];
-            memset(ev, 0, sizeof *ev);
-            ev->type = BK_EV_FINISH;
-            ev->choice = idx;
-            ev->text = jslice(fr);
+        jr_val_t fr = jr_get(d, choice, "finish_reason");
+        if (jr_is(d, fr, JR_STR)) {
+            next_event(evs, &n, BK_EV_FINISH, idx)->text = jr_str(d, fr);
             st->finished = true;
         }
     }
-    if (json_is_object(usage)) {
-        bk_event_t *ev = &evs[n++];
-        memset(ev, 0, sizeof *ev);
-        ev->type = BK_EV_USAGE;
-        read_usage(usage, &ev->usage);
-    }
+    if (jr_is(d, usage, JR_OBJ))
+        read_usage(d, usage, &next_event(evs, &n, BK_EV_USAGE, 0)->usage);
 
-deliver:;
-    int rc = n ? sink->events(sink, evs, n) : 0;
-    json_decref(root);
-    return rc ? BK_CHUNK_STOP : 0;
+deliver:
+    return n && sink->events(sink, evs, n) ? BK_CHUNK_STOP : 0;
 }

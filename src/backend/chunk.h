@@ -8,6 +8,7 @@
 
 #include "backend/event.h"
 #include "base/buf.h"
+#include "json/jr.h"
 
 /** What one answer has shown so far; lives as long as the answer. */
 typedef struct {
@@ -20,6 +21,7 @@ typedef struct {
     bk_top_logprob_t *top;
     int top_cap;
     buf_t bytes;
+    jr_doc_t doc; /* the parsed answer; its nodes are reused from chunk to chunk */
 } bk_chunk_state_t;
 
 #define BK_CHUNK_STOP (-1)      /* the sink asked to stop */
