@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "backend/chunk.h"
 #include "backend/sse.h"
@@ -30,7 +32,10 @@ struct upstream {
     struct event_base *base;
     CURLM *multi;
     struct event *curl_timer;
+    struct event *curl_now; /* curl's "act at once" timeouts: run in this loop pass */
     struct event *tick;
+    struct sock_ctx **socks; /* by fd: every socket curl has open that we have watched */
+    int nsocks;
     upstream_opts_t o;
     pool_t pool;
     bk_call_t *qhead, *qtail; /* requests waiting for a free key, oldest first */
@@ -117,50 +122,127 @@ static void dispatch(upstream_t *up);
 
 static void check_done(upstream_t *up);
 
-typedef struct {
+/* A socket of curl's and its event. The event outlives curl's interest in the socket: when a
+ * transfer ends its connection goes back to curl's cache, and the next request on it would
+ * otherwise cost an epoll_ctl to stop watching and another to start again. So a socket stays
+ * registered (reads only) while idle, and its context is freed when curl closes it. */
+typedef struct sock_ctx {
     struct event *ev;
     upstream_t *up;
+    bool conn;     /* opened by open_cb for a connection, so close_cb will see it closed */
+    bool idle;     /* curl is not watching it: the connection sits in curl's cache */
+    bool watching; /* ev is pending */
 } sock_ctx_t;
+
+static sock_ctx_t *sock_lookup(upstream_t *up, curl_socket_t s)
+{
+    return s >= 0 && s < up->nsocks ? up->socks[s] : NULL;
+}
 
 static void on_sock(evutil_socket_t fd, short what, void *arg)
 {
     sock_ctx_t *c = arg;
+    upstream_t *up = c->up; /* c may be freed inside socket_action */
+    if (c->idle) {
+        /* an idle connection was closed by the server or sent stray bytes: stop watching;
+         * curl finds it dead when it next checks the connection, and closes it */
+        event_del(c->ev);
+        c->watching = false;
+        return;
+    }
     int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
     int running;
-    upstream_t *up = c->up; /* c may be freed inside socket_action */
     curl_multi_socket_action(up->multi, fd, flags, &running);
     check_done(up);
+}
+
+static void sock_watch(sock_ctx_t *c, curl_socket_t s, short kind)
+{
+    if (c->watching && event_get_events(c->ev) == kind)
+        return;
+    if (c->watching)
+        event_del(c->ev);
+    event_assign(c->ev, c->up->base, s, kind, on_sock, c);
+    event_add(c->ev, NULL);
+    c->watching = true;
+}
+
+static sock_ctx_t *sock_new(upstream_t *up, curl_socket_t s, bool conn)
+{
+    if (s >= up->nsocks) {
+        int n = up->nsocks ? up->nsocks : 64;
+        while (n <= s)
+            n *= 2;
+        up->socks = xrealloc(up->socks, (size_t)n * sizeof *up->socks);
+        memset(up->socks + up->nsocks, 0, (size_t)(n - up->nsocks) * sizeof *up->socks);
+        up->nsocks = n;
+    }
+    sock_ctx_t *c = xcalloc(1, sizeof *c);
+    c->up = up;
+    c->conn = conn;
+    c->ev = event_new(up->base, s, 0, on_sock, c);
+    up->socks[s] = c;
+    return c;
 }
 
 static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)e;
     upstream_t *up = userp;
-    sock_ctx_t *c = socketp;
+    sock_ctx_t *c = socketp ? socketp : sock_lookup(up, s);
     if (what == CURL_POLL_REMOVE) {
-        if (c) {
+        if (c && c->conn) {
+            c->idle = true;
+            if (c->watching)
+                sock_watch(c, s, EV_PERSIST | EV_READ);
+        } else if (c) {
+            /* not a connection (a resolver's socketpair): curl closes it without close_cb */
             event_free(c->ev);
             free(c);
+            up->socks[s] = NULL;
         }
         curl_multi_assign(up->multi, s, NULL);
         return 0;
     }
     short kind =
         EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-    if (!c) {
-        c = xcalloc(1, sizeof *c);
-        c->up = up;
-        c->ev = event_new(up->base, s, kind, on_sock, c);
+    if (!c)
+        c = sock_new(up, s, false);
+    if (!socketp)
         curl_multi_assign(up->multi, s, c);
-    } else if (event_get_events(c->ev) != kind) {
-        /* reuse the event: only its interest changes */
-        event_del(c->ev);
-        event_assign(c->ev, up->base, s, kind, on_sock, c);
-    } else {
-        return 0;
-    }
-    event_add(c->ev, NULL);
+    c->idle = false;
+    sock_watch(c, s, kind);
     return 0;
+}
+
+/* curl opens a connection's socket: known from here on, so it may idle in epoll. */
+static curl_socket_t open_cb(void *userp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    upstream_t *up = userp;
+    curl_socket_t s = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (s >= 0 && purpose == CURLSOCKTYPE_IPCXN) {
+        sock_ctx_t *old = sock_lookup(up, s);
+        if (old) { /* a number curl closed behind our back: its event is stale */
+            event_free(old->ev);
+            free(old);
+        }
+        sock_new(up, s, true);
+    }
+    return s;
+}
+
+/* curl closes a socket: forget its event first, so a new socket with the same number starts
+ * clean. Installed on every easy handle; curl keeps it with each connection. */
+static int close_cb(void *userp, curl_socket_t s)
+{
+    upstream_t *up = userp;
+    sock_ctx_t *c = sock_lookup(up, s);
+    if (c) {
+        event_free(c->ev);
+        free(c);
+        up->socks[s] = NULL;
+    }
+    return close(s);
 }
 
 static void on_curl_timer(evutil_socket_t fd, short what, void *arg)
@@ -179,6 +261,12 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
     upstream_t *up = userp;
     if (timeout_ms < 0) {
         evtimer_del(up->curl_timer);
+        return 0;
+    }
+    if (timeout_ms == 0) {
+        /* a new transfer: start it in this loop pass, not after another epoll_wait */
+        evtimer_del(up->curl_timer);
+        event_active(up->curl_now, EV_TIMEOUT, 0);
         return 0;
     }
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -732,6 +820,10 @@ static attempt_t *attempt_new(upstream_t *up, mode_t_ mode, int ui, int ki, cons
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "seekd/" SEEKD_VERSION);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, up);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, up);
     return a;
 }
 
@@ -1034,6 +1126,7 @@ upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
         return NULL;
     }
     up->curl_timer = evtimer_new(base, on_curl_timer, up);
+    up->curl_now = event_new(base, -1, 0, on_curl_timer, up);
     curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
     curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -1066,9 +1159,18 @@ void upstream_free(upstream_t *up)
     }
     free(up->key_hdrs);
     if (up->multi)
-        curl_multi_cleanup(up->multi);
+        curl_multi_cleanup(up->multi); /* closes the cached connections through close_cb */
+    for (int i = 0; i < up->nsocks; i++) {
+        if (up->socks[i]) {
+            event_free(up->socks[i]->ev);
+            free(up->socks[i]);
+        }
+    }
+    free(up->socks);
     if (up->curl_timer)
         event_free(up->curl_timer);
+    if (up->curl_now)
+        event_free(up->curl_now);
     pool_free(&up->pool);
     free(up);
 }
