@@ -316,10 +316,11 @@ static void handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const c
         return;
     }
     slice_t raw = http_req_body(r);
-    if (raw.len > s->o.max_body) {
+    size_t refused = http_req_body_refused(r);
+    if (refused || raw.len > s->o.max_body) {
         char msg[128];
         snprintf(msg, sizeof msg, "Request body is too large (%zu bytes; the limit is %zu)",
-                 raw.len, s->o.max_body);
+                 refused ? refused : raw.len, s->o.max_body);
         reply_error(r, 413, "invalid_request_error", "invalid_request_error", NULL, msg);
         free(c);
         return;
@@ -465,7 +466,7 @@ static void handle_token_check(api_server_t *s, http_req_t *r)
     api_error_t err;
     json_t *body = NULL;
     slice_t raw = http_req_body(r);
-    if (raw.len > 65536) {
+    if (raw.len > 65536 || http_req_body_refused(r)) {
         reply_error(r, 413, "invalid_request_error", "invalid_request_error", NULL,
                     "Request body is too large");
         return;

@@ -1,50 +1,98 @@
-/* http.c - the HTTP/1.1 server over libevent's evhttp: request wrapper, CORS, request ids,
- * chunked streaming with a hard per-client output cap, and client-abort detection. */
+/* http.c - seekd's HTTP/1.1 server, written for the proxy's hot path on libevent's loop.
+ *
+ * A connection keeps one persistent read event in epoll for its whole life: the request is
+ * read, answered and the next one read without a single epoll_ctl, and a client that hangs up
+ * while its answer is being prepared is seen at once (EOF on that same event). A response is
+ * written straight away from the call that produced it; a write event is added only when the
+ * socket will not take everything. Request heads are parsed in place (http_parse.c). */
 #include "http/http.h"
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
+#include <strings.h>
 #include <sys/random.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "base/buf.h"
 #include "base/mem.h"
+#include "http/http_parse.h"
+
+#define HEAD_MAX (64 * 1024)               /* a request head above this gets 431 */
+#define READ_CHUNK 16384                   /* bytes asked of recv() at a time */
+#define IN_MAX (HEAD_MAX + 4 * READ_CHUNK) /* unprocessed input kept per connection */
+#define CHUNK_LINE_MAX 1024                /* a chunk-size line (with extensions) or a trailer */
+#define LINGER_MS 2000                     /* after a closing response: drain input before close */
+
+typedef struct conn conn_t;
 
 struct http_server {
     struct event_base *base;
-    struct evhttp *evh;
     http_opts_t opts;
     http_handler_fn handler;
     void *ud;
+    evutil_socket_t lfd;
+    struct event *lev;
+    struct event *accept_retry; /* out of descriptors: accept again a little later */
+    const struct timeval *idle_tv;
+    const struct timeval *linger_tv;
     uint64_t id_seed;
     uint64_t id_counter;
+    conn_t *conns;
+    time_t date_sec;
+    char date[40];
+};
+
+enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED };
+enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
+
+struct conn {
+    http_server_t *srv;
+    evutil_socket_t fd;
+    struct event ev;
+    short mask; /* EV_READ / EV_WRITE currently in epoll */
+    struct event timer;
+    buf_t in;  /* received bytes not yet taken by a request */
+    buf_t out; /* response bytes; out_off of them already written */
+    size_t out_off;
+    http_req_t *req; /* being read (!busy) or answered (busy) */
+    int body_mode;   /* of req while its body is read */
+    int64_t body_left;
+    int ch_state;
+    bool busy;      /* the handler has req until its response ends */
+    bool closing;   /* no more requests: close once out is written */
+    bool lingering; /* write side shut: input is discarded until EOF or LINGER_MS */
+    bool dead;      /* the socket failed; the loop tears the connection down */
+    int depth;      /* > 0 while process() runs: freeing then is deferred */
+    bool freed;
+    conn_t *prev, *next;
 };
 
 struct http_req {
     http_server_t *srv;
-    struct evhttp_request *ev;
-    struct evhttp_connection *evcon;
+    conn_t *c; /* NULL once the connection is gone */
+    http_head_t head;
+    buf_t body;
+    size_t refused; /* a body over max_body: its length; it was not read */
     struct timespec t0;
     char id[65];
-    char path[1024];
+    slice_t path;
+    bool head_only;
     bool started;
-    struct event watch; /* a short timer first, then a read watch on the client's socket */
-    bool watching;
-    struct evbuffer *chunk; /* reused for every streamed write */
-    bool *ended;            /* set while the handler runs: tells on_request the request ended */
+    bool chunked; /* streamed with chunked coding (HTTP/1.1); else ended by close */
+    buf_t extra;  /* response headers added by the handler */
     void (*abort_cb)(void *);
     void *abort_ud;
+    char raw[]; /* the head's bytes, parsed in place */
 };
 
 static const char CORS_HEADERS[] =
@@ -54,107 +102,245 @@ static const char CORS_HEADERS[] =
     "X-Stainless-Runtime-Version, X-Stainless-Retry-Count, "
     "X-Stainless-Timeout";
 
+static void on_conn_event(evutil_socket_t fd, short what, void *arg);
+static void process(conn_t *c);
+
+/* ---- connections ---- */
+
+static void set_mask(conn_t *c, short mask)
+{
+    if (mask == c->mask)
+        return;
+    if (c->mask)
+        event_del(&c->ev);
+    event_assign(&c->ev, c->srv->base, c->fd, mask | EV_PERSIST, on_conn_event, c);
+    if (mask)
+        event_add(&c->ev, NULL);
+    c->mask = mask;
+}
+
+static size_t out_pending(const conn_t *c)
+{
+    return c->out.len - c->out_off;
+}
+
+/* The idle clock runs while the client owes us bytes or has bytes to take; not while the
+ * handler works on its request with nothing left to send. */
+static void arm_timer(conn_t *c)
+{
+    if (c->busy && out_pending(c) == 0)
+        evtimer_del(&c->timer);
+    else
+        evtimer_add(&c->timer, c->lingering ? c->srv->linger_tv : c->srv->idle_tv);
+}
+
 static void req_free(http_req_t *r)
 {
-    if (r->chunk)
-        evbuffer_free(r->chunk);
-    if (r->ended)
-        *r->ended = true;
-    if (r->watching)
-        event_del(&r->watch);
-    if (r->evcon)
-        evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+    buf_free(&r->body);
+    buf_free(&r->extra);
     free(r);
 }
 
-static void on_close(struct evhttp_connection *evcon, void *arg)
+static void conn_destroy(conn_t *c)
 {
-    (void)evcon;
-    http_req_t *r = arg;
-    r->evcon = NULL;
-    /* evhttp detaches a request the handler still holds instead of freeing it (timeout or EOF
-     * from the client); then it is ours to free. */
-    if (evhttp_request_get_connection(r->ev) == NULL)
-        evhttp_request_free(r->ev);
-    void (*cb)(void *) = r->abort_cb;
-    void *ud = r->abort_ud;
-    req_free(r);
+    if (c->fd >= 0) {
+        set_mask(c, 0);
+        evtimer_del(&c->timer);
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->depth) {
+        c->freed = true; /* process() is on the stack: it frees c on its way out */
+        return;
+    }
+    if (c->req)
+        req_free(c->req);
+    buf_free(&c->in);
+    buf_free(&c->out);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+}
+
+/* The client is gone (EOF, error, timeout): a request being answered learns of it. */
+static void conn_gone(conn_t *c)
+{
+    http_req_t *r = c->req;
+    void (*cb)(void *) = NULL;
+    void *ud = NULL;
+    if (r && c->busy) {
+        cb = r->abort_cb;
+        ud = r->abort_ud;
+        req_free(r);
+        c->req = NULL;
+        c->busy = false;
+    }
+    conn_destroy(c);
     if (cb)
         cb(ud);
 }
 
-/* evhttp reads nothing while a handler works on a request, so a client that hangs up before
- * we write is only noticed by watching the socket: EOF or an error means it is gone. */
-static void on_peer_readable(evutil_socket_t fd, short what, void *arg)
+/* Socket failed inside a call from the handler's side: tear down from the loop instead, so
+ * the abort callback never runs inside the caller's own http_* call. */
+static void conn_fail_later(conn_t *c)
 {
-    (void)what;
-    http_req_t *r = arg;
-    char c;
-    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
-        return; /* a pipelined request: evhttp will read it later; stop watching */
-    evhttp_connection_free(r->evcon); /* runs on_close, which tells the handler */
+    c->dead = true;
+    event_active(&c->ev, EV_WRITE, 0);
 }
 
-/* Most answers are out within milliseconds; watching the socket of each would cost two
- * epoll_ctl calls per request. So a request first gets a timer (no syscall), and only one still
- * open when it fires gets the read watch. */
-#define WATCH_AFTER_MS 20
-
-static void on_watch_timer(evutil_socket_t fd_unused, short what, void *arg)
+/* Writes what is pending. Returns 0 (all written, or the rest waits for EV_WRITE) or -1. */
+static int flush(conn_t *c)
 {
-    (void)fd_unused;
-    (void)what;
-    http_req_t *r = arg;
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
-    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-    if (fd < 0) {
-        r->watching = false;
-        return;
+    while (out_pending(c)) {
+        ssize_t n = send(c->fd, c->out.data + c->out_off, out_pending(c), MSG_NOSIGNAL);
+        if (n > 0) {
+            c->out_off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            set_mask(c, c->mask | EV_WRITE);
+            arm_timer(c);
+            return 0;
+        }
+        return -1;
     }
-    event_assign(&r->watch, r->srv->base, fd, EV_READ, on_peer_readable, r);
-    event_add(&r->watch, NULL);
-}
-
-static void watch_peer(http_req_t *r)
-{
-    evtimer_assign(&r->watch, r->srv->base, on_watch_timer, r);
-    struct timeval tv = {0, WATCH_AFTER_MS * 1000};
-    evtimer_add(&r->watch, &tv);
-    r->watching = true;
-}
-
-static bool sane_id(const char *s)
-{
-    size_t n = 0;
-    for (; s[n]; n++) {
-        char c = s[n];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.'))
-            return false;
+    buf_reset(&c->out);
+    c->out_off = 0;
+    if (c->mask & EV_WRITE)
+        set_mask(c, (short)(c->mask & ~EV_WRITE));
+    if (c->closing && !c->busy && !c->lingering) {
+        /* say goodbye without a reset: stop sending, discard what the client still sends */
+        shutdown(c->fd, SHUT_WR);
+        c->lingering = true;
+        buf_reset(&c->in);
+        set_mask(c, EV_READ);
     }
-    return n > 0 && n <= 64;
+    arm_timer(c);
+    return 0;
 }
 
-static void common_headers(http_req_t *r)
+static void flush_from_caller(conn_t *c)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(r->ev);
-    evhttp_add_header(h, "x-request-id", r->id);
-    evhttp_add_header(h, "Access-Control-Allow-Origin", "*");
-    evhttp_add_header(h, "Access-Control-Expose-Headers", "x-request-id");
+    if (!c->dead && flush(c) < 0)
+        conn_fail_later(c);
 }
 
-static void on_request(struct evhttp_request *ev, void *arg)
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
-    http_server_t *s = arg;
-    http_req_t *r = xcalloc(1, sizeof *r);
+    (void)fd;
+    (void)what;
+    conn_gone(arg);
+}
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+static const char *http_date(http_server_t *s)
+{
+    time_t now = time(NULL);
+    if (now != s->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->date, sizeof s->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_sec = now;
+    }
+    return s->date;
+}
+
+/* A request we will not hand to the handler (malformed, too big a head): one JSON error in
+ * DeepSeek's envelope shape, then the connection closes. */
+static void refuse(conn_t *c, int status, const char *why)
+{
+    char body[256];
+    int n = snprintf(body, sizeof body,
+                     "{\"error\":{\"message\":\"%s\",\"type\":\"invalid_request_error\","
+                     "\"param\":null,\"code\":\"invalid_request_error\"}}",
+                     why);
+    buf_printf(&c->out,
+               "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
+               "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+               status, reason(status), http_date(c->srv), n, body);
+    if (c->req) {
+        req_free(c->req);
+        c->req = NULL;
+    }
+    c->body_mode = BODY_NONE;
+    c->closing = true;
+    if (flush(c) < 0)
+        conn_gone(c);
+}
+
+/* ---- reading requests ---- */
+
+static void req_init(conn_t *c, http_req_t *r)
+{
+    http_server_t *s = c->srv;
     r->srv = s;
-    r->ev = ev;
-    r->evcon = evhttp_request_get_connection(ev);
+    r->c = c;
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
-    const char *given = evhttp_find_header(evhttp_request_get_input_headers(ev), "x-request-id");
-    if (given && sane_id(given)) {
-        snprintf(r->id, sizeof r->id, "%s", given);
+    buf_init(&r->body, s->opts.max_body);
+    buf_init(&r->extra, 16 * 1024);
+    const char *given = http_req_header(r, "x-request-id");
+    size_t glen = given ? strlen(given) : 0;
+    bool sane = glen > 0 && glen <= 64;
+    for (size_t i = 0; sane && i < glen; i++) {
+        char ch = given[i];
+        sane = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+               ch == '-' || ch == '_' || ch == '.';
+    }
+    if (sane) {
+        memcpy(r->id, given, glen + 1);
     } else {
         uint64_t x = s->id_seed + 0x9e3779b97f4a7c15ULL * ++s->id_counter;
         x ^= x >> 31;
@@ -163,33 +349,292 @@ static void on_request(struct evhttp_request *ev, void *arg)
         snprintf(r->id, sizeof r->id, "%016llx%08llx", (unsigned long long)x,
                  (unsigned long long)(s->id_counter & 0xffffffffULL));
     }
-    const char *uri = evhttp_request_get_uri(ev);
-    size_t plen = strcspn(uri, "?#");
-    if (plen >= sizeof r->path)
-        plen = sizeof r->path - 1;
-    memcpy(r->path, uri, plen);
-    r->path[plen] = '\0';
-    evhttp_connection_set_closecb(r->evcon, on_close, r);
+    r->path = (slice_t){r->head.target, strcspn(r->head.target, "?#")};
+    r->head_only = strcmp(r->head.method, "HEAD") == 0;
+}
 
-    if (evhttp_request_get_command(ev) == EVHTTP_REQ_OPTIONS) {
-        struct evkeyvalq *h = evhttp_request_get_output_headers(ev);
-        common_headers(r);
-        evhttp_add_header(h, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        evhttp_add_header(h, "Access-Control-Allow-Headers", CORS_HEADERS);
-        evhttp_add_header(h, "Access-Control-Max-Age", "86400");
-        evhttp_send_reply(ev, 204, "No Content", NULL);
-        req_free(r);
+/* Parses the head waiting in c->in, if complete. Returns 1 (a request started), 0 (need
+ * more bytes) or -1 (refused; the connection is closing). */
+static int take_head(conn_t *c)
+{
+    size_t hl = http_head_len(c->in.data, c->in.len);
+    if (!hl || hl > HEAD_MAX) {
+        if (!hl && c->in.len < HEAD_MAX)
+            return 0;
+        refuse(c, 431, "request head too large");
+        return -1;
+    }
+    http_req_t *r = xcalloc(1, sizeof *r + hl + 1);
+    memcpy(r->raw, c->in.data, hl);
+    buf_consume(&c->in, hl);
+    int status = http_parse_head(r->raw, hl, &r->head);
+    c->req = r;
+    if (status) {
+        refuse(c, status,
+               status == 431   ? "too many request headers"
+               : status == 501 ? "unsupported transfer coding"
+               : status == 505 ? "unsupported HTTP version"
+                               : "malformed HTTP request");
+        return -1;
+    }
+    req_init(c, r);
+    if (!r->head.keep_alive)
+        c->closing = true;
+    size_t max = c->srv->opts.max_body;
+    c->body_mode = BODY_NONE;
+    if (r->head.chunked) {
+        c->body_mode = BODY_CHUNKED;
+        c->ch_state = CH_SIZE;
+    } else if (r->head.content_length > (int64_t)max) {
+        /* not read: the handler answers 413 and the connection closes */
+        r->refused = (size_t)r->head.content_length;
+        c->closing = true;
+        return 1;
+    } else if (r->head.content_length > 0) {
+        c->body_mode = BODY_LENGTH;
+        c->body_left = r->head.content_length;
+        buf_reserve(&r->body, (size_t)r->head.content_length);
+    }
+    if (c->body_mode != BODY_NONE && r->head.expect_continue && c->in.len == 0 &&
+        r->head.minor == 1) {
+        buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+        if (flush(c) < 0) {
+            conn_gone(c);
+            return -1;
+        }
+    }
+    return 1;
+}
+
+/* Moves body bytes from c->in into the request. Returns 1 when the body is complete, 0 when
+ * more is needed, -1 when the chunked coding is malformed. */
+static int take_body(conn_t *c)
+{
+    http_req_t *r = c->req;
+    while (c->body_mode == BODY_LENGTH || c->body_mode == BODY_CHUNKED) {
+        if (c->body_mode == BODY_LENGTH || c->ch_state == CH_DATA) {
+            size_t n = c->in.len < (uint64_t)c->body_left ? c->in.len : (size_t)c->body_left;
+            if (n) {
+                buf_append(&r->body, c->in.data, n);
+                buf_consume(&c->in, n);
+                c->body_left -= (int64_t)n;
+            }
+            if (c->body_left)
+                return 0;
+            if (c->body_mode == BODY_LENGTH)
+                break;
+            c->ch_state = CH_DATA_END;
+            continue;
+        }
+        char *nl = c->in.len ? memchr(c->in.data, '\n', c->in.len) : NULL;
+        if (!nl)
+            return c->in.len > CHUNK_LINE_MAX ? -1 : 0;
+        size_t ll = (size_t)(nl - c->in.data); /* line length without the LF */
+        size_t text = ll && c->in.data[ll - 1] == '\r' ? ll - 1 : ll;
+        if (ll > CHUNK_LINE_MAX)
+            return -1;
+        if (c->ch_state == CH_DATA_END) {
+            if (text)
+                return -1;
+            c->ch_state = CH_SIZE;
+        } else if (c->ch_state == CH_SIZE) {
+            uint64_t size = 0;
+            size_t i = 0;
+            for (; i < text; i++) {
+                char ch = c->in.data[i];
+                int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                                 : -1;
+                if (d < 0)
+                    break;
+                if (size > (UINT64_MAX >> 4))
+                    return -1;
+                size = size << 4 | (uint64_t)d;
+            }
+            if (i == 0 ||
+                (i < text && c->in.data[i] != ';' && c->in.data[i] != ' ' && c->in.data[i] != '\t'))
+                return -1;
+            if (size == 0) {
+                c->ch_state = CH_TRAILER;
+            } else if (r->body.len + size > c->srv->opts.max_body) {
+                /* too big: stop reading; the handler answers 413 and the connection closes */
+                r->refused = r->body.len + (size_t)size;
+                buf_reset(&r->body);
+                c->body_mode = BODY_NONE;
+                c->closing = true;
+                buf_consume(&c->in, ll + 1);
+                return 1;
+            } else {
+                c->ch_state = CH_DATA;
+                c->body_left = (int64_t)size;
+            }
+        } else if (text == 0) { /* CH_TRAILER: the empty line ends the body */
+            c->body_mode = BODY_NONE;
+        }
+        buf_consume(&c->in, ll + 1);
+    }
+    c->body_mode = BODY_NONE;
+    return 1;
+}
+
+static void dispatch(conn_t *c)
+{
+    http_req_t *r = c->req;
+    c->busy = true;
+    arm_timer(c);
+    if (strcmp(r->head.method, "OPTIONS") == 0) {
+        http_resp_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        http_resp_header(r, "Access-Control-Allow-Headers", CORS_HEADERS);
+        http_resp_header(r, "Access-Control-Max-Age", "86400");
+        http_resp_send(r, 204, NULL, NULL, 0);
         return;
     }
-    /* Most GETs are answered within the handler; only requests still open need the watch. */
-    bool ended = false;
-    r->ended = &ended;
-    s->handler(r, s->ud);
-    if (!ended) {
-        r->ended = NULL;
-        watch_peer(r);
+    c->srv->handler(r, c->srv->ud);
+}
+
+/* Takes requests from the buffered input while the connection is free for one. */
+static void process(conn_t *c)
+{
+    c->depth++;
+    while (!c->busy && !c->freed && !c->dead && !c->lingering) {
+        if (!c->req) {
+            if (c->closing || !c->in.len)
+                break; /* a closing connection takes no new request */
+            if (take_head(c) <= 0)
+                break;
+        }
+        if (c->body_mode != BODY_NONE) {
+            int rc = take_body(c);
+            if (rc < 0) {
+                refuse(c, 400, "malformed chunked request body");
+                break;
+            }
+            if (rc == 0)
+                break;
+        }
+        dispatch(c);
+    }
+    if (!c->freed && !c->dead && !c->lingering && !(c->mask & EV_READ) && c->in.len < IN_MAX)
+        set_mask(c, c->mask | EV_READ); /* input was full; there is room again */
+    if (--c->depth == 0 && c->freed)
+        conn_destroy(c);
+}
+
+/* Reads what the socket has. Returns -1 when the connection was torn down. */
+static int conn_read(conn_t *c)
+{
+    for (int round = 0; round < 4; round++) {
+        if (c->lingering) {
+            char sink[4096];
+            ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+            if (n > 0)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return 0; /* the linger timer, armed once, still ends it */
+            conn_destroy(c);
+            return -1;
+        }
+        if (c->in.len >= IN_MAX) {
+            /* a client pipelining ahead of our answers: stop reading until we catch up */
+            set_mask(c, (short)(c->mask & ~EV_READ));
+            return 0;
+        }
+        size_t want = IN_MAX - c->in.len < READ_CHUNK ? IN_MAX - c->in.len : READ_CHUNK;
+        if (buf_reserve(&c->in, want)) {
+            conn_gone(c);
+            return -1;
+        }
+        ssize_t n = recv(c->fd, c->in.data + c->in.len, want, 0);
+        if (n > 0) {
+            c->in.len += (size_t)n;
+            if ((size_t)n < want)
+                break;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        conn_gone(c); /* EOF or a socket error */
+        return -1;
+    }
+    if (!c->busy)
+        arm_timer(c);
+    return 0;
+}
+
+static void on_conn_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    conn_t *c = arg;
+    if (c->dead) {
+        conn_gone(c);
+        return;
+    }
+    if ((what & EV_WRITE) && out_pending(c)) {
+        if (flush(c) < 0) {
+            conn_gone(c);
+            return;
+        }
+        if (!c->busy && !c->lingering && c->in.len)
+            process(c); /* a pipelined request waited for this answer to leave */
+    }
+    if (what & EV_READ) {
+        if (conn_read(c) < 0)
+            return;
+        if (!c->lingering)
+            process(c);
     }
 }
+
+static void conn_new(http_server_t *s, evutil_socket_t fd)
+{
+    conn_t *c = xcalloc(1, sizeof *c);
+    c->srv = s;
+    c->fd = fd;
+    buf_init(&c->in, IN_MAX);
+    buf_init(&c->out, (size_t)1 << 40); /* bounded by max_output and the answer caps */
+    evtimer_assign(&c->timer, s->base, on_timeout, c);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    set_mask(c, EV_READ);
+    arm_timer(c);
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    http_server_t *s = arg;
+    event_add(s->lev, NULL);
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+    (void)what;
+    http_server_t *s = arg;
+    for (int i = 0; i < 64; i++) {
+        evutil_socket_t fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            conn_new(s, fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* out of descriptors: pause accepting rather than spin on a ready listener */
+            event_del(s->lev);
+            struct timeval tv = {0, 100000};
+            evtimer_add(s->accept_retry, &tv);
+        }
+        return;
+    }
+}
+
+/* ---- the server ---- */
 
 http_server_t *http_server_new(struct event_base *base, const http_opts_t *opts,
                                http_handler_fn handler, void *ud)
@@ -199,37 +644,56 @@ http_server_t *http_server_new(struct event_base *base, const http_opts_t *opts,
     s->opts = *opts;
     s->handler = handler;
     s->ud = ud;
+    s->lfd = -1;
     if (getrandom(&s->id_seed, sizeof s->id_seed, 0) != sizeof s->id_seed)
         s->id_seed = (uint64_t)time(NULL) * 0x2545f4914f6cdd1dULL;
-    s->evh = evhttp_new(base);
-    /* evhttp refuses far larger bodies itself; up to there the handler answers 413 with
-     * DeepSeek's envelope. */
-    evhttp_set_max_body_size(s->evh, (ev_ssize_t)(opts->max_body * 4 + 65536));
-    evhttp_set_max_headers_size(s->evh, 64 * 1024);
     long ms = opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : 120000;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evhttp_set_timeout_tv(s->evh, &tv);
-    evhttp_set_allowed_methods(s->evh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_OPTIONS |
-                                           EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                           EVHTTP_REQ_PATCH);
-    evhttp_set_gencb(s->evh, on_request, s);
+    struct timeval idle = {ms / 1000, (ms % 1000) * 1000};
+    struct timeval linger = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+    /* every connection's timer has one of two durations: O(1) queues instead of a heap */
+    s->idle_tv = event_base_init_common_timeout(base, &idle);
+    s->linger_tv = event_base_init_common_timeout(base, &linger);
+    s->accept_retry = evtimer_new(base, on_accept_retry, s);
     return s;
 }
 
 int http_server_listen(http_server_t *s, const char *host, int port, int *bound_port)
 {
-    struct evhttp_bound_socket *h = evhttp_bind_socket_with_handle(s->evh, host, (ev_uint16_t)port);
-    if (!h)
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) {
+        errno = EADDRNOTAVAIL;
         return -1;
-    /* Accepted sockets inherit TCP_NODELAY from the listener (Linux): streamed chunks leave at
-     * once instead of waiting on Nagle for the previous one's ACK (a 40 ms stall). */
+    }
+    evutil_socket_t fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    setsockopt(evhttp_bound_socket_get_fd(h), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* Accepted sockets inherit TCP_NODELAY from the listener (Linux): streamed chunks
+         * leave at once instead of waiting on Nagle for the previous one's ACK. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        errno = e;
+        return -1;
+    }
+    freeaddrinfo(res);
+    s->lfd = fd;
+    s->lev = event_new(s->base, fd, EV_READ | EV_PERSIST, on_accept, s);
+    event_add(s->lev, NULL);
     if (bound_port) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
         *bound_port = port;
-        if (getsockname(evhttp_bound_socket_get_fd(h), (struct sockaddr *)&ss, &len) == 0) {
+        if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
             if (ss.ss_family == AF_INET)
                 *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
             else if (ss.ss_family == AF_INET6)
@@ -243,49 +707,44 @@ void http_server_free(http_server_t *s)
 {
     if (!s)
         return;
-    evhttp_free(s->evh);
+    while (s->conns)
+        conn_gone(s->conns); /* requests in flight hear of it through their abort callbacks */
+    if (s->lev)
+        event_free(s->lev);
+    if (s->lfd >= 0)
+        close(s->lfd);
+    event_free(s->accept_retry);
     free(s);
 }
 
+/* ---- requests ---- */
+
 const char *http_req_method(const http_req_t *r)
 {
-    switch (evhttp_request_get_command(r->ev)) {
-    case EVHTTP_REQ_GET:
-        return "GET";
-    case EVHTTP_REQ_POST:
-        return "POST";
-    case EVHTTP_REQ_HEAD:
-        return "HEAD";
-    case EVHTTP_REQ_PUT:
-        return "PUT";
-    case EVHTTP_REQ_DELETE:
-        return "DELETE";
-    case EVHTTP_REQ_PATCH:
-        return "PATCH";
-    case EVHTTP_REQ_OPTIONS:
-        return "OPTIONS";
-    default:
-        return "OTHER";
-    }
+    return r->head.method;
 }
 
 slice_t http_req_path(const http_req_t *r)
 {
-    return slice_of(r->path);
+    return r->path;
 }
 
 const char *http_req_header(const http_req_t *r, const char *name)
 {
-    return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
+    for (int i = 0; i < r->head.nhdrs; i++)
+        if (strcasecmp(r->head.hdrs[i].name, name) == 0)
+            return r->head.hdrs[i].value;
+    return NULL;
 }
 
 slice_t http_req_body(http_req_t *r)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
-    size_t n = evbuffer_get_length(in);
-    if (n == 0)
-        return (slice_t){"", 0};
-    return (slice_t){(const char *)evbuffer_pullup(in, -1), n};
+    return r->body.len ? (slice_t){r->body.data, r->body.len} : (slice_t){"", 0};
+}
+
+size_t http_req_body_refused(const http_req_t *r)
+{
+    return r->refused;
 }
 
 const char *http_req_id(const http_req_t *r)
@@ -307,29 +766,73 @@ void http_req_on_abort(http_req_t *r, void (*cb)(void *ud), void *ud)
     r->abort_ud = ud;
 }
 
+/* ---- responses ---- */
+
 void http_resp_header(http_req_t *r, const char *name, const char *value)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
+    /* a CR or LF in a value would split the response: cut it there */
+    buf_printf(&r->extra, "%s: %.*s\r\n", name, (int)strcspn(value, "\r\n"), value);
+}
+
+/* The status line and headers. clen < 0: a stream, chunked for HTTP/1.1 clients, ended by
+ * closing the connection for HTTP/1.0 ones. */
+static void put_head(http_req_t *r, int status, const char *ctype, long long clen)
+{
+    conn_t *c = r->c;
+    buf_t *o = &c->out;
+    buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, reason(status), http_date(r->srv));
+    if (ctype)
+        buf_printf(o, "Content-Type: %s\r\n", ctype);
+    if (clen >= 0) {
+        if (status != 204)
+            buf_printf(o, "Content-Length: %lld\r\n", clen);
+    } else if (r->head.minor == 1) {
+        buf_puts(o, "Transfer-Encoding: chunked\r\n");
+        r->chunked = true;
+    } else {
+        c->closing = true;
+    }
+    buf_printf(o,
+               "x-request-id: %s\r\nAccess-Control-Allow-Origin: *\r\n"
+               "Access-Control-Expose-Headers: x-request-id\r\n",
+               r->id);
+    if (r->extra.len)
+        buf_append(o, r->extra.data, r->extra.len);
+    if (c->closing)
+        buf_puts(o, "Connection: close\r\n");
+    else if (r->head.minor == 0)
+        buf_puts(o, "Connection: keep-alive\r\n");
+    buf_puts(o, "\r\n");
+}
+
+/* The response is complete: the connection is free for the next request. */
+static void req_end(http_req_t *r)
+{
+    conn_t *c = r->c;
+    c->req = NULL;
+    c->busy = false;
+    req_free(r);
+    flush_from_caller(c);
+    if (!c->dead && !c->lingering && c->in.len && !c->depth)
+        event_active(&c->ev, EV_READ, 0); /* a pipelined request is waiting */
 }
 
 void http_resp_send(http_req_t *r, int status, const char *content_type, const void *body,
                     size_t len)
 {
-    common_headers(r);
-    http_resp_header(r, "Content-Type", content_type);
-    evbuffer_add(evhttp_request_get_output_buffer(r->ev), body, len);
-    evhttp_send_reply(r->ev, status, NULL, NULL);
-    req_free(r);
+    put_head(r, status, content_type, (long long)len);
+    if (len && !r->head_only)
+        buf_append(&r->c->out, body, len);
+    req_end(r);
 }
 
 void http_resp_start(http_req_t *r, int status, const char *content_type)
 {
-    common_headers(r);
-    http_resp_header(r, "Content-Type", content_type);
     http_resp_header(r, "Cache-Control", "no-cache");
     http_resp_header(r, "X-Accel-Buffering", "no");
-    evhttp_send_reply_start(r->ev, status, NULL);
+    put_head(r, status, content_type, -1);
     r->started = true;
+    flush_from_caller(r->c);
 }
 
 bool http_resp_started(const http_req_t *r)
@@ -339,34 +842,44 @@ bool http_resp_started(const http_req_t *r)
 
 size_t http_resp_queued(const http_req_t *r)
 {
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
-    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+    return r->c ? out_pending(r->c) : 0;
 }
 
 int http_resp_write(http_req_t *r, const void *data, size_t len)
 {
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->evcon);
-    size_t queued = evbuffer_get_length(bufferevent_get_output(bev));
-    if (queued + len > r->srv->opts.max_output) {
+    conn_t *c = r->c;
+    if (out_pending(c) + len > r->srv->opts.max_output) {
         http_resp_abort(r);
         return HTTP_GONE;
     }
-    if (!r->chunk)
-        r->chunk = evbuffer_new();
-    evbuffer_add(r->chunk, data, len); /* send_reply_chunk moves it out, leaving it empty */
-    evhttp_send_reply_chunk(r->ev, r->chunk);
+    if (len && !r->head_only) {
+        if (c->out_off >= 65536 || (c->out_off && c->out_off * 2 >= c->out.len)) {
+            /* reclaim what the client took, so a slow reader's buffer stays near max_output */
+            buf_consume(&c->out, c->out_off);
+            c->out_off = 0;
+        }
+        if (r->chunked)
+            buf_printf(&c->out, "%zx\r\n", len);
+        buf_append(&c->out, data, len);
+        if (r->chunked)
+            buf_puts(&c->out, "\r\n");
+    }
+    flush_from_caller(c);
     return 0;
 }
 
 void http_resp_end(http_req_t *r)
 {
-    evhttp_send_reply_end(r->ev);
-    req_free(r);
+    if (r->chunked && !r->head_only)
+        buf_puts(&r->c->out, "0\r\n\r\n");
+    req_end(r);
 }
 
 void http_resp_abort(http_req_t *r)
 {
-    struct evhttp_connection *evcon = r->evcon;
+    conn_t *c = r->c;
+    c->req = NULL;
+    c->busy = false;
     req_free(r);
-    evhttp_connection_free(evcon);
+    conn_destroy(c);
 }

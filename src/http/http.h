@@ -1,5 +1,5 @@
-/* http.h - seekd's own small HTTP/1.1 server interface. Handlers see requests and responses
- * through this header only; the libevent evhttp underneath stays private to http.c. */
+/* http.h - seekd's own small HTTP/1.1 server. Handlers see requests and responses through
+ * this header only. */
 #ifndef SEEKD_HTTP_HTTP_H
 #define SEEKD_HTTP_HTTP_H
 
@@ -13,7 +13,7 @@ typedef struct http_server http_server_t;
 typedef struct http_req http_req_t;
 
 typedef struct {
-    size_t max_body;      /* bodies above this get the handler's 413; ~4x this is refused early */
+    size_t max_body;      /* bodies above this are not read: see http_req_body_refused() */
     size_t max_output;    /* bytes queued for one slow client before it is dropped */
     long idle_timeout_ms; /* a client that neither sends nor takes bytes this long is dropped */
 } http_opts_t;
@@ -37,6 +37,10 @@ slice_t http_req_path(const http_req_t *r);
 const char *http_req_header(const http_req_t *r, const char *name);
 /** The whole body, contiguous; valid until the response ends. */
 slice_t http_req_body(http_req_t *r);
+/** A body over max_body is not read: the handler sees an empty body, this returns its length
+ * (declared, or reached while decoding chunks), and the connection closes after the answer.
+ * 0 for every other request. */
+size_t http_req_body_refused(const http_req_t *r);
 /** The request id: the client's x-request-id when sane, else a fresh one. Also sent back. */
 const char *http_req_id(const http_req_t *r);
 /** Microseconds since the request arrived. */
