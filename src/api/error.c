@@ -47,3 +47,11 @@ int api_error_encode(const api_error_t *err, buf_t *out)
     rc |= buf_puts(out, "}}");
     return rc ? BUF_ETOOBIG : 0;
 }
+
+const char *api_http_error_body(int status, const char *message, buf_t *out)
+{
+    api_error_t err;
+    api_error_invalid(&err, status, NULL, "%s", message);
+    api_error_encode(&err, out);
+    return "application/json";
+}

@@ -28,4 +28,8 @@ int api_error_invalid(api_error_t *err, int status, const char *param, const cha
 /** Appends the JSON envelope for err to out (no trailing newline). */
 int api_error_encode(const api_error_t *err, buf_t *out);
 
+/** The envelope of an invalid_request_error with this message, for answers the HTTP server
+ * gives on its own (an http_error_body_fn). Returns the content type. */
+const char *api_http_error_body(int status, const char *message, buf_t *out);
+
 #endif

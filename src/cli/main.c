@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "api/error.h"
 #include "api/server.h"
 #include "backend/upstream.h"
 #include "base/log.h"
@@ -215,7 +216,8 @@ static int serve(int argc, char **argv)
     api_server_t *api = api_server_new(&ao);
     http_opts_t ho = {.max_body = cfg.max_body,
                       .max_output = cfg.max_output,
-                      .idle_timeout_ms = cfg.client_timeout_ms};
+                      .idle_timeout_ms = cfg.client_timeout_ms,
+                      .error_body = api_http_error_body};
     http_server_t *http = http_server_new(g_base, &ho, api_server_handle, api);
     int port = 0;
     if (http_server_listen(http, cfg.listen_host, cfg.listen_port, &port)) {

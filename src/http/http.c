@@ -298,19 +298,23 @@ static const char *http_date(http_server_t *s)
     return s->date;
 }
 
-/* A request we will not hand to the handler (malformed, too big a head): one JSON error in
- * DeepSeek's envelope shape, then the connection closes. */
+/* A request we will not hand to the handler (malformed, too big a head): one error answer
+ * (its body from opts.error_body), then the connection closes. */
 static void refuse(conn_t *c, int status, const char *why)
 {
-    char body[256];
-    int n = snprintf(body, sizeof body,
-                     "{\"error\":{\"message\":\"%s\",\"type\":\"invalid_request_error\","
-                     "\"param\":null,\"code\":\"invalid_request_error\"}}",
-                     why);
+    buf_t body;
+    buf_init(&body, 4096);
+    const char *ctype = "text/plain; charset=utf-8";
+    if (c->srv->opts.error_body)
+        ctype = c->srv->opts.error_body(status, why, &body);
+    else
+        buf_puts(&body, why);
     buf_printf(&c->out,
-               "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
-               "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-               status, reason(status), http_date(c->srv), n, body);
+               "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+               "Connection: close\r\n\r\n",
+               status, reason(status), http_date(c->srv), ctype, body.len);
+    buf_append(&c->out, body.data ? body.data : "", body.len);
+    buf_free(&body);
     if (c->req) {
         req_free(c->req);
         c->req = NULL;

@@ -6,16 +6,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/buf.h"
 #include "base/slice.h"
 
 struct event_base;
 typedef struct http_server http_server_t;
 typedef struct http_req http_req_t;
 
+/** Writes the body of an answer the server gives on its own (a malformed request, a head too
+ * large) to out, and returns its content type. */
+typedef const char *(*http_error_body_fn)(int status, const char *message, buf_t *out);
+
 typedef struct {
     size_t max_body;      /* bodies above this are not read: see http_req_body_refused() */
     size_t max_output;    /* bytes queued for one slow client before it is dropped */
     long idle_timeout_ms; /* a client that neither sends nor takes bytes this long is dropped */
+    http_error_body_fn error_body; /* NULL: the message as plain text */
 } http_opts_t;
 
 /** Called once per request, on the loop thread. The handler must eventually answer with
