@@ -461,9 +461,9 @@ static int take_body(conn_t *c)
                 return -1;
             if (size == 0) {
                 c->ch_state = CH_TRAILER;
-            } else if (r->body.len + size > c->srv->opts.max_body) {
+            } else if (size > c->srv->opts.max_body - r->body.len) {
                 /* too big: stop reading; the handler answers 413 and the connection closes */
-                r->refused = r->body.len + (size_t)size;
+                r->refused = size > SIZE_MAX - r->body.len ? SIZE_MAX : r->body.len + (size_t)size;
                 buf_reset(&r->body);
                 c->body_mode = BODY_NONE;
                 c->closing = true;
@@ -501,7 +501,10 @@ static void dispatch(conn_t *c)
 static void process(conn_t *c)
 {
     c->depth++;
-    while (!c->busy && !c->freed && !c->dead && !c->lingering) {
+    /* a client that pipelines without reading its answers gets no more of them than
+     * max_output; its input then fills and reading stops */
+    while (!c->busy && !c->freed && !c->dead && !c->lingering &&
+           out_pending(c) <= c->srv->opts.max_output) {
         if (!c->req) {
             if (c->closing || !c->in.len)
                 break; /* a closing connection takes no new request */
@@ -535,7 +538,7 @@ static int conn_read(conn_t *c)
             if (n > 0)
                 continue;
             if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return 0; /* the linger timer, armed once, still ends it */
+                return 0;
             conn_destroy(c);
             return -1;
         }
@@ -563,8 +566,8 @@ static int conn_read(conn_t *c)
         conn_gone(c); /* EOF or a socket error */
         return -1;
     }
-    if (!c->busy)
-        arm_timer(c);
+    if (!c->busy && !c->lingering)
+        arm_timer(c); /* the linger timer is armed once: a client sending fast gets no more */
     return 0;
 }
 
