@@ -22,19 +22,19 @@ foreach(name encode load_json load_gguf load_blob)
   target_link_libraries(fuzz_tok_${name} PRIVATE seekd_tok_fuzzlib)
 endforeach()
 
-# Request parsing/validation, the upstream answer path (SSE -> events -> DeepSeek JSON) and
-# the JSON reader against jansson.
+# Request parsing/validation, the upstream answer path (SSE -> events -> DeepSeek JSON), the
+# JSON reader against jansson and HTTP request heads.
 add_library(seekd_api_fuzzlib STATIC
   ${PROJECT_SOURCE_DIR}/src/base/mem.c ${PROJECT_SOURCE_DIR}/src/base/buf.c
   ${PROJECT_SOURCE_DIR}/src/base/log.c ${PROJECT_SOURCE_DIR}/src/json/jw.c
   ${PROJECT_SOURCE_DIR}/src/json/jr.c
   ${PROJECT_SOURCE_DIR}/src/api/error.c ${PROJECT_SOURCE_DIR}/src/api/validate.c
   ${PROJECT_SOURCE_DIR}/src/api/encode.c ${PROJECT_SOURCE_DIR}/src/backend/sse.c
-  ${PROJECT_SOURCE_DIR}/src/backend/chunk.c)
+  ${PROJECT_SOURCE_DIR}/src/backend/chunk.c ${PROJECT_SOURCE_DIR}/src/http/http_parse.c)
 target_include_directories(seekd_api_fuzzlib PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_compile_options(seekd_api_fuzzlib PRIVATE ${SEEKD_FUZZ_FLAGS})
 target_link_libraries(seekd_api_fuzzlib PUBLIC PkgConfig::JANSSON m)
-foreach(name request upstream_stream json_reader)
+foreach(name request upstream_stream json_reader http_head)
   add_executable(fuzz_${name} ${PROJECT_SOURCE_DIR}/fuzz/fuzz_${name}.c)
   target_compile_options(fuzz_${name} PRIVATE ${SEEKD_FUZZ_FLAGS})
   target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# run.sh - builds the fuzzers (tokenizer, request validation, upstream stream parsing) with
-# clang + libFuzzer (ASan, UBSan) and runs each for a bounded time. usage: fuzz/run.sh [seconds_per_target=30]    Exit 0 when no target crashed.
+# run.sh - builds the fuzzers (tokenizer, request validation, upstream stream parsing, HTTP heads)
+# with clang + libFuzzer (ASan, UBSan) and runs each for a bounded time. usage: fuzz/run.sh [seconds_per_target=30]    Exit 0 when no target crashed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 secs="${1:-30}"
@@ -8,7 +8,7 @@ build="$root/build-fuzz"
 CC=clang cmake -S "$root" -B "$build" -DSEEKD_FUZZ=ON -DSEEKD_TESTS=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=(fuzz_tok_encode fuzz_tok_load_json fuzz_tok_load_gguf fuzz_tok_load_blob fuzz_request
-  fuzz_upstream_stream fuzz_json_reader)
+  fuzz_upstream_stream fuzz_json_reader fuzz_http_head)
 cmake --build "$build" --target "${targets[@]}" -j"$(nproc)" >/dev/null
 work="$build/fuzz-work"
 mkdir -p "$work"
@@ -29,6 +29,7 @@ for t in "${targets[@]}"; do
     fuzz_request) cp -n "$root"/fuzz/seeds/request/* "$corpus"/ 2>/dev/null || true ;;
     fuzz_upstream_stream) cp -n "$root"/fuzz/seeds/upstream_stream/* "$corpus"/ 2>/dev/null || true ;;
     fuzz_json_reader) cp -n "$root"/fuzz/seeds/json_reader/* "$corpus"/ 2>/dev/null || true ;;
+    fuzz_http_head) cp -n "$root"/fuzz/seeds/http_head/* "$corpus"/ 2>/dev/null || true ;;
     fuzz_tok_load_blob)
       b="$build/generated/tokenizer/deepseek_v3.tokblob"
       [ -f "$b" ] && cp -n "$b" "$corpus"/ 2>/dev/null || true ;;
