@@ -2,17 +2,27 @@
 # bench/overhead/run.sh - seekd proxy overhead vs nginx proxy_pass vs direct, one fake upstream.
 #
 # Builds seekd + fake_upstream (Release, in build-bench/) and bench/overhead/loadgen.c, starts
-# every process on loopback, runs each measurement REPS times (interleaving the three targets
-# inside each repetition) and prints medians plus ratios. Everything it starts is stopped on
-# exit. Needs: cmake, a C compiler, libevent/libcurl/jansson/pcre2 dev packages, wrk, nginx.
+# every process on loopback, runs the tput/stream/mem measurements REPS times (interleaving the
+# three targets inside each repetition) and the fixed-rate measurement as RATE_SLICES short
+# slices per placement (see below), and prints medians plus ratios. Everything it starts is
+# stopped on exit. Needs: cmake, a C compiler, libevent/libcurl/jansson/pcre2 dev packages,
+# wrk, nginx.
 #
 # Pinning (2-core box): seekd and nginx (master + its 1 worker) on core 1; the fake upstream,
 # wrk and loadgen on core 0. "direct" therefore runs client + fake on core 0 only.
+# The rate phase measures two placements of the proxies: "split" (as above, proxies on
+# CORE_PROXY) and "shared" (seekd and nginx master + worker moved onto CORE_LOAD with
+# `taskset -a -p`, so every process shares one core; moved back afterwards). On a VM a
+# cross-core wake-up is an IPI plus a halt exit, which at 1k req/s costs more than the proxy's
+# own work (~100 us even for nginx, and very noisy); on one core the wake-ups are plain context
+# switches and the added latency is the proxy's own cost. Each slice runs direct -> nginx ->
+# seekd for RATE_DURATION s after RATE_WARMUP s of warm-up, per placement; the report gives
+# medians over slices and the median of the per-slice paired difference target - direct.
 #
 # Knobs (environment): REPS=3 BUILD=<root>/build-bench CONNS=32 DURATION=5 RATE=1000
-#   RATE_CONNS=16 RATE_DURATION=4 STREAM_CONNS=20 STREAM_CHUNKS=20 STREAM_DELAY_MS=5
-#   STREAM_DURATION=3 HOLD_1K=1000 HOLD_10K=9990 SKIP_BUILD=0 KEEP_TMP=0
-#   ONLY="tput rate stream mem" (subset of phases)
+#   RATE_CONNS=16 RATE_SLICES=10 RATE_DURATION=1.5 RATE_WARMUP=0.5 PLACEMENTS="split shared"
+#   STREAM_CONNS=20 STREAM_CHUNKS=20 STREAM_DELAY_MS=5 STREAM_DURATION=3 HOLD_1K=1000
+#   HOLD_10K=9990 SKIP_BUILD=0 KEEP_TMP=0 ONLY="tput rate stream mem" (subset of phases)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +33,10 @@ CONNS=${CONNS:-32}
 DURATION=${DURATION:-5}
 RATE=${RATE:-1000}
 RATE_CONNS=${RATE_CONNS:-16}
-RATE_DURATION=${RATE_DURATION:-4}
+RATE_SLICES=${RATE_SLICES:-10}
+RATE_DURATION=${RATE_DURATION:-1.5}
+RATE_WARMUP=${RATE_WARMUP:-0.5}
+PLACEMENTS=${PLACEMENTS:-"split shared"}
 STREAM_CONNS=${STREAM_CONNS:-20}
 STREAM_CHUNKS=${STREAM_CHUNKS:-20}
 STREAM_DELAY_MS=${STREAM_DELAY_MS:-5}
@@ -42,6 +55,10 @@ HBODY='{"model":"deepseek-chat","messages":[{"role":"user","content":"Hello"}],"
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 for t in wrk nginx taskset cmake; do command -v $t >/dev/null || die "$t not found"; done
+for t in $PLACEMENTS; do
+    case $t in split | shared) ;; *) die "PLACEMENTS: unknown placement '$t' (split, shared)" ;; esac
+done
+[ "$RATE_SLICES" -ge 1 ] 2>/dev/null || die "RATE_SLICES must be a positive integer"
 
 TMP=$(mktemp -d /tmp/seekd-overhead.XXXXXX)
 PIDS=()
@@ -67,7 +84,8 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 SEEKD=$BUILD/seekd
 FAKE=$BUILD/tests/fake_upstream
-[ -x "$SEEKD" ] && [ -x "$FAKE" ] || die "missing $SEEKD or $FAKE"
+[ -x "$SEEKD" ] || die "missing $SEEKD"
+[ -x "$FAKE" ] || die "missing $FAKE"
 LOADGEN=$TMP/loadgen
 ${CC:-cc} -O2 -Wall -o "$LOADGEN" "$HERE/loadgen.c" || die "loadgen build failed"
 
@@ -103,9 +121,9 @@ start_seekd() { # -> SEEKD_PORT SEEKD_PID (bring-your-own-token mode: no DEEPSEE
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start_nginx() { # -> NGINX_PORT NGINX_PID (master; its one worker is NGINX_WORKER)
-    local np=$TMP/nginx i
+    local np=$TMP/nginx
     mkdir -p "$np/logs" "$np/tmp"
-    for i in $(seq 20); do
+    for _ in $(seq 20); do
         NGINX_PORT=$((20000 + (RANDOM % 10000)))
         port_free "$NGINX_PORT" && break
     done
@@ -142,7 +160,7 @@ EOF
         >/dev/null 2>"$TMP/nginx.err" &
     NGINX_PID=$!
     PIDS+=("$NGINX_PID")
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         port_free "$NGINX_PORT" || break
         kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx.err" "$np/logs/error.log" >&2; die "nginx did not start"; }
         sleep 0.05
@@ -188,36 +206,68 @@ phase_tput() {
     for rep in $(seq "$REPS"); do
         for t in $TARGETS; do
             # short warm-up so keep-alive pools are open
-            taskset -c "$CORE_LOAD" wrk -t1 -c"$CONNS" -d1s -s "$TMP/post.lua" "http://127.0.0.1:$(port_of $t)/chat/completions" >/dev/null 2>&1 || true
+            taskset -c "$CORE_LOAD" wrk -t1 -c"$CONNS" -d1s -s "$TMP/post.lua" "http://127.0.0.1:$(port_of "$t")/chat/completions" >/dev/null 2>&1 || true
             out=$(taskset -c "$CORE_LOAD" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$TMP/post.lua" \
-                "http://127.0.0.1:$(port_of $t)/chat/completions" 2>&1)
+                "http://127.0.0.1:$(port_of "$t")/chat/completions" 2>&1)
             echo "== tput $t rep $rep"$'\n'"$out" >>"$RAW"
             rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
             p50=$(to_us "$(awk '$1=="50%" {print $2}' <<<"$out")")
             p99=$(to_us "$(awk '$1=="99%" {print $2}' <<<"$out")")
             non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
             sockerr=$(awk '/Socket errors/ {gsub(",",""); print $4+$6+$8+$10}' <<<"$out"); sockerr=${sockerr:-0}
-            rec tput_rps $t "$rps"; rec tput_p50 $t "$p50"; rec tput_p99 $t "$p99"
-            rec errors $t $((non2xx + sockerr))
+            rec tput_rps "$t" "$rps"; rec tput_p50 "$t" "$p50"; rec tput_p99 "$t" "$p99"
+            rec errors "$t" $((non2xx + sockerr))
             log "tput rep $rep $t: ${rps} req/s p50 ${p50}us p99 ${p99}us errors $((non2xx + sockerr))"
         done
     done
 }
 
 # ---------------------------------------------------------------- fixed rate (loadgen)
+# Two placements of the proxies: "split" (CORE_PROXY, where they were started) and "shared"
+# (moved onto CORE_LOAD, next to the fake and the client). RATE_SLICES short slices; inside each
+# slice every placement runs direct -> nginx -> seekd, so slow drifts of the machine hit all of
+# them alike. Per slice it also records the paired difference target - direct (same slice, same
+# placement); the report shows medians over slices.
+pin_proxies() { # core: every thread of seekd, nginx master and nginx worker
+    local p
+    for p in "$SEEKD_PID" "$NGINX_PID" "$NGINX_WORKER"; do
+        taskset -a -p -c "$1" "$p" >/dev/null || die "taskset -a -p -c $1 $p failed"
+    done
+}
+cpus_of() { awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$1/status"; }
+core_of_placement() { case $1 in split) echo "$CORE_PROXY" ;; shared) echo "$CORE_LOAD" ;; esac; }
+isnum() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
+
 phase_rate() {
-    local rep t out
-    for rep in $(seq "$REPS"); do
-        for t in $TARGETS; do
-            out=$(taskset -c "$CORE_LOAD" "$LOADGEN" --port "$(port_of $t)" --mode rate --rate "$RATE" \
-                --conns "$RATE_CONNS" --duration "$RATE_DURATION" --warmup 1 --body "$BODY" --key "$KEY" 2>&1) || true
-            echo "== rate $t rep $rep: $out" >>"$RAW"
-            rec rate_p50 $t "$(kv p50 "$out")"; rec rate_p99 $t "$(kv p99 "$out")"
-            rec rate_sp99 $t "$(kv sched_p99 "$out")"; rec rate_rps $t "$(kv rps "$out")"
-            rec errors $t "$(kv errors "$out")"
-            log "rate rep $rep $t: $(kv rps "$out") req/s p50 $(kv p50 "$out")us p99 $(kv p99 "$out")us (sched p99 $(kv sched_p99 "$out")) errors $(kv errors "$out")"
+    local slice pl t out p50 p99 d50 d99 e
+    for slice in $(seq "$RATE_SLICES"); do
+        for pl in $PLACEMENTS; do
+            pin_proxies "$(core_of_placement "$pl")"
+            if [ "$slice" = 1 ]; then
+                log "rate $pl: seekd on cpus $(cpus_of "$SEEKD_PID"), nginx master/worker on cpus $(cpus_of "$NGINX_PID")/$(cpus_of "$NGINX_WORKER"), fake + client on cpus $CORE_LOAD"
+            fi
+            d50=; d99=
+            for t in $TARGETS; do
+                out=$(taskset -c "$CORE_LOAD" "$LOADGEN" --port "$(port_of "$t")" --mode rate --rate "$RATE" \
+                    --conns "$RATE_CONNS" --duration "$RATE_DURATION" --warmup "$RATE_WARMUP" \
+                    --body "$BODY" --key "$KEY" 2>&1) || true
+                echo "== rate $pl $t slice $slice: $out" >>"$RAW"
+                p50=$(kv p50 "$out"); p99=$(kv p99 "$out")
+                rec "rate_p50_$pl" "$t" "$p50"; rec "rate_p99_$pl" "$t" "$p99"
+                rec "rate_sp99_$pl" "$t" "$(kv sched_p99 "$out")"; rec "rate_rps_$pl" "$t" "$(kv rps "$out")"
+                e=$(kv errors "$out"); rec errors "$t" "${e:-1}" # no report line: count it as an error
+                if [ "$t" = direct ]; then
+                    d50=$p50; d99=$p99
+                elif isnum "$p50" && isnum "$p99" && isnum "$d50" && isnum "$d99"; then
+                    rec "rate_add50_$pl" "$t" "$(awk -v a="$p50" -v b="$d50" 'BEGIN {printf "%.1f", a-b}')"
+                    rec "rate_add99_$pl" "$t" "$(awk -v a="$p99" -v b="$d99" 'BEGIN {printf "%.1f", a-b}')"
+                fi
+                log "rate slice $slice/$RATE_SLICES $pl $t: $(kv rps "$out") req/s p50 ${p50}us p99 ${p99}us (sched p99 $(kv sched_p99 "$out")) errors $(kv errors "$out")"
+            done
         done
     done
+    pin_proxies "$CORE_PROXY"
+    log "rate: proxies back on core $CORE_PROXY (seekd cpus $(cpus_of "$SEEKD_PID"), nginx worker cpus $(cpus_of "$NGINX_WORKER"))"
 }
 
 # ---------------------------------------------------------------- streaming TTFB / gaps
@@ -225,12 +275,12 @@ phase_stream() {
     local rep t out
     for rep in $(seq "$REPS"); do
         for t in $TARGETS; do
-            out=$(taskset -c "$CORE_LOAD" "$LOADGEN" --port "$(port_of $t)" --mode stream \
+            out=$(taskset -c "$CORE_LOAD" "$LOADGEN" --port "$(port_of "$t")" --mode stream \
                 --conns "$STREAM_CONNS" --duration "$STREAM_DURATION" --warmup 0.5 --body "$SBODY" --key "$KEY" 2>&1) || true
             echo "== stream $t rep $rep: $out" >>"$RAW"
-            rec ttfb_p50 $t "$(kv ttfb_p50 "$out")"; rec ttfb_p99 $t "$(kv ttfb_p99 "$out")"
-            rec gap_p50 $t "$(kv gap_p50 "$out")"; rec gap_p99 $t "$(kv gap_p99 "$out")"
-            rec errors $t "$(kv errors "$out")"
+            rec ttfb_p50 "$t" "$(kv ttfb_p50 "$out")"; rec ttfb_p99 "$t" "$(kv ttfb_p99 "$out")"
+            rec gap_p50 "$t" "$(kv gap_p50 "$out")"; rec gap_p99 "$t" "$(kv gap_p99 "$out")"
+            rec errors "$t" "$(kv errors "$out")"
             log "stream rep $rep $t: ttfb p50 $(kv ttfb_p50 "$out")us p99 $(kv ttfb_p99 "$out")us gap p50 $(kv gap_p50 "$out")us p99 $(kv gap_p99 "$out")us errors $(kv errors "$out")"
         done
     done
@@ -247,19 +297,19 @@ phase_mem() {
             for t in nginx seekd; do
                 start_fake
                 if [ $t = seekd ]; then start_seekd; pid=$SEEKD_PID; else start_nginx; pid=$NGINX_WORKER; fi
-                taskset -c "$CORE_LOAD" "$LOADGEN" --port "$(port_of $t)" --mode closed --conns 4 \
+                taskset -c "$CORE_LOAD" "$LOADGEN" --port "$(port_of "$t")" --mode closed --conns 4 \
                     --duration 0.2 --warmup 0 --body "$BODY" --key "$KEY" >/dev/null 2>&1 || true
                 sleep 0.2
                 before=$(rss_kb "$pid")
                 rm -f "$TMP/ready"
-                taskset -c "$CORE_LOAD" "$LOADGEN" --port "$(port_of $t)" --mode hold --streams "$n" \
+                taskset -c "$CORE_LOAD" "$LOADGEN" --port "$(port_of "$t")" --mode hold --streams "$n" \
                     --ramp 256 --hold-s 1.5 --ready-file "$TMP/ready" --body "$HBODY" --key "$KEY" \
                     >"$TMP/hold.out" 2>&1 &
                 local lp=$!
                 for _ in $(seq 600); do [ -s "$TMP/ready" ] && break; kill -0 $lp 2>/dev/null || break; sleep 0.1; done
                 sleep 0.5
                 after=$(rss_kb "$pid")
-                local fds; fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
+                local fds; fds=$(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
                 wait $lp || true
                 out=$(cat "$TMP/hold.out")
                 local ready; ready=$(kv ready "$out")
@@ -302,9 +352,11 @@ row() { # label metric unit
         "$(ratio "$s" "$n")" "$(ratio "$s" "$d")" "$(diff_ "$n" "$d")" "$(diff_ "$s" "$d")"
 }
 echo
-echo "seekd overhead benchmark - medians of $REPS runs ($(date -u +%FT%TZ), $(nproc) cores, $(uname -r))"
+RATE_NOTE=""; grep -qw rate <<<"$ONLY" && RATE_NOTE=", rate phase: medians of $RATE_SLICES slices"
+echo "seekd overhead benchmark - medians of $REPS runs$RATE_NOTE ($(date -u +%FT%TZ), $(nproc) cores, $(uname -r))"
 echo "seekd in bring-your-own-key mode; pinning: proxies core $CORE_PROXY, fake + clients core $CORE_LOAD"
-echo "wrk -t1 -c$CONNS -d${DURATION}s; rate $RATE req/s over $RATE_CONNS conns ${RATE_DURATION}s; stream chunks=$STREAM_CHUNKS delay_ms=$STREAM_DELAY_MS x $STREAM_CONNS conns; times in us"
+grep -qw rate <<<"$ONLY" && echo "rate placements ($PLACEMENTS): split = proxies on core $CORE_PROXY; shared = proxies moved to core $CORE_LOAD (everything on one core)"
+echo "wrk -t1 -c$CONNS -d${DURATION}s; rate $RATE req/s over $RATE_CONNS conns, slices of ${RATE_DURATION}s after ${RATE_WARMUP}s warm-up; stream chunks=$STREAM_CHUNKS delay_ms=$STREAM_DELAY_MS x $STREAM_CONNS conns; times in us"
 echo
 printf '| %-34s | %10s | %10s | %10s | %9s | %9s | %10s | %10s |\n' metric direct nginx seekd seekd/ngx seekd/dir "ngx-dir" "seekd-dir"
 printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..36})" ------------ ------------ ------------ ----------- ----------- ------------ ------------
@@ -314,10 +366,14 @@ if grep -qw tput <<<"$ONLY"; then
     row "closed-loop p99 us" tput_p99
 fi
 if grep -qw rate <<<"$ONLY"; then
-    row "req/s achieved @ $RATE target" rate_rps
-    row "p50 us @ $RATE req/s" rate_p50
-    row "p99 us @ $RATE req/s" rate_p99
-    row "p99 us @ $RATE (from schedule)" rate_sp99
+    for pl in $PLACEMENTS; do
+        row "req/s achieved @ $RATE ($pl)" "rate_rps_$pl"
+        row "p50 us @ $RATE req/s ($pl)" "rate_p50_$pl"
+        row "p99 us @ $RATE req/s ($pl)" "rate_p99_$pl"
+        row "p99 from schedule @ $RATE ($pl)" "rate_sp99_$pl"
+        row "added p50 ($pl, paired median)" "rate_add50_$pl"
+        row "added p99 ($pl, paired median)" "rate_add99_$pl"
+    done
 fi
 if grep -qw stream <<<"$ONLY"; then
     row "stream TTFB p50 us" ttfb_p50
@@ -336,13 +392,17 @@ printf '| %-34s | %10s | %10s | %10s | %9s | %9s | %10s | %10s |\n' "errors (sum
 
 # targets
 echo
-S50=$(diff_ "$(med rate_p50 seekd)" "$(med rate_p50 direct)"); S99=$(diff_ "$(med rate_p99 seekd)" "$(med rate_p99 direct)")
 TR=$(ratio "$(med tput_rps seekd)" "$(med tput_rps nginx)")
 M1=$(med "mem_per_stream_$HOLD_1K" seekd); M10=$(med "mem_per_stream_$HOLD_10K" seekd)
 verdict() { awk -v v="$1" -v lim="$2" -v op="$3" 'BEGIN { if (v=="-") print "n/a"; else if ((op=="le" && v+0<=lim) || (op=="ge" && v+0>=lim)) print "MET"; else print "MISSED" }'; }
 echo "targets:"
-echo "  seekd added p50 @ ${RATE} req/s  ${S50} us  (<= 50 us)   $(verdict "$S50" 50 le)"
-echo "  seekd added p99 @ ${RATE} req/s  ${S99} us  (<= 500 us)  $(verdict "$S99" 500 le)"
+signed() { awk -v a="$1" 'BEGIN { if (a=="-") print "-"; else printf "%+.0f", a }'; }
+# added = median over slices of (seekd - direct in the same slice), one verdict per placement
+for pl in $PLACEMENTS; do
+    S50=$(signed "$(med "rate_add50_$pl" seekd)"); S99=$(signed "$(med "rate_add99_$pl" seekd)")
+    printf '  %-46s %5s us  (<= 50 us)   %s\n' "seekd added p50 @ $RATE req/s ($pl, paired)" "$S50" "$(verdict "$S50" 50 le)"
+    printf '  %-46s %5s us  (<= 500 us)  %s\n' "seekd added p99 @ $RATE req/s ($pl, paired)" "$S99" "$(verdict "$S99" 500 le)"
+done
 echo "  seekd/nginx closed-loop req/s    ${TR}      (>= 0.80)    $(verdict "$TR" 0.80 ge)"
 echo "  seekd RSS per stream @ $HOLD_1K      ${M1} kB (<= 64 kB)   $(verdict "$M1" 64 le)"
 echo "  seekd RSS per stream @ $HOLD_10K     ${M10} kB (<= 64 kB)   $(verdict "$M10" 64 le)"
