@@ -101,6 +101,8 @@ typedef struct {
 
 static void chat_log(chat_t *c, const char *outcome)
 {
+    if (!log_on(LOG_INFO))
+        return;
     char usage[160] = "tokens=-";
     if (c->has_usage)
         snprintf(usage, sizeof usage, "prompt=%lld completion=%lld cache_hit=%lld",

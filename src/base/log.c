@@ -15,6 +15,11 @@ void log_set_level(log_level_t level)
     g_level = level;
 }
 
+bool log_on(log_level_t level)
+{
+    return level >= g_level && level < LOG_OFF;
+}
+
 int log_level_parse(const char *name)
 {
     for (int i = 0; i <= LOG_OFF; i++)

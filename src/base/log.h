@@ -2,12 +2,15 @@
 #ifndef SEEKD_BASE_LOG_H
 #define SEEKD_BASE_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF } log_level_t;
 
 /** Sets the lowest level that is printed (default LOG_INFO). */
 void log_set_level(log_level_t level);
+/** Whether a line of this level would be printed: lets callers skip formatting its parts. */
+bool log_on(log_level_t level);
 /** Parses "debug", "info", "warn", "error", "off"; returns -1 when unknown. */
 int log_level_parse(const char *name);
 /** Prints one line "<time> <LEVEL> <message>" to stderr when level is enabled. */
