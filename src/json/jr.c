@@ -283,6 +283,18 @@ static bool is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
+/* One or more digits (a fraction's or an exponent's). */
+static int skip_digits(parser_t *p)
+{
+    if (p->pos >= p->len || !is_digit(p->s[p->pos])) {
+        p->err = "invalid number";
+        return -1;
+    }
+    while (p->pos < p->len && is_digit(p->s[p->pos]))
+        p->pos++;
+    return 0;
+}
+
 static jr_val_t parse_number(parser_t *p)
 {
     const unsigned char *s = p->s;
@@ -313,24 +325,16 @@ static jr_val_t parse_number(parser_t *p)
     if (p->pos < p->len && s[p->pos] == '.') {
         real = true;
         p->pos++;
-        if (p->pos >= p->len || !is_digit(s[p->pos])) {
-            p->err = "invalid number";
+        if (skip_digits(p))
             return -1;
-        }
-        while (p->pos < p->len && is_digit(s[p->pos]))
-            p->pos++;
     }
     if (p->pos < p->len && (s[p->pos] == 'e' || s[p->pos] == 'E')) {
         real = true;
         p->pos++;
         if (p->pos < p->len && (s[p->pos] == '+' || s[p->pos] == '-'))
             p->pos++;
-        if (p->pos >= p->len || !is_digit(s[p->pos])) {
-            p->err = "invalid number";
+        if (skip_digits(p))
             return -1;
-        }
-        while (p->pos < p->len && is_digit(s[p->pos]))
-            p->pos++;
     }
     if (!real && (big || mag > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX)))
         real = true;
