@@ -839,7 +839,9 @@ void http_resp_start(http_req_t *r, int status, const char *content_type)
     http_resp_header(r, "X-Accel-Buffering", "no");
     put_head(r, status, content_type, -1);
     r->started = true;
-    flush_from_caller(r->c);
+    /* the head leaves with the first write (one segment, one wake-up of the client), or at
+     * the end of this loop pass if no write follows */
+    event_active(&r->c->ev, EV_WRITE, 0);
 }
 
 bool http_resp_started(const http_req_t *r)
@@ -871,7 +873,10 @@ int http_resp_write(http_req_t *r, const void *data, size_t len)
         if (r->chunked)
             buf_puts(&c->out, "\r\n");
     }
-    flush_from_caller(c);
+    /* sent at the end of this loop pass: what else this pass writes (the next chunks, the
+     * end of the stream) leaves in the same segment, and requests read in this pass reach
+     * their upstream first */
+    event_active(&c->ev, EV_WRITE, 0);
     return 0;
 }
 
