@@ -117,6 +117,10 @@ static void set_mask(conn_t *c, short mask)
     if (mask)
         event_add(&c->ev, NULL);
     c->mask = mask;
+    /* event_del dropped any activation too: a write queued for the end of this pass
+     * (http_resp_write) must still leave */
+    if (mask && !(mask & EV_WRITE) && c->out.len > c->out_off)
+        event_active(&c->ev, EV_WRITE, 0);
 }
 
 static size_t out_pending(const conn_t *c)
