@@ -442,45 +442,43 @@ static int parse_retry_after(const char *v)
 /* Classifies a non-2xx answer, keeping DeepSeek's own envelope message when there is one. */
 static void fail_from_status(attempt_t *a)
 {
-    const char *msg = NULL;
-    json_t *root = NULL;
-    if (!a->html) {
-        size_t off = 0;
-        while (off < a->body.len && strchr(" \r\n\t", a->body.data[off]))
-            off++;
-        root = json_loadb(a->body.data + off, a->body.len - off, 0, NULL);
-        json_t *m = json_object_get(json_object_get(root, "error"), "message");
-        if (!json_is_string(m))
-            m = json_object_get(root, "message");
-        if (!json_is_string(m))
-            m = json_object_get(root, "detail");
-        msg = json_string_value(m);
-    }
     int st = a->status;
+    bool bad_request = st == 400 || st == 404 || st == 413 || st == 422;
+    slice_t m = bad_request ? SLICE_LIT("invalid request") : SLICE_LIT("no message");
+    if (!a->html) {
+        /* the answer's own reader (jr) serves error bodies too */
+        jr_doc_t *d = &a->st.doc;
+        jr_val_t root = jr_parse(d, a->body.data ? a->body.data : "", a->body.len, NULL, NULL);
+        jr_val_t v = jr_get(d, jr_get(d, root, "error"), "message");
+        if (!jr_is(d, v, JR_STR))
+            v = jr_get(d, root, "message");
+        if (!jr_is(d, v, JR_STR))
+            v = jr_get(d, root, "detail");
+        if (jr_is(d, v, JR_STR))
+            m = jr_str(d, v);
+    }
+    int n = (int)m.len;
+    const char *msg = m.ptr;
     bool client_key = a->ki < 0;
     if (a->html)
         fail(a, OUT_SERVER, 502, "api_error",
              "upstream answered %d with an HTML page (a proxy or firewall?)", st);
-    else if (st == 400 || st == 404 || st == 413 || st == 422)
-        fail(a, OUT_CLIENT, st, "invalid_request_error", "%s", msg ? msg : "invalid request");
+    else if (bad_request)
+        fail(a, OUT_CLIENT, st, "invalid_request_error", "%.*s", n, msg);
     else if (st == 401 || st == 403)
         fail(a, OUT_AUTH, client_key ? st : 502, "authentication_error",
-             client_key ? "Authentication Fails: %s" : "upstream rejected the server's key: %s",
-             msg ? msg : "no message");
+             client_key ? "Authentication Fails: %.*s" : "upstream rejected the server's key: %.*s",
+             n, msg);
     else if (st == 402)
         fail(a, OUT_NO_BALANCE, client_key ? 402 : 502, "insufficient_balance",
-             client_key ? "Insufficient Balance: %s" : "upstream key has no balance: %s",
-             msg ? msg : "no message");
+             client_key ? "Insufficient Balance: %.*s" : "upstream key has no balance: %.*s", n,
+             msg);
     else if (st == 429)
-        fail(a, OUT_RATE_LIMIT, 429, "rate_limit_error", "Rate Limit Reached: %s",
-             msg ? msg : "no message");
+        fail(a, OUT_RATE_LIMIT, 429, "rate_limit_error", "Rate Limit Reached: %.*s", n, msg);
     else if (st == 503)
-        fail(a, OUT_SERVER, 503, "server_overloaded", "Server Overloaded: %s",
-             msg ? msg : "no message");
+        fail(a, OUT_SERVER, 503, "server_overloaded", "Server Overloaded: %.*s", n, msg);
     else
-        fail(a, OUT_SERVER, 502, "api_error", "upstream error %d: %s", st,
-             msg ? msg : "no message");
-    json_decref(root);
+        fail(a, OUT_SERVER, 502, "api_error", "upstream error %d: %.*s", st, n, msg);
 }
 
 /* ---- requests ---- */
@@ -690,9 +688,10 @@ static void complete(attempt_t *a, CURLcode res)
         bool ok = res == CURLE_OK && a->status >= 200 && a->status < 300;
         if (a->mode == MODE_PROBE) {
             if (ok && a->probe_balance) {
-                json_t *root = json_loadb(a->body.data ? a->body.data : "", a->body.len, 0, NULL);
-                ok = json_is_true(json_object_get(root, "is_available"));
-                json_decref(root);
+                jr_doc_t *d = &a->st.doc;
+                jr_val_t root =
+                    jr_parse(d, a->body.data ? a->body.data : "", a->body.len, NULL, NULL);
+                ok = jr_is(d, jr_get(d, root, "is_available"), JR_TRUE);
             }
             char detail[160];
             snprintf(detail, sizeof detail, "probe answered %d%s%s", a->status,
