@@ -78,8 +78,7 @@ struct conn {
 };
 
 struct http_req {
-    http_server_t *srv;
-    conn_t *c; /* NULL once the connection is gone */
+    conn_t *c; /* the request dies with its connection, so this is always set */
     http_head_t head;
     buf_t body;
     size_t refused; /* a body over max_body: its length; it was not read */
@@ -334,7 +333,6 @@ static void refuse(conn_t *c, int status, const char *why)
 static void req_init(conn_t *c, http_req_t *r)
 {
     http_server_t *s = c->srv;
-    r->srv = s;
     r->c = c;
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
     buf_init(&r->body, s->opts.max_body);
@@ -791,7 +789,7 @@ static void put_head(http_req_t *r, int status, const char *ctype, long long cle
 {
     conn_t *c = r->c;
     buf_t *o = &c->out;
-    buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, reason(status), http_date(r->srv));
+    buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, reason(status), http_date(c->srv));
     if (ctype)
         buf_printf(o, "Content-Type: %s\r\n", ctype);
     if (clen >= 0) {
@@ -855,13 +853,13 @@ bool http_resp_started(const http_req_t *r)
 
 size_t http_resp_queued(const http_req_t *r)
 {
-    return r->c ? out_pending(r->c) : 0;
+    return out_pending(r->c);
 }
 
 int http_resp_write(http_req_t *r, const void *data, size_t len)
 {
     conn_t *c = r->c;
-    if (out_pending(c) + len > r->srv->opts.max_output) {
+    if (out_pending(c) + len > c->srv->opts.max_output) {
         http_resp_abort(r);
         return HTTP_GONE;
     }
