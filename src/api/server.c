@@ -85,7 +85,6 @@ typedef struct {
     api_enc_t enc;
     buf_t out;
     struct event *ka;
-    struct event *drain; /* polls a slow client's queue while the upstream is paused */
     char model[128];
     char route[40];
     char rid[65];
@@ -121,8 +120,6 @@ static void chat_free(chat_t *c)
     c->srv->active--;
     if (c->ka)
         event_free(c->ka);
-    if (c->drain)
-        event_free(c->drain);
     json_decref(c->body);
     api_enc_free(&c->enc);
     buf_free(&c->out);
@@ -267,19 +264,11 @@ static void sink_end(bk_sink_t *s)
 }
 
 /* A paused upstream resumes once the client has taken most of what waits for it. */
-static void on_drain_poll(evutil_socket_t fd, short what, void *arg)
+static void on_drained(void *arg)
 {
-    (void)fd;
-    (void)what;
     chat_t *c = arg;
-    if (!c->req || !c->call)
-        return;
-    if (http_resp_queued(c->req) > c->srv->o.max_output / 8) {
-        struct timeval tv = {0, 5000};
-        evtimer_add(c->drain, &tv);
-        return;
-    }
-    c->srv->o.backend->resume(c->call); /* may deliver events, and even end the call */
+    if (c->req && c->call)
+        c->srv->o.backend->resume(c->call); /* may deliver events, and even end the call */
 }
 
 static bool sink_writable(bk_sink_t *s)
@@ -288,10 +277,7 @@ static bool sink_writable(bk_sink_t *s)
     if (!c->stream || !c->req || !http_resp_started(c->req) ||
         http_resp_queued(c->req) <= c->srv->o.max_output / 4)
         return true;
-    if (!c->drain)
-        c->drain = evtimer_new(c->srv->o.base, on_drain_poll, c);
-    struct timeval tv = {0, 5000};
-    evtimer_add(c->drain, &tv);
+    http_resp_on_drain(c->req, c->srv->o.max_output / 8, on_drained, c);
     return false;
 }
 

@@ -91,6 +91,9 @@ struct http_req {
     buf_t extra;  /* response headers added by the handler */
     void (*abort_cb)(void *);
     void *abort_ud;
+    void (*drain_cb)(void *); /* http_resp_on_drain */
+    void *drain_ud;
+    size_t drain_low;
     char raw[]; /* the head's bytes, parsed in place */
 };
 
@@ -102,7 +105,7 @@ static const char CORS_HEADERS[] =
     "X-Stainless-Timeout";
 
 static void on_conn_event(evutil_socket_t fd, short what, void *arg);
-static void process(conn_t *c);
+static int process(conn_t *c);
 
 /* ---- connections ---- */
 
@@ -499,8 +502,9 @@ static void dispatch(conn_t *c)
     c->srv->handler(r, c->srv->ud);
 }
 
-/* Takes requests from the buffered input while the connection is free for one. */
-static void process(conn_t *c)
+/* Takes requests from the buffered input while the connection is free for one. Returns -1
+ * when the connection was torn down meanwhile. */
+static int process(conn_t *c)
 {
     c->depth++;
     /* a client that pipelines without reading its answers gets no more of them than
@@ -526,8 +530,11 @@ static void process(conn_t *c)
     }
     if (!c->freed && !c->dead && !c->lingering && !(c->mask & EV_READ) && c->in.len < IN_MAX)
         set_mask(c, c->mask | EV_READ); /* input was full; there is room again */
-    if (--c->depth == 0 && c->freed)
+    if (--c->depth == 0 && c->freed) {
         conn_destroy(c);
+        return -1;
+    }
+    return 0;
 }
 
 /* Reads what the socket has. Returns -1 when the connection was torn down. */
@@ -586,8 +593,16 @@ static void on_conn_event(evutil_socket_t fd, short what, void *arg)
             conn_gone(c);
             return;
         }
-        if (!c->busy && !c->lingering && c->in.len)
-            process(c); /* a pipelined request waited for this answer to leave */
+        /* a pipelined request waited for this answer to leave */
+        if (!c->busy && !c->lingering && c->in.len && process(c) < 0)
+            return;
+    }
+    http_req_t *r = c->req;
+    if ((what & EV_WRITE) && c->busy && r->drain_cb && out_pending(c) <= r->drain_low) {
+        void (*cb)(void *) = r->drain_cb;
+        r->drain_cb = NULL;
+        cb(r->drain_ud); /* may end the request or drop the connection: c is not used again */
+        return;
     }
     if (what & EV_READ) {
         if (conn_read(c) < 0)
@@ -880,6 +895,14 @@ int http_resp_write(http_req_t *r, const void *data, size_t len)
      * their upstream first */
     event_active(&c->ev, EV_WRITE, 0);
     return 0;
+}
+
+void http_resp_on_drain(http_req_t *r, size_t low, void (*cb)(void *ud), void *ud)
+{
+    r->drain_cb = cb;
+    r->drain_ud = ud;
+    r->drain_low = low;
+    event_active(&r->c->ev, EV_WRITE, 0); /* checked after the next write, or at once */
 }
 
 void http_resp_end(http_req_t *r)

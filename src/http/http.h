@@ -69,6 +69,10 @@ void http_resp_start(http_req_t *r, int status, const char *content_type);
 int http_resp_write(http_req_t *r, const void *data, size_t len);
 /** Bytes of this response queued in user space, not yet taken by the client's socket. */
 size_t http_resp_queued(const http_req_t *r);
+/** Calls cb once, from the event loop, when no more than `low` bytes of this response wait
+ * for the client (at once, in the next loop pass, if that is already so). Replaces an earlier
+ * one; not called if the request ends or is aborted first. */
+void http_resp_on_drain(http_req_t *r, size_t low, void (*cb)(void *ud), void *ud);
 /** Ends a streamed response. */
 void http_resp_end(http_req_t *r);
 /** Drops the connection at once (a stream that cannot be ended cleanly). No abort callback. */
