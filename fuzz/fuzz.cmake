@@ -23,7 +23,7 @@ foreach(name encode load_json load_gguf load_blob)
 endforeach()
 
 # Request parsing/validation, the upstream answer path (SSE -> events -> DeepSeek JSON), the
-# JSON reader against jansson and HTTP request heads.
+# JSON reader against jansson, HTTP request heads, and HTTP response heads with chunked bodies.
 add_library(seekd_api_fuzzlib STATIC
   ${PROJECT_SOURCE_DIR}/src/base/mem.c ${PROJECT_SOURCE_DIR}/src/base/buf.c
   ${PROJECT_SOURCE_DIR}/src/base/log.c ${PROJECT_SOURCE_DIR}/src/json/jw.c
@@ -34,7 +34,7 @@ add_library(seekd_api_fuzzlib STATIC
 target_include_directories(seekd_api_fuzzlib PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_compile_options(seekd_api_fuzzlib PRIVATE ${SEEKD_FUZZ_FLAGS})
 target_link_libraries(seekd_api_fuzzlib PUBLIC PkgConfig::JANSSON m)
-foreach(name request upstream_stream json_reader http_head)
+foreach(name request upstream_stream json_reader http_head http_response)
   add_executable(fuzz_${name} ${PROJECT_SOURCE_DIR}/fuzz/fuzz_${name}.c)
   target_compile_options(fuzz_${name} PRIVATE ${SEEKD_FUZZ_FLAGS})
   target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,address,undefined)

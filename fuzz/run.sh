@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run.sh - builds the fuzzers (tokenizer, request validation, upstream stream parsing, HTTP heads)
+# run.sh - builds the fuzzers (tokenizer, request validation, upstream stream parsing, HTTP heads,
+# HTTP responses and chunked bodies)
 # with clang + libFuzzer (ASan, UBSan) and runs each for a bounded time. usage: fuzz/run.sh [seconds_per_target=30]    Exit 0 when no target crashed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -8,7 +9,7 @@ build="$root/build-fuzz"
 CC=clang cmake -S "$root" -B "$build" -DSEEKD_FUZZ=ON -DSEEKD_TESTS=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=(fuzz_tok_encode fuzz_tok_load_json fuzz_tok_load_gguf fuzz_tok_load_blob fuzz_request
-  fuzz_upstream_stream fuzz_json_reader fuzz_http_head)
+  fuzz_upstream_stream fuzz_json_reader fuzz_http_head fuzz_http_response)
 cmake --build "$build" --target "${targets[@]}" -j"$(nproc)" >/dev/null
 work="$build/fuzz-work"
 mkdir -p "$work"
@@ -30,6 +31,7 @@ for t in "${targets[@]}"; do
     fuzz_upstream_stream) cp -n "$root"/fuzz/seeds/upstream_stream/* "$corpus"/ 2>/dev/null || true ;;
     fuzz_json_reader) cp -n "$root"/fuzz/seeds/json_reader/* "$corpus"/ 2>/dev/null || true ;;
     fuzz_http_head) cp -n "$root"/fuzz/seeds/http_head/* "$corpus"/ 2>/dev/null || true ;;
+    fuzz_http_response) cp -n "$root"/fuzz/seeds/http_response/* "$corpus"/ 2>/dev/null || true ;;
     fuzz_tok_load_blob)
       b="$build/generated/tokenizer/deepseek_v3.tokblob"
       [ -f "$b" ] && cp -n "$b" "$corpus"/ 2>/dev/null || true ;;

@@ -30,7 +30,6 @@
 #define HEAD_MAX (64 * 1024)               /* a request head above this gets 431 */
 #define READ_CHUNK 16384                   /* bytes asked of recv() at a time */
 #define IN_MAX (HEAD_MAX + 4 * READ_CHUNK) /* unprocessed input kept per connection */
-#define CHUNK_LINE_MAX 1024                /* a chunk-size line (with extensions) or a trailer */
 #define LINGER_MS 2000                     /* after a closing response: drain input before close */
 
 typedef struct conn conn_t;
@@ -53,7 +52,6 @@ struct http_server {
 };
 
 enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED };
-enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
 
 struct conn {
     http_server_t *srv;
@@ -64,15 +62,15 @@ struct conn {
     buf_t in;  /* received bytes not yet taken by a request */
     buf_t out; /* response bytes; out_off of them already written */
     size_t out_off;
-    http_req_t *req; /* being read (!busy) or answered (busy) */
-    int body_mode;   /* of req while its body is read */
-    int64_t body_left;
-    int ch_state;
-    bool busy;      /* the handler has req until its response ends */
-    bool closing;   /* no more requests: close once out is written */
-    bool lingering; /* write side shut: input is discarded until EOF or LINGER_MS */
-    bool dead;      /* the socket failed; the loop tears the connection down */
-    int depth;      /* > 0 while process() runs: freeing then is deferred */
+    http_req_t *req;   /* being read (!busy) or answered (busy) */
+    int body_mode;     /* of req while its body is read */
+    int64_t body_left; /* BODY_LENGTH */
+    http_dechunk_t dc; /* BODY_CHUNKED */
+    bool busy;         /* the handler has req until its response ends */
+    bool closing;      /* no more requests: close once out is written */
+    bool lingering;    /* write side shut: input is discarded until EOF or LINGER_MS */
+    bool dead;         /* the socket failed; the loop tears the connection down */
+    int depth;         /* > 0 while process() runs: freeing then is deferred */
     bool freed;
     conn_t *prev, *next;
 };
@@ -393,7 +391,7 @@ static int take_head(conn_t *c)
     c->body_mode = BODY_NONE;
     if (r->head.chunked) {
         c->body_mode = BODY_CHUNKED;
-        c->ch_state = CH_SIZE;
+        memset(&c->dc, 0, sizeof c->dc);
     } else if (r->head.content_length > (int64_t)max) {
         /* not read: the handler answers 413 and the connection closes */
         r->refused = (size_t)r->head.content_length;
@@ -420,68 +418,37 @@ static int take_head(conn_t *c)
 static int take_body(conn_t *c)
 {
     http_req_t *r = c->req;
-    while (c->body_mode == BODY_LENGTH || c->body_mode == BODY_CHUNKED) {
-        if (c->body_mode == BODY_LENGTH || c->ch_state == CH_DATA) {
-            size_t n = c->in.len < (uint64_t)c->body_left ? c->in.len : (size_t)c->body_left;
-            if (n) {
-                buf_append(&r->body, c->in.data, n);
-                buf_consume(&c->in, n);
-                c->body_left -= (int64_t)n;
-            }
-            if (c->body_left)
-                return 0;
-            if (c->body_mode == BODY_LENGTH)
-                break;
-            c->ch_state = CH_DATA_END;
-            continue;
+    if (c->body_mode == BODY_LENGTH) {
+        size_t n = c->in.len < (uint64_t)c->body_left ? c->in.len : (size_t)c->body_left;
+        if (n) {
+            buf_append(&r->body, c->in.data, n);
+            buf_consume(&c->in, n);
+            c->body_left -= (int64_t)n;
         }
-        char *nl = c->in.len ? memchr(c->in.data, '\n', c->in.len) : NULL;
-        if (!nl)
-            return c->in.len > CHUNK_LINE_MAX ? -1 : 0;
-        size_t ll = (size_t)(nl - c->in.data); /* line length without the LF */
-        size_t text = ll && c->in.data[ll - 1] == '\r' ? ll - 1 : ll;
-        if (ll > CHUNK_LINE_MAX)
+        if (c->body_left)
+            return 0;
+    }
+    while (c->body_mode == BODY_CHUNKED && c->dc.state != DC_DONE) {
+        const char *data;
+        size_t n;
+        long used = http_dechunk(&c->dc, c->in.data, c->in.len, &data, &n);
+        if (used < 0)
             return -1;
-        if (c->ch_state == CH_DATA_END) {
-            if (text)
-                return -1;
-            c->ch_state = CH_SIZE;
-        } else if (c->ch_state == CH_SIZE) {
-            uint64_t size = 0;
-            size_t i = 0;
-            for (; i < text; i++) {
-                char ch = c->in.data[i];
-                int d = ch >= '0' && ch <= '9'   ? ch - '0'
-                        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                                 : -1;
-                if (d < 0)
-                    break;
-                if (size > (UINT64_MAX >> 4))
-                    return -1;
-                size = size << 4 | (uint64_t)d;
-            }
-            if (i == 0 ||
-                (i < text && c->in.data[i] != ';' && c->in.data[i] != ' ' && c->in.data[i] != '\t'))
-                return -1;
-            if (size == 0) {
-                c->ch_state = CH_TRAILER;
-            } else if (size > c->srv->opts.max_body - r->body.len) {
-                /* too big: stop reading; the handler answers 413 and the connection closes */
-                r->refused = size > SIZE_MAX - r->body.len ? SIZE_MAX : r->body.len + (size_t)size;
-                buf_reset(&r->body);
-                c->body_mode = BODY_NONE;
-                c->closing = true;
-                buf_consume(&c->in, ll + 1);
-                return 1;
-            } else {
-                c->ch_state = CH_DATA;
-                c->body_left = (int64_t)size;
-            }
-        } else if (text == 0) { /* CH_TRAILER: the empty line ends the body */
+        if (used == 0)
+            return 0;
+        if (c->dc.announced > c->srv->opts.max_body - r->body.len) {
+            /* too big: stop reading; the handler answers 413 and the connection closes */
+            uint64_t size = c->dc.announced;
+            r->refused = size > SIZE_MAX - r->body.len ? SIZE_MAX : r->body.len + (size_t)size;
+            buf_reset(&r->body);
             c->body_mode = BODY_NONE;
+            c->closing = true;
+            buf_consume(&c->in, (size_t)used);
+            return 1;
         }
-        buf_consume(&c->in, ll + 1);
+        if (n)
+            buf_append(&r->body, data, n);
+        buf_consume(&c->in, (size_t)used);
     }
     c->body_mode = BODY_NONE;
     return 1;

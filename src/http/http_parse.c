@@ -90,21 +90,11 @@ static int parse_request_line(char *line, http_head_t *h)
     return 0;
 }
 
-int http_parse_head(char *buf, size_t len, http_head_t *h)
+/* The header fields after the start line, from pos to the empty line; framing and
+ * persistence rules shared by requests and responses. */
+static int parse_fields(char *buf, size_t len, size_t pos, http_head_t *h)
 {
-    memset(h, 0, sizeof *h);
-    h->content_length = -1;
-    if (memchr(buf, '\0', len))
-        return 400;
-    size_t pos = 0;
-    while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n'))
-        pos++;
-    char *line = next_line(buf, len, &pos);
-    if (!line)
-        return 400;
-    int rc = parse_request_line(line, h);
-    if (rc)
-        return rc;
+    char *line;
     bool close = false, keep = false;
     for (;;) {
         line = next_line(buf, len, &pos);
@@ -162,4 +152,100 @@ int http_parse_head(char *buf, size_t len, http_head_t *h)
         return 400; /* both framings: a smuggling attempt or a broken client */
     h->keep_alive = h->minor == 1 ? !close : keep && !close;
     return 0;
+}
+
+/* Clears h and finds the start line (after leading empty lines), NUL-terminated. */
+static char *start_line(char *buf, size_t len, http_head_t *h, size_t *pos)
+{
+    memset(h, 0, sizeof *h);
+    h->content_length = -1;
+    if (memchr(buf, '\0', len))
+        return NULL;
+    *pos = 0;
+    while (*pos < len && (buf[*pos] == '\r' || buf[*pos] == '\n'))
+        (*pos)++;
+    return next_line(buf, len, pos);
+}
+
+int http_parse_head(char *buf, size_t len, http_head_t *h)
+{
+    size_t pos;
+    char *line = start_line(buf, len, h, &pos);
+    if (!line)
+        return 400;
+    int rc = parse_request_line(line, h);
+    return rc ? rc : parse_fields(buf, len, pos, h);
+}
+
+int http_parse_response_head(char *buf, size_t len, http_head_t *h)
+{
+    size_t pos;
+    char *p = start_line(buf, len, h, &pos);
+    /* HTTP/1.x SP 3DIGIT SP reason, the reason possibly empty (and its space missing) */
+    if (!p || strncmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ')
+        return -1;
+    h->minor = p[7] - '0';
+    p += 9;
+    for (int i = 0; i < 3; i++, p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        h->status = h->status * 10 + (*p - '0');
+    }
+    if ((*p && *p != ' ') || h->status < 100)
+        return -1;
+    return parse_fields(buf, len, pos, h) ? -1 : 0;
+}
+
+long http_dechunk(http_dechunk_t *d, const char *in, size_t len, const char **data, size_t *dlen)
+{
+    *dlen = 0;
+    d->announced = 0;
+    if (d->state == DC_DONE || len == 0)
+        return 0;
+    if (d->state == DC_DATA) {
+        size_t n = len < d->left ? len : (size_t)d->left;
+        *data = in;
+        *dlen = n;
+        d->left -= n;
+        if (!d->left)
+            d->state = DC_DATA_END;
+        return (long)n;
+    }
+    const char *nl =
+        memchr(in, '\n', len < HTTP_CHUNK_LINE_MAX + 1 ? len : HTTP_CHUNK_LINE_MAX + 1);
+    if (!nl)
+        return len > HTTP_CHUNK_LINE_MAX ? -1 : 0;
+    size_t ll = (size_t)(nl - in); /* the line without its LF */
+    size_t text = ll && in[ll - 1] == '\r' ? ll - 1 : ll;
+    if (d->state == DC_DATA_END) {
+        if (text)
+            return -1;
+        d->state = DC_SIZE;
+    } else if (d->state == DC_SIZE) {
+        uint64_t size = 0;
+        size_t i = 0;
+        for (; i < text; i++) {
+            char ch = in[i];
+            int v = ch >= '0' && ch <= '9'   ? ch - '0'
+                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                             : -1;
+            if (v < 0)
+                break;
+            if (size > (UINT64_MAX >> 4))
+                return -1;
+            size = size << 4 | (uint64_t)v;
+        }
+        size_t j = i; /* BWS, then nothing or the extensions */
+        while (j < text && (in[j] == ' ' || in[j] == '\t'))
+            j++;
+        if (i == 0 || (j < text && in[j] != ';'))
+            return -1;
+        d->announced = size;
+        d->left = size;
+        d->state = size ? DC_DATA : DC_TRAILER;
+    } else if (text == 0) { /* DC_TRAILER: the empty line ends the body */
+        d->state = DC_DONE;
+    }
+    return (long)ll + 1;
 }

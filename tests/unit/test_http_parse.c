@@ -1,7 +1,10 @@
 /* test_http_parse.c - request heads (http/http_parse.c): where a head ends (CRLF, bare LF,
  * leading empty lines, never early), and what http_parse_head makes of it: request line,
  * header names and trimmed values, Content-Length, Transfer-Encoding, Connection, Expect, and
- * the exact status for every refused head (400, 431, 501, 505). */
+ * the exact status for every refused head (400, 431, 501, 505). Response heads
+ * (http_parse_response_head: status line, shared field rules, refusals) and the chunked
+ * decoder (http_dechunk: steps, announced sizes, extensions, trailers, every split of the
+ * input, malformed codings and the line limit). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -152,23 +155,32 @@ static char *parse(const char *in, size_t len, http_head_t *h, int *rc)
     return b;
 }
 
-static void run_parse_cases(const parse_case_t *cases, size_t n)
+typedef char *(*parse_fn)(const char *in, size_t len, http_head_t *h, int *rc);
+typedef void (*dump_fn)(const http_head_t *h, char *out, size_t cap);
+
+/* Each case's return code, and for a parsed head its dump, against what it should be. */
+static void run_cases(const parse_case_t *cases, size_t n, parse_fn parse_one, dump_fn dump)
 {
     for (size_t i = 0; i < n; i++) {
         const parse_case_t *c = &cases[i];
         http_head_t h;
         int rc;
-        char *b = parse(c->in, c->len, &h, &rc);
+        char *b = parse_one(c->in, c->len, &h, &rc);
         if (rc != c->rc)
             fail_msg("case %zu (%.*s): rc %d, want %d", i, (int)c->len, c->in, rc, c->rc);
         if (rc == 0) {
             char got[4096];
-            dump_head(&h, got, sizeof got);
+            dump(&h, got, sizeof got);
             if (strcmp(got, c->dump) != 0)
                 fail_msg("case %zu:\n got  %s\n want %s", i, got, c->dump);
         }
         free(b);
     }
+}
+
+static void run_parse_cases(const parse_case_t *cases, size_t n)
+{
+    run_cases(cases, n, parse, dump_head);
 }
 
 #define OK(lit, d)                                                                                 \
@@ -445,13 +457,648 @@ static void test_reuse(void **state)
     free(b);
 }
 
+/* ---- http_parse_response_head ---- */
+
+/* A canonical text of a parsed response head: "STATUS 1.<minor> cl=N te=B ka=B" then each
+ * header as " [name=value]". */
+static void dump_resp(const http_head_t *h, char *out, size_t cap)
+{
+    size_t o = (size_t)snprintf(out, cap, "%d 1.%d cl=%lld te=%d ka=%d", h->status, h->minor,
+                                (long long)h->content_length, h->chunked, h->keep_alive);
+    for (int i = 0; i < h->nhdrs; i++) {
+        o += (size_t)snprintf(out + o, cap - o, " [");
+        put_esc(out, cap, &o, h->hdrs[i].name);
+        o += (size_t)snprintf(out + o, cap - o, "=");
+        put_esc(out, cap, &o, h->hdrs[i].value);
+        o += (size_t)snprintf(out + o, cap - o, "]");
+    }
+}
+
+/* Like parse, for a response head. */
+static char *parse_resp(const char *in, size_t len, http_head_t *h, int *rc)
+{
+    char *b = malloc(len);
+    memcpy(b, in, len);
+    assert_int_equal(http_head_len(b, len), len);
+    *rc = http_parse_response_head(b, len, h);
+    if (*rc == 0) {
+        assert_true(h->status >= 100 && h->status <= 999);
+        assert_null(h->method);
+        assert_null(h->target);
+        assert_true(h->nhdrs >= 0 && h->nhdrs <= HTTP_MAX_HEADERS);
+        for (int i = 0; i < h->nhdrs; i++) {
+            const char *strs[2] = {h->hdrs[i].name, h->hdrs[i].value};
+            for (int k = 0; k < 2; k++) {
+                assert_true(inside(strs[k], b, len));
+                assert_non_null(memchr(strs[k], '\0', (size_t)(b + len - strs[k])));
+            }
+            assert_true(*h->hdrs[i].name);
+        }
+    }
+    return b;
+}
+
+static void run_resp_cases(const parse_case_t *cases, size_t n)
+{
+    run_cases(cases, n, parse_resp, dump_resp);
+}
+
+static void test_response_status_line(void **state)
+{
+    (void)state;
+    static const parse_case_t cases[] = {
+        OK("HTTP/1.1 200 OK\r\n\r\n", "200 1.1 cl=-1 te=0 ka=1"),
+        OK("HTTP/1.1 500 Internal Server Error\r\n\r\n", "500 1.1 cl=-1 te=0 ka=1"),
+        OK("HTTP/1.1 404 Not Found\n\n", "404 1.1 cl=-1 te=0 ka=1"),
+        /* an empty reason, and a missing one (with its space) */
+        OK("HTTP/1.1 204 \r\n\r\n", "204 1.1 cl=-1 te=0 ka=1"),
+        OK("HTTP/1.1 200\r\n\r\n", "200 1.1 cl=-1 te=0 ka=1"),
+        OK("HTTP/1.0 200\n\n", "200 1.0 cl=-1 te=0 ka=0"),
+        /* a reason with odd spacing and obs-text is skipped, whatever it says */
+        OK("HTTP/1.1 200  O K \r\n\r\n", "200 1.1 cl=-1 te=0 ka=1"),
+        OK("HTTP/1.1 200 caf\xc3\xa9\r\n\r\n", "200 1.1 cl=-1 te=0 ka=1"),
+        /* every three-digit code from 100 up */
+        OK("HTTP/1.1 100 Continue\r\n\r\n", "100 1.1 cl=-1 te=0 ka=1"),
+        OK("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+           "101 1.1 cl=-1 te=0 ka=1 [Upgrade=websocket]"),
+        OK("HTTP/1.1 599 x\r\n\r\n", "599 1.1 cl=-1 te=0 ka=1"),
+        OK("HTTP/1.1 999 x\r\n\r\n", "999 1.1 cl=-1 te=0 ka=1"),
+        /* leading empty lines are skipped, as before a request */
+        OK("\r\nHTTP/1.1 200 OK\r\n\r\n", "200 1.1 cl=-1 te=0 ka=1"),
+        /* versions */
+        BAD("HTTP/2 200\r\n\r\n", -1),
+        BAD("HTTP/2.0 200 OK\r\n\r\n", -1),
+        BAD("HTTP/1.2 200 OK\r\n\r\n", -1),
+        BAD("HTTP/0.9 200 OK\r\n\r\n", -1),
+        BAD("HTTP/1.10 200 OK\r\n\r\n", -1),
+        BAD("HTTP/1. 200 OK\r\n\r\n", -1),
+        BAD("HTTP/1 200 OK\r\n\r\n", -1),
+        BAD("http/1.1 200 OK\r\n\r\n", -1),
+        BAD("ICY 200 OK\r\n\r\n", -1),
+        BAD(" HTTP/1.1 200 OK\r\n\r\n", -1),
+        /* the status: exactly three digits, 100 or more, one SP before it */
+        BAD("HTTP/1.1 20 OK\r\n\r\n", -1),
+        BAD("HTTP/1.1 2000 OK\r\n\r\n", -1),
+        BAD("HTTP/1.1 2000\r\n\r\n", -1),
+        BAD("HTTP/1.1 099 x\r\n\r\n", -1),
+        BAD("HTTP/1.1 000 x\r\n\r\n", -1),
+        BAD("HTTP/1.1 20x OK\r\n\r\n", -1),
+        BAD("HTTP/1.1 -20 OK\r\n\r\n", -1),
+        BAD("HTTP/1.1 +20 OK\r\n\r\n", -1),
+        BAD("HTTP/1.1  200 OK\r\n\r\n", -1),
+        BAD("HTTP/1.1\t200 OK\r\n\r\n", -1),
+        BAD("HTTP/1.1 200\tOK\r\n\r\n", -1),
+        BAD("HTTP/1.1 200\r\r\n\r\n", -1),
+        BAD("HTTP/1.1 \r\n\r\n", -1),
+        BAD("HTTP/1.1\r\n\r\n", -1),
+        BAD("HTTP/1.1 OK\r\n\r\n", -1),
+        /* NUL anywhere */
+        BAD("HTTP/1.1 2\0000 OK\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 O\0K\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n", -1),
+        /* a request is not a response */
+        BAD("GET / HTTP/1.1\r\n\r\n", -1),
+    };
+    run_resp_cases(cases, sizeof cases / sizeof cases[0]);
+}
+
+static void test_response_fields(void **state)
+{
+    (void)state;
+    static const parse_case_t cases[] = {
+        OK("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 42\r\n\r\n",
+           "200 1.1 cl=42 te=0 ka=1 [Content-Type=application/json] [Content-Length=42]"),
+        OK("HTTP/1.1 200 OK\r\ncontent-length:  0 \r\n\r\n",
+           "200 1.1 cl=0 te=0 ka=1 [content-length=0]"),
+        OK("HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length: 007\r\n\r\n",
+           "200 1.1 cl=7 te=0 ka=1 [Content-Length=7] [Content-Length=007]"),
+        OK("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+           "200 1.1 cl=-1 te=1 ka=1 [Transfer-Encoding=chunked]"),
+        OK("HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n",
+           "200 1.1 cl=-1 te=1 ka=1 [transfer-encoding=Chunked]"),
+        /* persistence: HTTP/1.1 unless close; HTTP/1.0 only with keep-alive (and no close) */
+        OK("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+           "200 1.1 cl=-1 te=0 ka=0 [Connection=close]"),
+        OK("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\n\r\n",
+           "200 1.1 cl=-1 te=0 ka=1 [Connection=keep-alive]"),
+        OK("HTTP/1.1 200 OK\r\nConnection: Upgrade, Close\r\n\r\n",
+           "200 1.1 cl=-1 te=0 ka=0 [Connection=Upgrade, Close]"),
+        OK("HTTP/1.0 200 OK\r\n\r\n", "200 1.0 cl=-1 te=0 ka=0"),
+        OK("HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\n",
+           "200 1.0 cl=3 te=0 ka=0 [Content-Length=3]"),
+        OK("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n",
+           "200 1.0 cl=-1 te=0 ka=1 [Connection=keep-alive]"),
+        OK("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nConnection: close\r\n\r\n",
+           "200 1.0 cl=-1 te=0 ka=0 [Connection=Keep-Alive] [Connection=close]"),
+        OK("HTTP/1.0 200 OK\r\nKeep-Alive: timeout=5\r\n\r\n",
+           "200 1.0 cl=-1 te=0 ka=0 [Keep-Alive=timeout=5]"),
+        /* OWS trimmed, names as sent, repeated fields kept in order */
+        OK("HTTP/1.1 200 OK\nX-A: \t a b \t\nx-a:\n\n", "200 1.1 cl=-1 te=0 ka=1 [X-A=a b] [x-a=]"),
+        /* both framings, in either order */
+        BAD("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n", -1),
+        /* codings other than (one) chunked */
+        BAD("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            -1),
+        BAD("HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\n", -1),
+        /* Content-Length values */
+        BAD("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\n", -1),
+        /* obsolete line folding */
+        BAD("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nX: a\r\n\tb\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\n X: a\r\n\r\n", -1),
+        /* whitespace before the colon, bad or missing names */
+        BAD("HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nTransfer-Encoding\t: chunked\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nX Y: z\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\n: z\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", -1),
+        /* control bytes in values */
+        BAD("HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nX: a\x01\r\n\r\n", -1),
+        BAD("HTTP/1.1 200 OK\r\nX: a\x7f\r\n\r\n", -1),
+    };
+    run_resp_cases(cases, sizeof cases / sizeof cases[0]);
+}
+
+static void test_response_limits_and_reuse(void **state)
+{
+    (void)state;
+    http_head_t h;
+    int rc;
+    for (int n = HTTP_MAX_HEADERS; n <= HTTP_MAX_HEADERS + 1; n++) {
+        size_t len;
+        /* the request head of many_headers with a status line for its request line */
+        char *req = many_headers(n, &len);
+        static const char sl[] = "HTTP/1.1 200 OK\r\n";
+        const size_t rl = sizeof "GET /many HTTP/1.1\r\n" - 1;
+        char *s = malloc(len);
+        memcpy(s, sl, sizeof sl - 1);
+        memcpy(s + sizeof sl - 1, req + rl, len - rl);
+        len = len - rl + sizeof sl - 1;
+        free(req);
+        char *b = parse_resp(s, len, &h, &rc);
+        assert_int_equal(rc, n == HTTP_MAX_HEADERS ? 0 : -1);
+        if (rc == 0) {
+            assert_int_equal(h.nhdrs, HTTP_MAX_HEADERS);
+            assert_string_equal(h.hdrs[99].name, "H99");
+        }
+        free(b);
+        free(s);
+    }
+    /* nothing of an earlier head (request or response) leaks into the next */
+    char *b =
+        parse(S("POST / HTTP/1.1\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n"), &h, &rc);
+    assert_int_equal(rc, 0);
+    free(b);
+    b = parse_resp(S("HTTP/1.1 204 No Content\r\n\r\n"), &h, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(h.status, 204);
+    assert_int_equal(h.content_length, -1);
+    assert_int_equal(h.nhdrs, 0);
+    assert_false(h.expect_continue);
+    free(b);
+    b = parse_resp(S("HTTP/1.1 999 x\r\nTransfer-Encoding: chunked\r\n\r\n"), &h, &rc);
+    assert_int_equal(rc, 0);
+    free(b);
+    b = parse_resp(S("HTTP/1.0 200 OK\r\n\r\n"), &h, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(h.status, 200);
+    assert_false(h.chunked);
+    free(b);
+}
+
+/* ---- http_dechunk ---- */
+
+enum { END_NEED, END_DONE, END_BAD };
+
+typedef struct {
+    char out[8192]; /* the decoded bytes */
+    size_t olen;
+    size_t used; /* input bytes consumed, in all */
+    int end;     /* END_NEED, END_DONE or END_BAD */
+    http_dechunk_t d;
+} dc_run_t;
+
+/* Decodes in[0..len) the way a caller does: the input arrives in pieces that end at cuts[0..n)
+ * (ascending, each below len) and at len; a caller keeps the bytes not consumed yet, appends
+ * the next piece and steps until the decoder wants more, fails, or is done. Each step sees an
+ * exact-size copy of the pending bytes, so that ASan sees any read past them. */
+static void dechunk_feed(const char *in, size_t len, const size_t *cuts, size_t ncuts, dc_run_t *r)
+{
+    memset(r, 0, sizeof *r);
+    size_t start = 0; /* in[start..avail) is pending */
+    for (size_t k = 0; k <= ncuts && r->end == END_NEED; k++) {
+        size_t avail = k < ncuts ? cuts[k] : len;
+        assert_true(avail >= start && avail <= len);
+        while (r->d.state != DC_DONE) {
+            size_t plen = avail - start;
+            char *p = malloc(plen ? plen : 1);
+            memcpy(p, in + start, plen);
+            const char *data = NULL;
+            size_t dlen = 99;
+            long rc = http_dechunk(&r->d, p, plen, &data, &dlen);
+            if (rc < 0) {
+                assert_int_equal(rc, -1);
+                r->end = END_BAD;
+                free(p);
+                break;
+            }
+            assert_true((size_t)rc <= plen);
+            if (rc == 0) {
+                assert_int_equal(dlen, 0);
+                free(p);
+                break;
+            }
+            if (dlen) { /* a span of data is all that the step consumed */
+                assert_ptr_equal(data, p);
+                assert_int_equal(dlen, (size_t)rc);
+                assert_true(r->olen + dlen <= sizeof r->out);
+                memcpy(r->out + r->olen, data, dlen);
+                r->olen += dlen;
+            }
+            free(p);
+            start += (size_t)rc;
+            r->used += (size_t)rc;
+        }
+        if (r->end == END_NEED && r->d.state == DC_DONE) {
+            r->end = END_DONE;
+            /* once done, nothing more is consumed */
+            const char *data;
+            size_t dlen;
+            assert_int_equal(http_dechunk(&r->d, in + start, len - start, &data, &dlen), 0);
+            assert_int_equal(dlen, 0);
+        }
+    }
+}
+
+static void dechunk_whole(const char *in, size_t len, dc_run_t *r)
+{
+    dechunk_feed(in, len, NULL, 0, r);
+}
+
+static void dechunk_bytewise(const char *in, size_t len, dc_run_t *r)
+{
+    size_t *cuts = malloc((len ? len : 1) * sizeof *cuts);
+    for (size_t i = 1; i < len; i++)
+        cuts[i - 1] = i;
+    dechunk_feed(in, len, cuts, len ? len - 1 : 0, r);
+    free(cuts);
+}
+
+static void expect_decoded(const char *in, size_t len, const char *want, size_t wlen, size_t used)
+{
+    static dc_run_t r;
+    dechunk_whole(in, len, &r);
+    if (r.end != END_DONE)
+        fail_msg("%.*s: end %d, want done", (int)len, in, r.end);
+    assert_int_equal(r.used, used);
+    assert_int_equal(r.olen, wlen);
+    assert_memory_equal(r.out, want, wlen);
+    dechunk_bytewise(in, len, &r);
+    assert_int_equal(r.end, END_DONE);
+    assert_int_equal(r.used, used);
+    assert_int_equal(r.olen, wlen);
+    assert_memory_equal(r.out, want, wlen);
+}
+
+/* One step at a time: what each returns, the data it gives, what a size line announces. */
+static void test_dechunk_steps(void **state)
+{
+    (void)state;
+    static const char in[] = "5\r\nhello\r\n1a;x=y\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nT: "
+                             "1\r\n\r\nNEXT";
+    static const struct {
+        long rc;
+        const char *data; /* NULL: a line */
+        uint64_t announced;
+        int state;
+    } steps[] = {
+        {3, NULL, 5, DC_DATA},
+        {5, "hello", 0, DC_DATA_END},
+        {2, NULL, 0, DC_SIZE},
+        {8, NULL, 26, DC_DATA},
+        {26, "abcdefghijklmnopqrstuvwxyz", 0, DC_DATA_END},
+        {2, NULL, 0, DC_SIZE},
+        {3, NULL, 0, DC_TRAILER},
+        {6, NULL, 0, DC_TRAILER},
+        {2, NULL, 0, DC_DONE},
+        {0, NULL, 0, DC_DONE},
+        {0, NULL, 0, DC_DONE},
+    };
+    http_dechunk_t d = {0};
+    size_t pos = 0, len = sizeof in - 1;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        const char *data = NULL;
+        size_t dlen = 99;
+        d.announced = 12345; /* reset by every step */
+        long rc = http_dechunk(&d, in + pos, len - pos, &data, &dlen);
+        if (rc != steps[i].rc)
+            fail_msg("step %zu: rc %ld, want %ld", i, rc, steps[i].rc);
+        assert_int_equal(d.state, steps[i].state);
+        assert_int_equal(d.announced, steps[i].announced);
+        if (steps[i].data) {
+            assert_ptr_equal(data, in + pos);
+            assert_int_equal(dlen, strlen(steps[i].data));
+            assert_memory_equal(data, steps[i].data, dlen);
+        } else {
+            assert_int_equal(dlen, 0);
+        }
+        pos += (size_t)rc;
+    }
+    assert_string_equal(in + pos, "NEXT");
+
+    /* data arriving in parts is given as it comes; the chunk's remainder is tracked */
+    memset(&d, 0, sizeof d);
+    const char *data;
+    size_t dlen;
+    assert_int_equal(http_dechunk(&d, "a\r\n0123", 7, &data, &dlen), 3);
+    assert_int_equal(d.announced, 10);
+    assert_int_equal(d.left, 10);
+    assert_int_equal(http_dechunk(&d, "0123", 4, &data, &dlen), 4);
+    assert_int_equal(dlen, 4);
+    assert_int_equal(d.left, 6);
+    assert_int_equal(d.announced, 0);
+    assert_int_equal(http_dechunk(&d, "456789\r\n", 8, &data, &dlen), 6);
+    assert_int_equal(dlen, 6);
+    assert_int_equal(d.state, DC_DATA_END);
+    /* an incomplete line, and no input at all, consume nothing */
+    assert_int_equal(http_dechunk(&d, "\r", 1, &data, &dlen), 0);
+    assert_int_equal(http_dechunk(&d, "", 0, &data, &dlen), 0);
+    assert_int_equal(d.state, DC_DATA_END);
+    assert_int_equal(http_dechunk(&d, "\r\n", 2, &data, &dlen), 2);
+    assert_int_equal(d.state, DC_SIZE);
+    assert_int_equal(http_dechunk(&d, "1F", 2, &data, &dlen), 0);
+    assert_int_equal(d.announced, 0);
+    assert_int_equal(d.state, DC_SIZE);
+
+    /* announced sizes: hex of either case, leading zeros, the largest size there is */
+    static const struct {
+        const char *line;
+        uint64_t size;
+    } sizes[] = {
+        {"1\r\n", 1},
+        {"f\r\n", 15},
+        {"F\r\n", 15},
+        {"ff\r\n", 255},
+        {"Ff\n", 255},
+        {"10\r\n", 16},
+        {"aBcDeF\r\n", 0xabcdef},
+        {"000000000000000000000000001\r\n", 1},
+        {"7fffffffffffffff\r\n", INT64_MAX},
+        {"FFFFFFFFFFFFFFFF\r\n", UINT64_MAX},
+        {"0ffffffffffffffff\r\n", UINT64_MAX},
+        {"5;foo=bar\r\n", 5},
+        {"5 ;foo\r\n", 5},
+        {"5\t;foo\r\n", 5},
+        {"5 \t\r\n", 5},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        memset(&d, 0, sizeof d);
+        size_t n = strlen(sizes[i].line);
+        long rc = http_dechunk(&d, sizes[i].line, n, &data, &dlen);
+        if (rc != (long)n || d.announced != sizes[i].size || d.left != sizes[i].size ||
+            d.state != DC_DATA)
+            fail_msg("size line %zu: rc %ld announced %llu state %d", i, rc,
+                     (unsigned long long)d.announced, d.state);
+    }
+    /* a last chunk announces 0 and moves to the trailers */
+    memset(&d, 0, sizeof d);
+    assert_int_equal(http_dechunk(&d, "000;z\r\n", 7, &data, &dlen), 7);
+    assert_int_equal(d.announced, 0);
+    assert_int_equal(d.state, DC_TRAILER);
+}
+
+static void test_dechunk_bodies(void **state)
+{
+    (void)state;
+    /* several chunks */
+#define DC(in, want, used) expect_decoded(S(in), S(want), used)
+    DC("5\r\nhello\r\n6\r\n world\r\n1\r\n!\r\n0\r\n\r\n", "hello world!", 32);
+    /* the smallest body, and bytes after the end that are not part of it */
+    DC("0\r\n\r\n", "", 5);
+    DC("0\r\n\r\nGET / HTTP/1.1\r\n\r\n", "", 5);
+    DC("3\r\nabc\r\n0\r\n\r\n0\r\n\r\n", "abc", 13);
+    /* bare LF line ends */
+    DC("3\nabc\n0\n\n", "abc", 9);
+    /* chunk extensions */
+    DC("5;foo=bar\r\nhello\r\n0\r\n\r\n", "hello", 23);
+    DC("5;foo=\"a;b\\\"c\";bar\r\nhello\r\n0;last=1\r\n\r\n", "hello", 39);
+    DC("5 ; foo = bar\r\nhello\r\n0\r\n\r\n", "hello", 27);
+    /* upper and lower case hex */
+    DC("A\r\n0123456789\r\na\r\nabcdefghij\r\n0\r\n\r\n", "0123456789abcdefghij", 35);
+    DC("1f\r\n0123456789abcdefghijklmnopqrstu\r\n1F\r\n0123456789ABCDEFGHIJKLMNOPQRSTU\r\n0\r\n\r"
+       "\n",
+       "0123456789abcdefghijklmnopqrstu0123456789ABCDEFGHIJKLMNOPQRSTU", 79);
+    /* data holding CR, LF, NUL and what looks like chunk syntax */
+    DC("9\r\n\r\n0\r\n\r\n\0\xff\r\n0\r\n\r\n", "\r\n0\r\n\r\n\0\xff", 19);
+    /* trailers, then the end */
+    DC("3\r\nabc\r\n0\r\nExpires: never\r\nX-Sum: 1\r\n\r\n", "abc", 39);
+    DC("0\r\nT: 1\n\r\nrest", "", 10);
+#undef DC
+}
+
+/* The same encoded body, cut in two at every place and fed byte by byte, decodes the same and
+ * ends in the same place; every proper prefix of it decodes to a prefix and wants more. */
+static void test_dechunk_splits(void **state)
+{
+    (void)state;
+    static const char body[] = "5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\nb\r\n"
+                               " 0\r\n\r\nX\r\n00\r\n0\r\nTrailer: a\r\nT2: b\r\n\r\n";
+    static const char want[] = "helloabcdefghijklmnopqrstuvwxyz 0\r\n\r\nX\r\n00";
+    static const char after[] = "HTTP/1.1 200 OK\r\n\r\n";
+    const size_t blen = sizeof body - 1, wlen = sizeof want - 1;
+    char in[sizeof body + sizeof after];
+    memcpy(in, body, blen);
+    memcpy(in + blen, after, sizeof after - 1);
+    const size_t len = blen + sizeof after - 1;
+
+    static dc_run_t r;
+    dechunk_whole(in, len, &r);
+    assert_int_equal(r.end, END_DONE);
+    assert_int_equal(r.used, blen);
+    assert_int_equal(r.olen, wlen);
+    assert_memory_equal(r.out, want, wlen);
+
+    for (size_t cut = 0; cut <= len; cut++) {
+        dechunk_feed(in, len, &cut, 1, &r);
+        if (r.end != END_DONE || r.used != blen || r.olen != wlen || memcmp(r.out, want, wlen) != 0)
+            fail_msg("cut at %zu: end %d used %zu olen %zu", cut, r.end, r.used, r.olen);
+    }
+    dechunk_bytewise(in, len, &r);
+    assert_int_equal(r.end, END_DONE);
+    assert_int_equal(r.used, blen);
+    assert_int_equal(r.olen, wlen);
+    assert_memory_equal(r.out, want, wlen);
+
+    for (size_t k = 0; k < blen; k++) {
+        dechunk_whole(in, k, &r);
+        if (r.end != END_NEED || r.olen > wlen || memcmp(r.out, want, r.olen) != 0)
+            fail_msg("prefix %zu: end %d olen %zu", k, r.end, r.olen);
+        static dc_run_t r2;
+        dechunk_bytewise(in, k, &r2);
+        if (r2.end != END_NEED || r2.olen != r.olen || memcmp(r2.out, r.out, r.olen) != 0 ||
+            r2.used != r.used || r2.d.state != r.d.state || r2.d.left != r.d.left)
+            fail_msg("prefix %zu bytewise: end %d olen %zu used %zu (whole %zu)", k, r2.end,
+                     r2.olen, r2.used, r.used);
+    }
+}
+
+static void test_dechunk_malformed(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        /* no size digits */
+        "\r\n",
+        "\n",
+        ";foo=bar\r\nhello\r\n0\r\n\r\n",
+        " 5\r\nhello\r\n0\r\n\r\n",
+        "\t5\r\n",
+        /* garbage after the size */
+        "5x\r\nhello\r\n0\r\n\r\n",
+        "5\r\r\nhello\r\n0\r\n\r\n",
+        "0x5\r\nhello\r\n0\r\n\r\n",
+        "5=1\r\n",
+        "5,1\r\n",
+        "x\r\n",
+        "g\r\n",
+        "-1\r\n",
+        "+5\r\n",
+        "5\r\nhello\r\n0 0\r\n",
+        "5 x\r\nhello\r\n0\r\n\r\n",
+        "5 5\r\nhello\r\n0\r\n\r\n",
+        "5\tfoo=bar\r\n",
+        "5 \t =bar\r\n",
+        /* not an empty line after the data */
+        "5\r\nhelloX\r\n0\r\n\r\n",
+        "5\r\nhelloworld\r\n0\r\n\r\n",
+        "5\r\nhello\r\r\n0\r\n\r\n",
+        "5\r\nhello \r\n0\r\n\r\n",
+        "3\r\nabc\r\n3\r\ndef0\r\n\r\n",
+        /* sizes of 2^64 and more */
+        "10000000000000000\r\n",
+        "FFFFFFFFFFFFFFFF0\r\n",
+        "1fffffffffffffffffffffffffff\r\n",
+        "5\r\nhello\r\n10000000000000000\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        static dc_run_t r;
+        size_t len = strlen(bad[i]);
+        dechunk_whole(bad[i], len, &r);
+        if (r.end != END_BAD)
+            fail_msg("case %zu (%s): end %d, want malformed", i, bad[i], r.end);
+        static dc_run_t r2;
+        dechunk_bytewise(bad[i], len, &r2);
+        if (r2.end != END_BAD || r2.olen != r.olen || r2.used != r.used)
+            fail_msg("case %zu (%s) bytewise: end %d olen %zu used %zu", i, bad[i], r2.end, r2.olen,
+                     r2.used);
+    }
+    /* a first step that fails consumes nothing and gives nothing */
+    http_dechunk_t d = {0};
+    const char *data;
+    size_t dlen = 99;
+    assert_int_equal(http_dechunk(&d, "5x\r\n", 4, &data, &dlen), -1);
+    assert_int_equal(dlen, 0);
+}
+
+/* A text of n bytes: prefix, then fill bytes, then suffix (malloc'd). */
+static char *line_of(const char *prefix, char fill, size_t n, const char *suffix, size_t *len)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix);
+    assert_true(n >= pl);
+    char *s = malloc(n + sl + 1);
+    memcpy(s, prefix, pl);
+    memset(s + pl, fill, n - pl);
+    memcpy(s + n, suffix, sl + 1);
+    *len = n + sl;
+    return s;
+}
+
+/* A line may hold HTTP_CHUNK_LINE_MAX bytes before its LF (a CR counted among them). */
+static void test_dechunk_line_limit(void **state)
+{
+    (void)state;
+    static dc_run_t r;
+    size_t len;
+    char *s;
+
+    /* a chunk-size line at the limit: with CRLF, and with a bare LF */
+    s = line_of("5;e", 'e', HTTP_CHUNK_LINE_MAX - 1, "\r\nhello\r\n0\r\n\r\n", &len);
+    expect_decoded(s, len, "hello", 5, len);
+    free(s);
+    s = line_of("5;e", 'e', HTTP_CHUNK_LINE_MAX, "\nhello\r\n0\r\n\r\n", &len);
+    expect_decoded(s, len, "hello", 5, len);
+    free(s);
+    /* one byte more */
+    s = line_of("5;e", 'e', HTTP_CHUNK_LINE_MAX, "\r\nhello\r\n0\r\n\r\n", &len);
+    dechunk_whole(s, len, &r);
+    assert_int_equal(r.end, END_BAD);
+    dechunk_bytewise(s, len, &r);
+    assert_int_equal(r.end, END_BAD);
+    free(s);
+    s = line_of("5;e", 'e', HTTP_CHUNK_LINE_MAX + 1, "\nhello\r\n0\r\n\r\n", &len);
+    dechunk_whole(s, len, &r);
+    assert_int_equal(r.end, END_BAD);
+    free(s);
+
+    /* without an LF: up to the limit it may still come, past it the line is refused */
+    http_dechunk_t d = {0};
+    const char *data;
+    size_t dlen;
+    s = line_of("5;", 'e', HTTP_CHUNK_LINE_MAX + 1, "", &len);
+    assert_int_equal(http_dechunk(&d, s, HTTP_CHUNK_LINE_MAX, &data, &dlen), 0);
+    assert_int_equal(d.state, DC_SIZE);
+    assert_int_equal(http_dechunk(&d, s, HTTP_CHUNK_LINE_MAX + 1, &data, &dlen), -1);
+    free(s);
+    s = line_of("1", '0', 4 * HTTP_CHUNK_LINE_MAX, "", &len); /* digits only, no LF */
+    memset(&d, 0, sizeof d);
+    assert_int_equal(http_dechunk(&d, s, len, &data, &dlen), -1);
+    free(s);
+
+    /* trailer lines: at the limit, and over it */
+    s = line_of("0\r\nX: ", 'v', 3 + HTTP_CHUNK_LINE_MAX - 1, "\r\n\r\n", &len);
+    expect_decoded(s, len, "", 0, len);
+    free(s);
+    s = line_of("0\r\nX: ", 'v', 3 + HTTP_CHUNK_LINE_MAX, "\r\n\r\n", &len);
+    dechunk_whole(s, len, &r);
+    assert_int_equal(r.end, END_BAD);
+    dechunk_bytewise(s, len, &r);
+    assert_int_equal(r.end, END_BAD);
+    free(s);
+    /* a long run of data after a chunk, where its CRLF should be */
+    s = line_of("1\r\nx", 'y', 4 + HTTP_CHUNK_LINE_MAX + 10, "", &len);
+    dechunk_whole(s, len, &r);
+    assert_int_equal(r.end, END_BAD);
+    assert_int_equal(r.olen, 1);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_head_len),          cmocka_unit_test(test_request_line),
-        cmocka_unit_test(test_headers),           cmocka_unit_test(test_content_length),
-        cmocka_unit_test(test_transfer_encoding), cmocka_unit_test(test_connection_and_expect),
-        cmocka_unit_test(test_header_count),      cmocka_unit_test(test_reuse),
+        cmocka_unit_test(test_head_len),
+        cmocka_unit_test(test_request_line),
+        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_content_length),
+        cmocka_unit_test(test_transfer_encoding),
+        cmocka_unit_test(test_connection_and_expect),
+        cmocka_unit_test(test_header_count),
+        cmocka_unit_test(test_reuse),
+        cmocka_unit_test(test_response_status_line),
+        cmocka_unit_test(test_response_fields),
+        cmocka_unit_test(test_response_limits_and_reuse),
+        cmocka_unit_test(test_dechunk_steps),
+        cmocka_unit_test(test_dechunk_bodies),
+        cmocka_unit_test(test_dechunk_splits),
+        cmocka_unit_test(test_dechunk_malformed),
+        cmocka_unit_test(test_dechunk_line_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
