@@ -12,6 +12,7 @@
 #include "api/encode.h"
 #include "api/error.h"
 #include "api/validate.h"
+#include "base/clock.h"
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -25,13 +26,6 @@ struct api_server {
     int active;
     gw_bucket_t token_checks;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- small responses ---- */
 

@@ -2,7 +2,9 @@
  * stream or one JSON body) into backend events. A request (bk_call_t) makes one or more
  * attempts; an attempt is one HTTP transfer on one (upstream, key). Failures before the first
  * answer event are retried on another key or upstream; after it they reach the client as an
- * error event. libcurl's multi handle runs on the server's event_base, so nothing blocks. */
+ * error event. Plain-http upstreams are reached with http/client.c (pooled connections, the
+ * request written from the call that starts it); https and proxied ones with libcurl's multi
+ * handle. Both run on the server's event_base, so nothing blocks. */
 #include "backend/upstream.h"
 
 #include <curl/curl.h>
@@ -20,8 +22,10 @@
 #include "backend/sse.h"
 #include "backend/usage.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "http/client.h"
 
 #define MAX_TRIES 8
 
@@ -45,8 +49,22 @@ struct upstream {
      * per upstream and server key, the header lists for streamed and whole answers */
     CURL *spare[128];
     int nspare;
-    struct curl_slist ***key_hdrs; /* [upstream][key * 2 + stream] */
+    struct hdrs **key_hdrs; /* [upstream][key * 2 + stream] */
+    http_client_t *hc;
+    http_origin_t **origin; /* [upstream]: reached with hc, or NULL: with libcurl */
+    const char **base_path; /* [upstream]: the URL's path, for hc */
 };
+
+/* An attempt's request headers, in the form its transport takes: one block of lines for
+ * http/client.c, a curl list for libcurl. Cached per upstream key and kind of answer. */
+typedef struct hdrs {
+    char *blk;
+    size_t len;
+    struct curl_slist *sl;
+} hdrs_t;
+
+/* What ended a transfer, from either transport. */
+typedef enum { XR_OK, XR_CONNECT, XR_TIMEOUT, XR_PARTIAL, XR_FAILED } xr_t;
 
 /* A client request: owns its attempts in turn. */
 struct bk_call {
@@ -82,10 +100,13 @@ struct attempt {
     mode_t_ mode;
     int ui, ki; /* upstream and key (ki < 0: the client's own key) */
     const char *key;
-    CURL *easy;
-    struct curl_slist *hdrs;
-    bool own_hdrs; /* built for this attempt (else shared from key_hdrs) */
-    char *post;
+    CURL *easy;       /* libcurl's transfer, or */
+    http_xfer_t *x;   /* http/client.c's */
+    const char *path; /* after the upstream's URL */
+    hdrs_t *hdrs;     /* key_hdrs' or own */
+    hdrs_t own;
+    char *post;        /* a body rewritten for this attempt */
+    slice_t post_body; /* what is posted (NULL ptr: a GET) */
     upstream_get_cb get_cb;
     void *get_ud;
     bool probe_balance; /* MODE_PROBE: a 402 key, probed through /user/balance */
@@ -104,13 +125,6 @@ struct attempt {
     const char *ftype;
     char fmsg[512];
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void try_next(bk_call_t *req, bool deferred_failure);
 
@@ -276,8 +290,17 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 
 /* ---- attempts ---- */
 
+static void hdrs_free(hdrs_t *h)
+{
+    free(h->blk);
+    curl_slist_free_all(h->sl);
+    memset(h, 0, sizeof *h);
+}
+
 static void attempt_free(attempt_t *a)
 {
+    if (a->x)
+        http_xfer_cancel(a->x);
     if (a->easy) {
         upstream_t *up = a->up;
         curl_multi_remove_handle(up->multi, a->easy);
@@ -290,8 +313,7 @@ static void attempt_free(attempt_t *a)
     }
     if (a->ki >= 0 && a->mode == MODE_ANSWER)
         a->up->pool.ups[a->ui].keys[a->ki].active--;
-    if (a->own_hdrs)
-        curl_slist_free_all(a->hdrs);
+    hdrs_free(&a->own);
     free(a->post);
     sse_free(&a->parser);
     bk_chunk_state_free(&a->st);
@@ -365,7 +387,19 @@ static int on_sse_data(void *ud, slice_t data)
     return 0;
 }
 
-static size_t on_header(char *buf, size_t size, size_t n, void *ud)
+/* An answer header that matters here. */
+static void note_header(attempt_t *a, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    if (nlen == 12 && strncasecmp(name, "content-type", 12) == 0) {
+        snprintf(a->ctype, sizeof a->ctype, "%.*s", (int)vlen, v);
+        a->sse = strncasecmp(a->ctype, "text/event-stream", 17) == 0;
+        a->html = strncasecmp(a->ctype, "text/html", 9) == 0;
+    } else if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0) {
+        snprintf(a->retry_after, sizeof a->retry_after, "%.*s", (int)vlen, v);
+    }
+}
+
+static size_t curl_on_header(char *buf, size_t size, size_t n, void *ud)
 {
     attempt_t *a = ud;
     size_t len = size * n;
@@ -388,44 +422,56 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
         v++, vlen--;
     while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
         vlen--;
-    if (nlen == 12 && strncasecmp(buf, "content-type", 12) == 0) {
-        snprintf(a->ctype, sizeof a->ctype, "%.*s", (int)vlen, v);
-        a->sse = strncasecmp(a->ctype, "text/event-stream", 17) == 0;
-        a->html = strncasecmp(a->ctype, "text/html", 9) == 0;
-    } else if (nlen == 11 && strncasecmp(buf, "retry-after", 11) == 0) {
-        snprintf(a->retry_after, sizeof a->retry_after, "%.*s", (int)vlen, v);
-    }
+    note_header(a, buf, nlen, v, vlen);
     return len;
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *ud)
+static void hc_on_head(void *ud, http_xfer_t *x, int status)
 {
     attempt_t *a = ud;
-    size_t len = size * n;
+    a->status = status;
+    const char *v = http_xfer_header(x, "Content-Type");
+    if (v)
+        note_header(a, "content-type", 12, v, strlen(v));
+    if ((v = http_xfer_header(x, "Retry-After")))
+        note_header(a, "retry-after", 11, v, strlen(v));
+}
+
+/* A piece of the answer's body: HC_TAKE, HC_PAUSE (offer it again on resume) or HC_STOP. */
+static int on_body(void *ud, const char *data, size_t len)
+{
+    attempt_t *a = ud;
     if (a->stopped || a->failed)
-        return 0;
+        return HC_STOP;
     bool ok = a->status >= 200 && a->status < 300;
     if (a->mode == MODE_ANSWER && ok && a->sse) {
         bk_sink_t *sink = a->req->sink;
         if (a->req->committed && sink->writable && !sink->writable(sink)) {
             a->paused = true;
             evtimer_del(a->timer); /* a paused upstream is not an idle one */
-            return CURL_WRITEFUNC_PAUSE;
+            return HC_PAUSE;
         }
         int rc = sse_feed(&a->parser, data, len);
         if (rc == SSE_ETOOBIG) {
             fail(a, OUT_SERVER, 502, "api_error", "upstream sent an event larger than %zu bytes",
                  a->up->o.max_event);
-            return 0;
+            return HC_STOP;
         }
-        return rc ? 0 : len;
+        return rc ? HC_STOP : HC_TAKE;
     }
     /* whole bodies: a non-streamed answer, an error document, a GET result */
     if (buf_append(&a->body, data, len)) {
         fail(a, OUT_SERVER, 502, "api_error", "upstream answer exceeds %zu bytes", a->body.cap);
-        return 0;
+        return HC_STOP;
     }
-    return len;
+    return HC_TAKE;
+}
+
+static size_t curl_on_body(char *data, size_t size, size_t n, void *ud)
+{
+    size_t len = size * n;
+    int rc = on_body(ud, data, len);
+    return rc == HC_TAKE ? len : rc == HC_PAUSE ? CURL_WRITEFUNC_PAUSE : 0;
 }
 
 static int parse_retry_after(const char *v)
@@ -647,7 +693,7 @@ static void attempt_done(attempt_t *a)
 {
     upstream_t *up = a->up;
     bk_call_t *req = a->req;
-    int64_t now = now_ms();
+    int64_t now = mono_ms();
     pool_outcome_t out = a->failed ? a->outcome : OUT_OK;
     if (a->stopped)
         out = OUT_OK; /* the client stopped listening; the key did nothing wrong */
@@ -681,11 +727,11 @@ static void attempt_done(attempt_t *a)
     dispatch(up);
 }
 
-/* Completion of a transfer (any mode). */
-static void complete(attempt_t *a, CURLcode res)
+/* Completion of a transfer (any mode); why: the transport's word for a failure. */
+static void complete(attempt_t *a, xr_t res, const char *why)
 {
     if (a->mode != MODE_ANSWER) {
-        bool ok = res == CURLE_OK && a->status >= 200 && a->status < 300;
+        bool ok = res == XR_OK && a->status >= 200 && a->status < 300;
         if (a->mode == MODE_PROBE) {
             if (ok && a->probe_balance) {
                 jr_doc_t *d = &a->st.doc;
@@ -695,11 +741,11 @@ static void complete(attempt_t *a, CURLcode res)
             }
             char detail[160];
             snprintf(detail, sizeof detail, "probe answered %d%s%s", a->status,
-                     res == CURLE_OK ? "" : ": ", res == CURLE_OK ? "" : curl_easy_strerror(res));
+                     res == XR_OK ? "" : ": ", res == XR_OK ? "" : why);
             pool_upstream_t *u = &a->up->pool.ups[a->ui];
             pool_key_t *k = &u->keys[a->ki];
             bool was_ok = k->state == KEY_OK && !u->ejected;
-            pool_probe_result(&a->up->pool, a->ui, a->ki, ok, detail, now_ms());
+            pool_probe_result(&a->up->pool, a->ui, a->ki, ok, detail, mono_ms());
             if (ok && !was_ok)
                 log_info("upstream %s key %s is back: %s", u->name, k->masked, detail);
             upstream_t *up = a->up;
@@ -708,10 +754,10 @@ static void complete(attempt_t *a, CURLcode res)
                 dispatch(up);
             return;
         }
-        char errbuf[CURL_ERROR_SIZE];
-        snprintf(errbuf, sizeof errbuf, "%s", curl_easy_strerror(res));
-        a->get_cb(a->get_ud, res == CURLE_OK ? a->status : 0, slice_of(a->ctype),
-                  buf_slice(&a->body), res == CURLE_OK ? NULL : errbuf);
+        char errbuf[256];
+        snprintf(errbuf, sizeof errbuf, "%s", why);
+        a->get_cb(a->get_ud, res == XR_OK ? a->status : 0, slice_of(a->ctype), buf_slice(&a->body),
+                  res == XR_OK ? NULL : errbuf);
         bk_call_t *h = a->req;
         attempt_free(a);
         free(h);
@@ -721,12 +767,11 @@ static void complete(attempt_t *a, CURLcode res)
         attempt_done(a);
         return;
     }
-    if (res != CURLE_OK && !(res == CURLE_PARTIAL_FILE && a->sse && a->st.chunks > 0)) {
-        bool timeout = res == CURLE_OPERATION_TIMEDOUT;
-        bool connect = res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
-                       (res == CURLE_OPERATION_TIMEDOUT && a->status == 0);
+    if (res != XR_OK && !(res == XR_PARTIAL && a->sse && a->st.chunks > 0)) {
+        bool timeout = res == XR_TIMEOUT;
+        bool connect = res == XR_CONNECT || (timeout && a->status == 0);
         fail(a, connect ? OUT_CONNECT : OUT_SERVER, timeout ? 504 : 502, "api_error",
-             "upstream %s: %s", timeout ? "timed out" : "failed", curl_easy_strerror(res));
+             "upstream %s: %s", timeout ? "timed out" : "failed", why);
         attempt_done(a);
         return;
     }
@@ -735,7 +780,8 @@ static void complete(attempt_t *a, CURLcode res)
     } else if (a->html) {
         fail(a, OUT_SERVER, 502, "api_error", "upstream answered with an HTML page, not JSON");
     } else if (a->sse) {
-        int rc = sse_finish(&a->parser);
+        /* a cut stream's unfinished last event is not an event: only a clean end flushes it */
+        int rc = res == XR_PARTIAL ? 0 : sse_finish(&a->parser);
         if (rc == 0 && !a->stopped && !a->failed && !a->st.finished)
             fail(a, OUT_SERVER, 502, "api_error",
                  "upstream stream ended before the answer was complete (%d chunks)", a->st.chunks);
@@ -766,9 +812,29 @@ static void check_done(upstream_t *up)
             continue;
         attempt_t *a = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&a);
-        complete(a, m->data.result);
+        CURLcode res = m->data.result;
+        xr_t r = res == CURLE_OK                                                     ? XR_OK
+                 : res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ? XR_CONNECT
+                 : res == CURLE_OPERATION_TIMEDOUT                                   ? XR_TIMEOUT
+                 : res == CURLE_PARTIAL_FILE                                         ? XR_PARTIAL
+                                                                                     : XR_FAILED;
+        complete(a, r, curl_easy_strerror(res));
     }
 }
+
+static void hc_on_done(void *ud, hc_result_t res, const char *detail)
+{
+    attempt_t *a = ud;
+    a->x = NULL; /* freed by the client when this returns */
+    xr_t r = res == HC_OK                             ? XR_OK
+             : res == HC_CONNECT || res == HC_RESOLVE ? XR_CONNECT
+             : res == HC_TIMEOUT                      ? XR_TIMEOUT
+             : res == HC_PARTIAL                      ? XR_PARTIAL
+                                                      : XR_FAILED;
+    complete(a, r, detail);
+}
+
+static const http_xfer_cbs_t hc_cbs = {hc_on_head, on_body, hc_on_done};
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
@@ -779,7 +845,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     log_warn("upstream %s key %s: %s timeout", a->up->pool.ups[a->ui].name, MASKED(a),
              first ? "first-token" : "idle");
     if (a->mode != MODE_ANSWER) {
-        complete(a, CURLE_OPERATION_TIMEDOUT);
+        complete(a, XR_TIMEOUT, "timed out");
         return;
     }
     fail(a, OUT_SERVER, 504, "api_error", "upstream %s",
@@ -801,10 +867,64 @@ static attempt_t *attempt_new(upstream_t *up, mode_t_ mode, int ui, int ki, cons
     bk_chunk_state_init(&a->st);
     buf_init(&a->body, mode == MODE_ANSWER ? up->o.max_answer : up->o.max_event);
     a->timer = evtimer_new(up->base, on_deadline, a);
+    a->path = path;
+    return a;
+}
+
+/* The request headers for a key: Authorization, what we send and accept, for the transport
+ * of upstream ui. */
+static void hdrs_build(upstream_t *up, int ui, hdrs_t *h, const char *key, const char *accept,
+                       bool json_body)
+{
+    const char *ctype = json_body ? "Content-Type: application/json\r\n" : "";
+    if (up->origin[ui]) {
+        buf_t b;
+        buf_init(&b, 4096);
+        buf_printf(&b, "Authorization: Bearer %s\r\n%sAccept: %s\r\nUser-Agent: seekd/%s\r\n",
+                   key ? key : "", ctype, accept, SEEKD_VERSION);
+        h->blk = b.data;
+        h->len = b.len;
+        return;
+    }
+    char line[1024];
+    snprintf(line, sizeof line, "Authorization: Bearer %s", key ? key : "");
+    h->sl = curl_slist_append(NULL, line);
+    h->sl = curl_slist_append(h->sl, "Expect:"); /* no 100-continue round trip */
+    if (json_body)
+        h->sl = curl_slist_append(h->sl, "Content-Type: application/json");
+    snprintf(line, sizeof line, "Accept: %s", accept);
+    h->sl = curl_slist_append(h->sl, line);
+}
+
+static void own_headers(attempt_t *a, const char *accept, bool json_body)
+{
+    hdrs_build(a->up, a->ui, &a->own, a->key, accept, json_body);
+    a->hdrs = &a->own;
+}
+
+/* Starts the transfer: POST a->body (when set) or GET. */
+static void attempt_go(attempt_t *a)
+{
+    upstream_t *up = a->up;
+    arm_timer(a, up->o.first_token_timeout_ms);
+    http_origin_t *o = up->origin[a->ui];
+    if (o) {
+        char path[2048];
+        int n = snprintf(path, sizeof path, "%s%s", up->base_path[a->ui], a->path);
+        http_xreq_t rq = {
+            .method = a->post_body.ptr ? "POST" : "GET",
+            .path = {path, n < (int)sizeof path ? (size_t)n : sizeof path - 1},
+            .headers = {a->hdrs->blk, a->hdrs->len},
+            .body = a->post_body.ptr ? a->post_body : (slice_t){"", 0},
+            .timeout_ms = up->o.total_timeout_ms,
+        };
+        a->x = http_xfer_start(o, &rq, &hc_cbs, a);
+        return;
+    }
     a->easy = up->nspare ? up->spare[--up->nspare] : curl_easy_init();
     CURL *e = a->easy;
     char url[2048];
-    snprintf(url, sizeof url, "%s%s", up->pool.ups[ui].url, path);
+    snprintf(url, sizeof url, "%s%s", up->pool.ups[a->ui].url, a->path);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, a);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -814,41 +934,21 @@ static attempt_t *attempt_new(upstream_t *up, mode_t_ mode, int ui, int ki, cons
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, up->o.connect_timeout_ms);
     if (up->o.total_timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, up->o.total_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, curl_on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, a);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, curl_on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "seekd/" SEEKD_VERSION);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, up);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, up);
-    return a;
-}
-
-/* The request headers for a key: Authorization, no 100-continue, and what we send/accept. */
-static struct curl_slist *build_headers(const char *key, const char *accept, bool json_body)
-{
-    char auth[1024];
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key ? key : "");
-    struct curl_slist *h = curl_slist_append(NULL, auth);
-    h = curl_slist_append(h, "Expect:");
-    if (json_body)
-        h = curl_slist_append(h, "Content-Type: application/json");
-    return curl_slist_append(h, accept);
-}
-
-static void own_headers(attempt_t *a, const char *accept, bool json_body)
-{
-    a->hdrs = build_headers(a->key, accept, json_body);
-    a->own_hdrs = true;
-}
-
-static void attempt_go(attempt_t *a)
-{
-    curl_easy_setopt(a->easy, CURLOPT_HTTPHEADER, a->hdrs);
-    arm_timer(a, a->up->o.first_token_timeout_ms);
-    curl_multi_add_handle(a->up->multi, a->easy);
+    if (a->post_body.ptr) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)a->post_body.len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->post_body.ptr);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, a->hdrs->sl);
+    curl_multi_add_handle(up->multi, e);
 }
 
 static void start_attempt(bk_call_t *req, pool_pick_t pick)
@@ -865,13 +965,13 @@ static void start_attempt(bk_call_t *req, pool_pick_t pick)
     req->attempts++;
     if (req->ntried < MAX_TRIES)
         req->tried[req->ntried++] = key;
-    const char *accept = req->r.stream ? "Accept: text/event-stream" : "Accept: application/json";
+    const char *accept = req->r.stream ? "text/event-stream" : "application/json";
     if (pick.key >= 0) {
         up->pool.ups[pick.up].keys[pick.key].active++;
-        struct curl_slist **slot = &up->key_hdrs[pick.up][pick.key * 2 + req->r.stream];
-        if (!*slot)
-            *slot = build_headers(key, accept, true);
-        a->hdrs = *slot;
+        hdrs_t *slot = &up->key_hdrs[pick.up][pick.key * 2 + req->r.stream];
+        if (!slot->blk && !slot->sl)
+            hdrs_build(up, pick.up, slot, key, accept, true);
+        a->hdrs = slot;
     } else {
         own_headers(a, accept, true);
     }
@@ -890,8 +990,7 @@ static void start_attempt(bk_call_t *req, pool_pick_t pick)
         memcpy(a->post + head, opt, sizeof opt - 1);
         memcpy(a->post + head + sizeof opt - 1, brace + 1, req->r.raw_body.len - head);
         a->post[len] = '\0';
-        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE, (long)len);
-        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDS, a->post);
+        a->post_body = (slice_t){a->post, len};
     } else if (req->r.stream && !json_is_true(json_object_get(so, "include_usage"))) {
         json_t *copy = json_copy((json_t *)req->r.body);
         json_t *nso = json_is_object(so) ? json_copy((json_t *)so) : json_object();
@@ -899,11 +998,9 @@ static void start_attempt(bk_call_t *req, pool_pick_t pick)
         json_object_set_new(copy, "stream_options", nso);
         a->post = json_dumps(copy, JSON_COMPACT);
         json_decref(copy);
-        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(a->post));
-        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDS, a->post);
+        a->post_body = slice_of(a->post);
     } else {
-        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE, (long)req->r.raw_body.len);
-        curl_easy_setopt(a->easy, CURLOPT_POSTFIELDS, req->r.raw_body.ptr);
+        a->post_body = req->r.raw_body;
     }
     attempt_go(a);
 }
@@ -913,7 +1010,7 @@ static void start_attempt(bk_call_t *req, pool_pick_t pick)
 static void try_next(bk_call_t *req, bool deferred_failure)
 {
     upstream_t *up = req->up;
-    int64_t now = now_ms();
+    int64_t now = mono_ms();
     pool_refusal_t why;
     if (now >= req->deadline_ms) {
         if (!req->fail_msg[0])
@@ -966,7 +1063,7 @@ static void dispatch(upstream_t *up)
         pool_refusal_t why;
         pool_pick_result_t r =
             pool_pick(&up->pool, req->r.model, byot_keys(req), req->r.nclient_keys, req->tried,
-                      req->ntried, now_ms(), &pick, &why);
+                      req->ntried, mono_ms(), &pick, &why);
         if (r == PICK_WAIT)
             return;
         queue_remove(up, req);
@@ -987,7 +1084,7 @@ static void start_probe(upstream_t *up, int ui, int ki)
     attempt_t *a =
         attempt_new(up, MODE_PROBE, ui, ki, k->key, balance ? "/user/balance" : "/models");
     a->probe_balance = balance;
-    own_headers(a, "Accept: application/json", false);
+    own_headers(a, "application/json", false);
     k->probing = true;
     if (u->ejected)
         u->probing = true;
@@ -1001,7 +1098,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     upstream_t *up = arg;
-    int64_t now = now_ms();
+    int64_t now = mono_ms();
     if (pool_tick(&up->pool, now))
         dispatch(up);
     for (bk_call_t *req = up->qhead, *next; req; req = next) {
@@ -1035,7 +1132,7 @@ static bk_call_t *up_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink
     req->relay.events = relay_events;
     req->relay.end = NULL;
     req->relay.writable = NULL;
-    req->deadline_ms = now_ms() + up->o.request_timeout_ms;
+    req->deadline_ms = mono_ms() + up->o.request_timeout_ms;
     buf_init(&req->said_reasoning, up->o.max_answer);
     buf_init(&req->said_content, up->o.max_answer);
     buf_init(&req->said_tools, up->o.max_answer);
@@ -1050,6 +1147,10 @@ static void up_resume(bk_call_t *req)
         return;
     a->paused = false;
     arm_timer(a, a->up->o.idle_timeout_ms);
+    if (a->x) {
+        http_xfer_resume(a->x); /* delivers the held data from the loop */
+        return;
+    }
     upstream_t *up = a->up;
     curl_easy_pause(a->easy, CURLPAUSE_CONT); /* may deliver held data right here */
     check_done(up);
@@ -1092,7 +1193,7 @@ bk_call_t *upstream_get(upstream_t *up, const char *path, const char *client_key
     a->req = h;
     a->get_cb = cb;
     a->get_ud = ud;
-    own_headers(a, "Accept: application/json", false);
+    own_headers(a, "application/json", false);
     attempt_go(a);
     return h;
 }
@@ -1119,6 +1220,25 @@ upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
     up->key_hdrs = xcalloc((size_t)up->pool.nups, sizeof *up->key_hdrs);
     for (int i = 0; i < up->pool.nups; i++)
         up->key_hdrs[i] = xcalloc((size_t)up->pool.ups[i].nkeys * 2 + 1, sizeof **up->key_hdrs);
+    /* plain http goes through our own client unless a proxy is configured (libcurl honours
+     * the proxy variables) or SEEKD_UPSTREAM_CLIENT=curl asks for libcurl everywhere */
+    const char *force = getenv("SEEKD_UPSTREAM_CLIENT");
+    bool native = !(force && strcmp(force, "curl") == 0);
+    static const char *const proxy_vars[] = {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof proxy_vars / sizeof *proxy_vars; i++) {
+        const char *v = getenv(proxy_vars[i]);
+        if (v && *v)
+            native = false;
+    }
+    up->hc = http_client_new(base, up->o.connect_timeout_ms);
+    up->origin = xcalloc((size_t)up->pool.nups, sizeof *up->origin);
+    up->base_path = xcalloc((size_t)up->pool.nups, sizeof *up->base_path);
+    for (int i = 0; i < up->pool.nups; i++) {
+        if (native)
+            up->origin[i] = http_client_origin(up->hc, up->pool.ups[i].url, &up->base_path[i]);
+        log_info("upstream %s: %s through %s", up->pool.ups[i].name, up->pool.ups[i].url,
+                 up->origin[i] ? "seekd's HTTP client" : "libcurl");
+    }
     up->multi = curl_multi_init();
     if (!up->multi) {
         upstream_free(up);
@@ -1134,7 +1254,7 @@ upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
     up->tick = event_new(base, -1, EV_PERSIST, on_tick, up);
     struct timeval tv = {0, 100000};
     event_add(up->tick, &tv);
-    up->next_probe_ms = now_ms() + up->o.probe_interval_ms;
+    up->next_probe_ms = mono_ms() + up->o.probe_interval_ms;
     return up;
 }
 
@@ -1153,10 +1273,13 @@ void upstream_free(upstream_t *up)
         curl_easy_cleanup(up->spare[i]);
     for (int i = 0; up->key_hdrs && i < up->pool.nups; i++) {
         for (int k = 0; k < up->pool.ups[i].nkeys * 2; k++)
-            curl_slist_free_all(up->key_hdrs[i][k]);
+            hdrs_free(&up->key_hdrs[i][k]);
         free(up->key_hdrs[i]);
     }
     free(up->key_hdrs);
+    http_client_free(up->hc);
+    free(up->origin);
+    free(up->base_path);
     if (up->multi)
         curl_multi_cleanup(up->multi); /* closes the cached connections through close_cb */
     for (int i = 0; i < up->nsocks; i++) {

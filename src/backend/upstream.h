@@ -1,6 +1,6 @@
 /* upstream.h - the relay backend: OpenAI-compatible upstreams with key pools, failover before
- * the first byte, a bounded wait queue and background probes, over libcurl's multi interface
- * driven by the same libevent loop as the HTTP server. */
+ * the first byte, a bounded wait queue and background probes. Transfers run on the HTTP
+ * server's libevent loop: http/client.c for plain http, libcurl's multi interface for https. */
 #ifndef SEEKD_BACKEND_UPSTREAM_H
 #define SEEKD_BACKEND_UPSTREAM_H
 

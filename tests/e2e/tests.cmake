@@ -15,4 +15,13 @@ else()
     set_tests_properties(e2e.${name} PROPERTIES TIMEOUT 60
       ENVIRONMENT "SEEKD_BIN=$<TARGET_FILE:seekd>;FAKE_BIN=$<TARGET_FILE:fake_upstream>;FIXTURES_DIR=${SEEKD_SHARED_DIR}/fixtures/deepseek")
   endforeach()
+  # The fake is plain http, so the tests above reach it through seekd's own HTTP client. The
+  # ones that exercise transfers run once more through libcurl, the transport of https and
+  # proxied upstreams.
+  foreach(name faults backpressure pool-failover stream)
+    add_test(NAME e2e-curl.${name} COMMAND ${NODE} --test --test-reporter=spec
+      ${CMAKE_CURRENT_LIST_DIR}/${name}.test.mjs WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+    set_tests_properties(e2e-curl.${name} PROPERTIES TIMEOUT 60
+      ENVIRONMENT "SEEKD_UPSTREAM_CLIENT=curl;SEEKD_BIN=$<TARGET_FILE:seekd>;FAKE_BIN=$<TARGET_FILE:fake_upstream>;FIXTURES_DIR=${SEEKD_SHARED_DIR}/fixtures/deepseek")
+  endforeach()
 endif()
