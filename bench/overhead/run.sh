@@ -10,9 +10,10 @@
 #
 # Pinning (2-core box): seekd and nginx (master + its 1 worker) on core 1; the fake upstream,
 # wrk and loadgen on core 0. "direct" therefore runs client + fake on core 0 only.
-# The rate phase measures two placements of the proxies: "split" (as above, proxies on
-# CORE_PROXY) and "shared" (seekd and nginx master + worker moved onto CORE_LOAD with
-# `taskset -a -p`, so every process shares one core; moved back afterwards). On a VM a
+# The rate phase measures three placements: "split" (as above, proxies on CORE_PROXY),
+# "shared" (seekd and nginx master + worker moved onto CORE_LOAD with `taskset -a -p`, so every
+# process shares one core) and "free" (nothing pinned: proxies, fake and client on any core, as
+# the scheduler likes); everything is moved back afterwards. On a VM a
 # cross-core wake-up is an IPI plus a halt exit, which at 1k req/s costs more than the proxy's
 # own work (~100 us even for nginx, and very noisy); on one core the wake-ups are plain context
 # switches and the added latency is the proxy's own cost. Each slice runs direct -> nginx ->
@@ -20,7 +21,8 @@
 # medians over slices and the median of the per-slice paired difference target - direct.
 #
 # Knobs (environment): REPS=3 BUILD=<root>/build-bench CONNS=32 DURATION=5 RATE=1000
-#   RATE_CONNS=16 RATE_SLICES=10 RATE_DURATION=1.5 RATE_WARMUP=0.5 PLACEMENTS="split shared"
+#   RATE_CONNS=16 RATE_SLICES=10 RATE_DURATION=1.5 RATE_WARMUP=0.5
+#   PLACEMENTS="split shared free"
 #   STREAM_CONNS=20 STREAM_CHUNKS=20 STREAM_DELAY_MS=5 STREAM_DURATION=3 HOLD_1K=1000
 #   HOLD_10K=9990 SKIP_BUILD=0 KEEP_TMP=0 ONLY="tput rate stream mem" (subset of phases)
 set -euo pipefail
@@ -36,7 +38,7 @@ RATE_CONNS=${RATE_CONNS:-16}
 RATE_SLICES=${RATE_SLICES:-10}
 RATE_DURATION=${RATE_DURATION:-1.5}
 RATE_WARMUP=${RATE_WARMUP:-0.5}
-PLACEMENTS=${PLACEMENTS:-"split shared"}
+PLACEMENTS=${PLACEMENTS:-"split shared free"}
 STREAM_CONNS=${STREAM_CONNS:-20}
 STREAM_CHUNKS=${STREAM_CHUNKS:-20}
 STREAM_DELAY_MS=${STREAM_DELAY_MS:-5}
@@ -56,7 +58,7 @@ log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 for t in wrk nginx taskset cmake; do command -v $t >/dev/null || die "$t not found"; done
 for t in $PLACEMENTS; do
-    case $t in split | shared) ;; *) die "PLACEMENTS: unknown placement '$t' (split, shared)" ;; esac
+    case $t in split | shared | free) ;; *) die "PLACEMENTS: unknown placement '$t' (split, shared, free)" ;; esac
 done
 [ "$RATE_SLICES" -ge 1 ] 2>/dev/null || die "RATE_SLICES must be a positive integer"
 
@@ -223,8 +225,8 @@ phase_tput() {
 }
 
 # ---------------------------------------------------------------- fixed rate (loadgen)
-# Two placements of the proxies: "split" (CORE_PROXY, where they were started) and "shared"
-# (moved onto CORE_LOAD, next to the fake and the client). RATE_SLICES short slices; inside each
+# Placements: "split" (proxies on CORE_PROXY, where they were started), "shared" (moved onto
+# CORE_LOAD, next to the fake and the client), "free" (nothing pinned). RATE_SLICES short slices; inside each
 # slice every placement runs direct -> nginx -> seekd, so slow drifts of the machine hit all of
 # them alike. Per slice it also records the paired difference target - direct (same slice, same
 # placement); the report shows medians over slices.
@@ -235,7 +237,10 @@ pin_proxies() { # core: every thread of seekd, nginx master and nginx worker
     done
 }
 cpus_of() { awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$1/status"; }
-core_of_placement() { case $1 in split) echo "$CORE_PROXY" ;; shared) echo "$CORE_LOAD" ;; esac; }
+ALL_CPUS="0-$(($(nproc) - 1))"
+core_of_placement() { case $1 in split) echo "$CORE_PROXY" ;; shared) echo "$CORE_LOAD" ;; free) echo "$ALL_CPUS" ;; esac; }
+# the fake and the client stay on CORE_LOAD, except in "free" where nothing is pinned
+load_cpus() { if [ "$1" = free ]; then echo "$ALL_CPUS"; else echo "$CORE_LOAD"; fi; }
 isnum() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
 
 phase_rate() {
@@ -243,12 +248,13 @@ phase_rate() {
     for slice in $(seq "$RATE_SLICES"); do
         for pl in $PLACEMENTS; do
             pin_proxies "$(core_of_placement "$pl")"
+            taskset -a -p -c "$(load_cpus "$pl")" "$FAKE_PID" >/dev/null || die "cannot pin the fake"
             if [ "$slice" = 1 ]; then
                 log "rate $pl: seekd on cpus $(cpus_of "$SEEKD_PID"), nginx master/worker on cpus $(cpus_of "$NGINX_PID")/$(cpus_of "$NGINX_WORKER"), fake + client on cpus $CORE_LOAD"
             fi
             d50=; d99=
             for t in $TARGETS; do
-                out=$(taskset -c "$CORE_LOAD" "$LOADGEN" --port "$(port_of "$t")" --mode rate --rate "$RATE" \
+                out=$(taskset -c "$(load_cpus "$pl")" "$LOADGEN" --port "$(port_of "$t")" --mode rate --rate "$RATE" \
                     --conns "$RATE_CONNS" --duration "$RATE_DURATION" --warmup "$RATE_WARMUP" \
                     --body "$BODY" --key "$KEY" 2>&1) || true
                 echo "== rate $pl $t slice $slice: $out" >>"$RAW"
@@ -267,6 +273,7 @@ phase_rate() {
         done
     done
     pin_proxies "$CORE_PROXY"
+    taskset -a -p -c "$CORE_LOAD" "$FAKE_PID" >/dev/null || die "cannot pin the fake"
     log "rate: proxies back on core $CORE_PROXY (seekd cpus $(cpus_of "$SEEKD_PID"), nginx worker cpus $(cpus_of "$NGINX_WORKER"))"
 }
 
@@ -355,7 +362,7 @@ echo
 RATE_NOTE=""; grep -qw rate <<<"$ONLY" && RATE_NOTE=", rate phase: medians of $RATE_SLICES slices"
 echo "seekd overhead benchmark - medians of $REPS runs$RATE_NOTE ($(date -u +%FT%TZ), $(nproc) cores, $(uname -r))"
 echo "seekd in bring-your-own-key mode; pinning: proxies core $CORE_PROXY, fake + clients core $CORE_LOAD"
-grep -qw rate <<<"$ONLY" && echo "rate placements ($PLACEMENTS): split = proxies on core $CORE_PROXY; shared = proxies moved to core $CORE_LOAD (everything on one core)"
+grep -qw rate <<<"$ONLY" && echo "rate placements ($PLACEMENTS): split = proxies on core $CORE_PROXY; shared = proxies moved to core $CORE_LOAD (everything on one core); free = nothing pinned"
 echo "wrk -t1 -c$CONNS -d${DURATION}s; rate $RATE req/s over $RATE_CONNS conns, slices of ${RATE_DURATION}s after ${RATE_WARMUP}s warm-up; stream chunks=$STREAM_CHUNKS delay_ms=$STREAM_DELAY_MS x $STREAM_CONNS conns; times in us"
 echo
 printf '| %-34s | %10s | %10s | %10s | %9s | %9s | %10s | %10s |\n' metric direct nginx seekd seekd/ngx seekd/dir "ngx-dir" "seekd-dir"
