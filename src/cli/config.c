@@ -401,6 +401,47 @@ static void derive_models(seekd_config_t *c)
         list_add_csv(c->models, &c->nmodels, "deepseek-chat, deepseek-reasoner");
 }
 
+/* Whether s is one visible ASCII word: what may go into a request line or a header as is. */
+static bool visible_word(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
+int config_check(const seekd_config_t *c, char *err, size_t errlen)
+{
+    for (int i = 0; i < c->nups; i++) {
+        const cfg_upstream_t *u = &c->ups[i];
+        if (!visible_word(u->url)) {
+            snprintf(err, errlen, "upstream '%s': the url has a space or a control character",
+                     u->name);
+            return -1;
+        }
+        for (int k = 0; k < u->nkeys; k++) {
+            if (!visible_word(u->keys[k])) {
+                /* never echo the key: it is a secret, and a broken one */
+                snprintf(err, errlen,
+                         "upstream '%s': api key #%d has a space, a control or a non-ASCII "
+                         "character",
+                         u->name, k + 1);
+                return -1;
+            }
+        }
+    }
+    for (int k = 0; k < c->nclient_keys; k++) {
+        if (!visible_word(c->client_keys[k])) {
+            snprintf(err, errlen, "client_key #%d has a space, a control or a non-ASCII character",
+                     k + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void config_finish(seekd_config_t *c)
 {
     for (int i = 0; i < c->nups; i++) {

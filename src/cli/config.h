@@ -64,6 +64,10 @@ void config_defaults(seekd_config_t *c);
  * the file defined no [upstream] section, and derives the /models list when no `models` line
  * gave one. Call once after all settings are in. */
 void config_finish(seekd_config_t *c);
+/** After config_finish: every upstream URL and every key (server and client) must be one
+ * visible ASCII word, since they go into request lines and headers as they are. Returns 0,
+ * or -1 with a message that names the upstream and the key's position, never the key. */
+int config_check(const seekd_config_t *c, char *err, size_t errlen);
 /** Reads a config file (format in docs/config.md). Returns 0, or -1 with a message
  * "FILE:LINE: what is wrong" in err. */
 int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen);

@@ -130,6 +130,11 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "seekd: note: --upstream is ignored: the config file defines [upstream] "
                         "sections\n");
     config_finish(&cfg);
+    if (config_check(&cfg, err, sizeof err)) {
+        fprintf(stderr, "seekd: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
     log_set_level((log_level_t)cfg.log_level);
     int server_keys = config_server_keys(&cfg);
 

@@ -88,3 +88,15 @@ test('an unknown flag -> exit 2 with usage', T, async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /usage/i);
 });
+
+test('a key with a space in DEEPSEEK_API_KEY -> exit 2, the key not echoed', T, async () => {
+  const dir = tmpDir();
+  const pf = path.join(dir, 'port');
+  const r = await runSeekd(['serve', '--listen', '127.0.0.1:0', '--port-file', pf, '--upstream', UPSTREAM],
+    { env: { DEEPSEEK_API_KEY: 'sk-fine-1111, sk-broken 2222' }, portFile: pf });
+  assert.equal(r.started, false, 'it must not serve');
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr.trim(),
+    "seekd: upstream 'default': api key #2 has a space, a control or a non-ASCII character");
+  fs.rmSync(dir, { recursive: true, force: true });
+});

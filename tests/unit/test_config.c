@@ -106,6 +106,40 @@ static void bad_lines_name_file_and_line(void **state)
     }
 }
 
+static void urls_and_keys_must_be_visible_words(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key, *value, *want; /* want NULL: accepted */
+    } cases[] = {
+        {"api_key", "sk-good-1, sk-good-2", NULL},
+        {"api_key", "sk-a\x01b", "api key #1 has a space, a control or a non-ASCII character"},
+        {"api_key", "sk-ok, sk-has space", "api key #2 has a space"},
+        {"api_key", "sk-\xc3\xa9", "api key #1 has"},
+        {"api_key", "sk-del\x7f", "api key #1 has"},
+        {"upstream", "http://h:1/v1 x", "the url has a space or a control character"},
+        {"upstream", "http://h:1/v1\x1b", "the url has"},
+        {"client_key", "ck-1, ck\t2", "client_key #2 has"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        seekd_config_t c;
+        config_defaults(&c);
+        char err[512] = "";
+        assert_int_equal(config_set(&c, cases[i].key, cases[i].value, err, sizeof err), 0);
+        config_finish(&c);
+        int rc = config_check(&c, err, sizeof err);
+        if (!cases[i].want) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, -1);
+            if (!strstr(err, cases[i].want))
+                fail_msg("case %zu: got '%s', want it to contain '%s'", i, err, cases[i].want);
+            assert_null(strstr(err, "sk-")); /* the key itself is never in the message */
+        }
+        config_free(&c);
+    }
+}
+
 static void listen_forms(void **state)
 {
     (void)state;
@@ -175,6 +209,7 @@ int main(void)
         cmocka_unit_test(without_sections_one_default_upstream_serves_everything),
         cmocka_unit_test(bad_lines_name_file_and_line),
         cmocka_unit_test(listen_forms),
+        cmocka_unit_test(urls_and_keys_must_be_visible_words),
         cmocka_unit_test(auth_bring_your_own_token_splits_pools),
         cmocka_unit_test(auth_refusals),
         cmocka_unit_test(auth_client_keys_must_match),
