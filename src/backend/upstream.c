@@ -932,6 +932,9 @@ static void attempt_go(attempt_t *a)
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, up->o.connect_timeout_ms);
+    if (up->o.conn_idle_ms > 0) /* curl counts whole seconds */
+        curl_easy_setopt(e, CURLOPT_MAXAGE_CONN,
+                         up->o.conn_idle_ms < 1000 ? 1L : up->o.conn_idle_ms / 1000);
     if (up->o.total_timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, up->o.total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, curl_on_header);
@@ -1230,7 +1233,7 @@ upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
         if (v && *v)
             native = false;
     }
-    up->hc = http_client_new(base, up->o.connect_timeout_ms);
+    up->hc = http_client_new(base, up->o.connect_timeout_ms, up->o.conn_idle_ms);
     up->origin = xcalloc((size_t)up->pool.nups, sizeof *up->origin);
     up->base_path = xcalloc((size_t)up->pool.nups, sizeof *up->base_path);
     for (int i = 0; i < up->pool.nups; i++) {

@@ -15,6 +15,7 @@ typedef struct {
     int nups;
     pool_policy_t policy;
     long connect_timeout_ms;
+    long conn_idle_ms;           /* pooled connections idle longer than this are not reused */
     long first_token_timeout_ms; /* from attempt start to the first answer byte */
     long idle_timeout_ms;        /* between answer chunks */
     long total_timeout_ms;       /* one whole attempt; 0 = none */

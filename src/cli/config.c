@@ -19,6 +19,7 @@ void config_defaults(seekd_config_t *c)
     c->max_body = 8u << 20;
     c->max_output = 1u << 20;
     c->connect_timeout_ms = 10000;
+    c->upstream_idle_ms = 60000;
     c->first_token_timeout_ms = 300000;
     c->idle_timeout_ms = 300000;
     c->total_timeout_ms = 0;
@@ -266,11 +267,12 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
         }
     } else if (!strcmp(key, "connect_timeout_ms") || !strcmp(key, "first_token_timeout_ms") ||
                !strcmp(key, "idle_timeout_ms") || !strcmp(key, "total_timeout_ms") ||
-               !strcmp(key, "keepalive_ms")) {
+               !strcmp(key, "keepalive_ms") || !strcmp(key, "upstream_idle_ms")) {
         long *dst = key[0] == 'c'   ? &c->connect_timeout_ms
                     : key[0] == 'f' ? &c->first_token_timeout_ms
                     : key[0] == 'i' ? &c->idle_timeout_ms
                     : key[0] == 't' ? &c->total_timeout_ms
+                    : key[0] == 'u' ? &c->upstream_idle_ms
                                     : &c->keepalive_ms;
         rc = parse_ms(v, dst);
         if (rc)

@@ -36,6 +36,7 @@ typedef struct {
     size_t max_body;
     size_t max_output;
     long connect_timeout_ms;
+    long upstream_idle_ms; /* an idle pooled upstream connection older than this is closed */
     long first_token_timeout_ms;
     long idle_timeout_ms;
     long total_timeout_ms;

@@ -188,6 +188,7 @@ static int serve(int argc, char **argv)
                    .eject_ms = cfg.eject_ms,
                    .cooldown_ms = cfg.cooldown_ms},
         .connect_timeout_ms = cfg.connect_timeout_ms,
+        .conn_idle_ms = cfg.upstream_idle_ms,
         .first_token_timeout_ms = cfg.first_token_timeout_ms,
         .idle_timeout_ms = cfg.idle_timeout_ms,
         .total_timeout_ms = cfg.total_timeout_ms,

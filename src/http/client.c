@@ -47,6 +47,7 @@ struct http_client {
     struct event_base *base;
     struct evdns_base *dns; /* made when a name first needs resolving */
     long connect_timeout_ms;
+    long idle_age_ms;
     http_origin_t *origins;
     http_head_t head; /* the answer head being parsed: read by http_xfer_header in on_head */
 };
@@ -78,6 +79,7 @@ struct conn {
     bool connecting;
     int addr;   /* the address being connected to */
     int served; /* answers completed on it */
+    int64_t idle_since_ms;
     buf_t in;
     http_xfer_t *x; /* NULL while idle */
     conn_t *next;   /* idle list */
@@ -245,6 +247,7 @@ static void finish(http_xfer_t *x, hc_result_t res, const char *detail)
         http_origin_t *o = c->o;
         if (res == HC_OK && x->keep_alive && c->in.len == 0 && o->nidle < IDLE_MAX) {
             c->served++;
+            c->idle_since_ms = mono_ms();
             c->next = o->idle;
             o->idle = c;
             o->nidle++;
@@ -356,6 +359,13 @@ static int xfer_send(http_xfer_t *x)
 static int conn_get(http_xfer_t *x)
 {
     http_origin_t *o = x->o;
+    int64_t now = mono_ms();
+    while (o->idle && now - o->idle->idle_since_ms > o->cl->idle_age_ms) {
+        conn_t *old = o->idle; /* the newest is too old: so are all after it */
+        o->idle = old->next;
+        o->nidle--;
+        conn_close(old);
+    }
     if (o->idle) {
         conn_t *c = o->idle;
         o->idle = c->next;
@@ -365,7 +375,6 @@ static int conn_get(http_xfer_t *x)
         arm(x, x->deadline_ms);
         return xfer_send(x);
     }
-    int64_t now = mono_ms();
     int64_t cdl = now + o->cl->connect_timeout_ms;
     arm(x, x->deadline_ms && x->deadline_ms < cdl ? x->deadline_ms : cdl);
     if (!o->numeric && (o->naddrs == 0 || now - o->resolved_ms > DNS_TTL_MS)) {
@@ -663,11 +672,12 @@ static void on_conn(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the interface ---- */
 
-http_client_t *http_client_new(struct event_base *base, long connect_timeout_ms)
+http_client_t *http_client_new(struct event_base *base, long connect_timeout_ms, long idle_age_ms)
 {
     http_client_t *cl = xcalloc(1, sizeof *cl);
     cl->base = base;
     cl->connect_timeout_ms = connect_timeout_ms > 0 ? connect_timeout_ms : 10000;
+    cl->idle_age_ms = idle_age_ms > 0 ? idle_age_ms : 60000;
     return cl;
 }
 

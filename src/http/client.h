@@ -50,7 +50,9 @@ typedef struct {
     long timeout_ms; /* the whole transfer, from start; 0: none */
 } http_xreq_t;
 
-http_client_t *http_client_new(struct event_base *base, long connect_timeout_ms);
+/** idle_age_ms: a pooled connection idle longer than this is closed rather than reused (a NAT
+ * or a firewall may have dropped it without a word); 0: 60 s. */
+http_client_t *http_client_new(struct event_base *base, long connect_timeout_ms, long idle_age_ms);
 /** Closes every connection. Transfers must be over or cancelled first. */
 void http_client_free(http_client_t *c);
 

@@ -425,6 +425,26 @@ test('keep-alive: sequential requests (non-stream, non-stream, chunked stream) s
   });
 });
 
+test('keep-alive: a connection idle longer than upstream_idle_ms is closed, not reused', T, async () => {
+  const handler = (q, conn) => conn.sock.write(withLength(answerJSON(JSON.parse(q.body).messages[0].content)));
+  await withStack(handler, async ({ up, sd }) => {
+    assertAnswer(await chat(sd, req('one')), 'one', 'first');
+    assertAnswer(await chat(sd, req('two')), 'two', 'second, at once');
+    await sleep(500);
+    assertAnswer(await chat(sd, req('three')), 'three', 'third, after 500 ms idle');
+    assert.deepEqual(up.conns.map((c) => c.requests.length), [2, 1]);
+    for (let i = 0; i < 100 && !up.conns[0].peerEnded; i++) await sleep(20);
+    assert.ok(up.conns[0].peerEnded, 'seekd closed the idle connection');
+  }, { config: 'upstream_idle_ms = 300\n' });
+  // the default (60 s) keeps it across the same pause
+  await withStack(handler, async ({ up, sd }) => {
+    assertAnswer(await chat(sd, req('one')), 'one');
+    await sleep(500);
+    assertAnswer(await chat(sd, req('two')), 'two');
+    assert.deepEqual(up.conns.map((c) => c.requests.length), [2]);
+  });
+});
+
 test('keep-alive: "Connection: close" answers and HTTP/1.0 answers are not reused', T, async () => {
   const handler = (q, conn) => {
     const n = q.n;
