@@ -880,8 +880,14 @@ static void hdrs_build(upstream_t *up, int ui, hdrs_t *h, const char *key, const
     if (up->origin[ui]) {
         buf_t b;
         buf_init(&b, 4096);
-        buf_printf(&b, "Authorization: Bearer %s\r\n%sAccept: %s\r\nUser-Agent: seekd/%s\r\n",
-                   key ? key : "", ctype, accept, SEEKD_VERSION);
+        /* by hand, not printf: bring-your-own-key requests build this every time */
+        buf_puts(&b, "Authorization: Bearer ");
+        buf_puts(&b, key ? key : "");
+        buf_puts(&b, "\r\n");
+        buf_puts(&b, ctype);
+        buf_puts(&b, "Accept: ");
+        buf_puts(&b, accept);
+        buf_puts(&b, "\r\nUser-Agent: seekd/" SEEKD_VERSION "\r\n");
         h->blk = b.data;
         h->len = b.len;
         return;
@@ -909,11 +915,10 @@ static void attempt_go(attempt_t *a)
     arm_timer(a, up->o.first_token_timeout_ms);
     http_origin_t *o = up->origin[a->ui];
     if (o) {
-        char path[2048];
-        int n = snprintf(path, sizeof path, "%s%s", up->base_path[a->ui], a->path);
         http_xreq_t rq = {
             .method = a->post_body.ptr ? "POST" : "GET",
-            .path = {path, n < (int)sizeof path ? (size_t)n : sizeof path - 1},
+            .prefix = slice_of(up->base_path[a->ui]),
+            .path = slice_of(a->path),
             .headers = {a->hdrs->blk, a->hdrs->len},
             .body = a->post_body.ptr ? a->post_body : (slice_t){"", 0},
             .timeout_ms = up->o.total_timeout_ms,

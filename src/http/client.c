@@ -776,10 +776,11 @@ http_xfer_t *http_xfer_start(http_origin_t *o, const http_xreq_t *rq, const http
     evtimer_assign(&x->timer, o->cl->base, on_timer, x);
     event_assign(&x->later, o->cl->base, -1, 0, on_later, x);
     buf_init(&x->req, HEAD_MAX);
-    buf_reserve(&x->req, 128 + rq->path.len + rq->headers.len);
+    buf_reserve(&x->req, 128 + rq->prefix.len + rq->path.len + rq->headers.len);
     /* by hand: this runs for every relayed request */
     buf_puts(&x->req, rq->method);
     buf_puts(&x->req, " ");
+    buf_append(&x->req, rq->prefix.ptr, rq->prefix.len);
     buf_append(&x->req, rq->path.ptr, rq->path.len);
     buf_puts(&x->req, " HTTP/1.1\r\nHost: ");
     buf_puts(&x->req, o->hosthdr);

@@ -43,7 +43,8 @@ typedef struct {
 
 typedef struct {
     const char *method;
-    slice_t path;    /* absolute path (and query) */
+    slice_t prefix;  /* the start of the path (an upstream's /v1), may be empty */
+    slice_t path;    /* the rest of it (and a query) */
     slice_t headers; /* more header lines, each ending in CRLF (Host, Content-Length and
                         Connection are the client's) */
     slice_t body;    /* must stay valid until on_done or http_xfer_cancel() */
