@@ -105,7 +105,8 @@ struct http_xfer {
     int framing;
     uint64_t left; /* F_LENGTH */
     http_dechunk_t dc;
-    int64_t deadline_ms; /* 0: none */
+    int64_t deadline_ms;   /* 0: none */
+    int64_t connect_dl_ms; /* while connecting: when the last address must have answered */
     struct event timer;
     struct event later; /* a failure found inside a call, reported from the loop */
     hc_result_t later_res;
@@ -279,12 +280,25 @@ static void on_later(evutil_socket_t fd, short what, void *arg)
     finish(x, x->later_res, x->detail);
 }
 
+static void connect_failed(conn_t *c, int err);
+
+/* Arms the connect timer for address i of the origin: each address still to try gets an equal
+ * share of what is left until connect_dl_ms, so one that drops SYNs cannot use it all. */
+static void arm_connect(http_xfer_t *x, int i)
+{
+    int left = x->o->naddrs - i;
+    int64_t now = mono_ms();
+    arm(x, left > 1 ? now + (x->connect_dl_ms - now) / left : x->connect_dl_ms);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     http_xfer_t *x = arg;
-    if (x->c && x->c->connecting)
+    if (x->c && x->c->connecting && x->c->addr + 1 < x->o->naddrs && mono_ms() < x->connect_dl_ms)
+        connect_failed(x->c, ETIMEDOUT); /* this address had its share: the next one */
+    else if (x->c && x->c->connecting)
         finish(x, HC_TIMEOUT, "connect timed out");
     else if (!x->c && x->o->resolving)
         finish(x, HC_TIMEOUT, "name resolution timed out");
@@ -376,7 +390,8 @@ static int conn_get(http_xfer_t *x)
         return xfer_send(x);
     }
     int64_t cdl = now + o->cl->connect_timeout_ms;
-    arm(x, x->deadline_ms && x->deadline_ms < cdl ? x->deadline_ms : cdl);
+    x->connect_dl_ms = x->deadline_ms && x->deadline_ms < cdl ? x->deadline_ms : cdl;
+    arm(x, x->connect_dl_ms);
     if (!o->numeric && (o->naddrs == 0 || now - o->resolved_ms > DNS_TTL_MS)) {
         x->wnext = o->waiting;
         o->waiting = x;
@@ -390,6 +405,7 @@ static int conn_get(http_xfer_t *x)
         if (c) {
             c->x = x;
             x->c = c;
+            arm_connect(x, i);
             return 0;
         }
         err = errno;
@@ -411,6 +427,7 @@ static void connect_failed(conn_t *c, int err)
         if (n) {
             n->x = x;
             x->c = n;
+            arm_connect(x, next);
             return;
         }
         err = errno;

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SEEKD_BIN, tmpDir, runSeekd, parseSSE, withDeadline } from './harness.mjs';
+import { SEEKD_BIN, FAKE_BIN, tmpDir, runSeekd, parseSSE, withDeadline, waitFor } from './harness.mjs';
 
 const T = { timeout: 8000 };
 const SERVER_KEY = 'sk-test-made-up-key';
@@ -880,6 +880,45 @@ test('name resolution: localhost resolving to ::1 first falls back to 127.0.0.1'
     assertAnswer(await chat(sd, req()));
     assert.equal(up.requests.length, 2);
   }, { url: (port) => `http://localhost:${port}`, wrap: inHostsNs });
+});
+
+// A name with two addresses whose first drops SYNs (the fake's --blackhole: a listener with a
+// full accept queue, on 127.0.0.2 and the same port): that address gets its share of
+// connect_timeout_ms (half, with two), then the second one answers.
+test('name resolution: a first address that drops SYNs gets its share of the connect timeout, then the next is tried', {
+  ...T, skip: !nsOK ? 'no user+mount namespace (unshare -rm) to give seekd its own hosts file' : false,
+}, async () => {
+  const dir = tmpDir();
+  const hosts = path.join(dir, 'hosts');
+  fs.writeFileSync(hosts, '127.0.0.2 twoaddr\n127.0.0.1 twoaddr\n');
+  const wrap = (bin, args) => ['unshare', ['-rm', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, bin, ...args]];
+  const up = await new Scripted(okHandler).listen('127.0.0.1');
+  const bhPort = path.join(dir, 'bh.port');
+  const bh = spawn(FAKE_BIN, ['--listen', '127.0.0.1:0', '--port-file', bhPort, '--blackhole', `127.0.0.2:${up.port}`, '--quiet'],
+    { stdio: 'ignore' });
+  procs.add(bh);
+  let exit = null;
+  try {
+    assert.ok(await waitFor(() => fs.existsSync(bhPort), 3000), 'the blackhole is up');
+    const sd = await startSeekd(`http://twoaddr:${up.port}`, { wrap, config: 'connect_timeout_ms = 1000\n' });
+    try {
+      const r = await chat(sd, req());
+      assertAnswer(r);
+      assert.ok(r.ms >= 400 && r.ms < 950, `answered after the first address's half of 1000 ms: ${r.ms} ms`);
+      const r2 = await chat(sd, req());
+      assertAnswer(r2);
+      assert.ok(r2.ms < 300, `the second request reuses the connection: ${r2.ms} ms`);
+      assert.equal(up.conns.length, 1);
+    } finally {
+      exit = await sd.stop();
+    }
+  } finally {
+    bh.kill('SIGTERM');
+    procs.delete(bh);
+    await up.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(exit, { code: 0, signal: null });
 });
 
 // ---- 7. the startup line ----

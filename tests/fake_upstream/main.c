@@ -89,7 +89,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: fake_upstream [--listen HOST:PORT] [--port-file FILE] [--fixtures DIR]\n"
-            "                     [--key-fault KEY=FAULT[:DELAY_MS]]... [--quiet]\n");
+            "                     [--key-fault KEY=FAULT[:DELAY_MS]]... [--blackhole HOST:PORT]\n"
+            "                     [--quiet]\n");
     exit(2);
 }
 
@@ -436,6 +437,28 @@ static int listen_on(const char *spec, int *port_out)
     return fd;
 }
 
+/* A host that drops SYNs, for connect-timeout tests: HOST:PORT listens with a backlog of 0
+ * and is never accepted from; one connection of our own fills its queue, so the kernel drops
+ * every later SYN and a client's connect() hangs. Returns 0 or -1. */
+static int blackhole(const char *spec)
+{
+    char host[128];
+    const char *colon = strrchr(spec, ':');
+    if (!colon || (size_t)(colon - spec) >= sizeof(host))
+        return -1;
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 || !sa.sin_port)
+        return -1;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 0) < 0)
+        return -1;
+    int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (filler < 0 || connect(filler, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        return -1;
+    return 0; /* both stay open until the process exits */
+}
+
 static int write_port_file(const char *path, int port)
 {
     char tmp[4096];
@@ -479,7 +502,7 @@ static void add_key_fault(const char *arg)
 
 int main(int argc, char **argv)
 {
-    const char *listen_spec = "127.0.0.1:0", *port_file = NULL;
+    const char *listen_spec = "127.0.0.1:0", *port_file = NULL, *blackhole_spec = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--quiet") == 0) {
@@ -492,6 +515,8 @@ int main(int argc, char **argv)
             g.fixtures = argv[++i];
         } else if (i + 1 < argc && strcmp(a, "--key-fault") == 0) {
             add_key_fault(argv[++i]);
+        } else if (i + 1 < argc && strcmp(a, "--blackhole") == 0) {
+            blackhole_spec = argv[++i];
         } else {
             usage();
         }
@@ -500,6 +525,11 @@ int main(int argc, char **argv)
     raise_nofile();
     stats_reset();
 
+    if (blackhole_spec && blackhole(blackhole_spec) < 0) {
+        fprintf(stderr, "fake_upstream: cannot make a blackhole at %s: %s\n", blackhole_spec,
+                strerror(errno));
+        return 1;
+    }
     int port, fd = listen_on(listen_spec, &port);
     if (fd < 0) {
         fprintf(stderr, "fake_upstream: cannot listen on %s: %s\n", listen_spec, strerror(errno));
