@@ -535,14 +535,18 @@ static void handle_balance(api_server_t *s, http_req_t *r)
                            relay_done, x);
 }
 
-static void health_upstreams(const pool_t *p, int64_t now, buf_t *b)
+static void health_upstreams(const upstream_t *up, int64_t now, buf_t *b)
 {
+    const pool_t *p = upstream_pool(up);
     for (int i = 0; i < p->nups; i++) {
         const pool_upstream_t *u = &p->ups[i];
         buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
         jw_str(b, u->name, strlen(u->name));
         buf_puts(b, ",\"url\":");
         jw_str(b, u->url, strlen(u->url));
+        buf_puts(b, ",\"transport\":\"");
+        buf_puts(b, upstream_transport(up, i));
+        buf_puts(b, "\"");
         buf_printf(b,
                    ",\"priority\":%d,\"weight\":%d,\"max_concurrent_per_key\":%d,"
                    "\"state\":\"%s\"",
@@ -593,7 +597,7 @@ static void handle_health(api_server_t *s, http_req_t *r)
                    "\"upstreams\":[",
                    upstream_queued(s->o.upstream),
                    s->o.auth.server_keys ? "server_keys" : "client_keys");
-        health_upstreams(upstream_pool(s->o.upstream), mono_ms(), &b);
+        health_upstreams(s->o.upstream, mono_ms(), &b);
         buf_puts(&b, "]}]");
     }
     buf_puts(&b, "}");

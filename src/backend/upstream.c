@@ -1315,6 +1315,11 @@ const pool_t *upstream_pool(const upstream_t *up)
     return &up->pool;
 }
 
+const char *upstream_transport(const upstream_t *up, int i)
+{
+    return up->origin[i] ? "builtin" : "libcurl";
+}
+
 int upstream_queued(const upstream_t *up)
 {
     return up->queued;

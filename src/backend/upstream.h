@@ -36,6 +36,8 @@ void upstream_free(upstream_t *up);
 backend_t *upstream_backend(upstream_t *up);
 /** Upstreams and key health, read-only, for /health. */
 const pool_t *upstream_pool(const upstream_t *up);
+/** How upstream i (pool order) is reached: "builtin" (http/client.c) or "libcurl". */
+const char *upstream_transport(const upstream_t *up, int i);
 /** Requests waiting for a free key. */
 int upstream_queued(const upstream_t *up);
 

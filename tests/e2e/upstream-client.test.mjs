@@ -949,3 +949,18 @@ test('startup line: which transport each upstream uses', T, async () => {
   assert.equal(await startupLine(url, { http_proxy: 'http://127.0.0.1:1' }), `upstream default: ${url} through libcurl`);
   assert.equal(await startupLine('https://api.deepseek.com', {}), 'upstream default: https://api.deepseek.com through libcurl');
 });
+
+test('/health names each upstream\'s transport: builtin for http://, libcurl when asked for', T, async () => {
+  const transport = async (sd) => {
+    const r = await fetch(`${sd.url}/health`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(r.status, 200);
+    return (await r.json()).backends[0].upstreams.map((u) => [u.name, u.transport]);
+  };
+  await withStack(okHandler, async ({ sd }) => {
+    assert.deepEqual(await transport(sd), [['default', 'builtin']]);
+  });
+  await withStack(okHandler, async ({ sd }) => {
+    assert.deepEqual(await transport(sd), [['default', 'libcurl']]);
+    assertAnswer(await chat(sd, req()), 'hi', 'and libcurl reaches the same upstream');
+  }, { env: { SEEKD_UPSTREAM_CLIENT: 'curl' } });
+});
