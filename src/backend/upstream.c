@@ -51,8 +51,12 @@ struct upstream {
     int nspare;
     struct hdrs **key_hdrs; /* [upstream][key * 2 + stream] */
     http_client_t *hc;
-    http_origin_t **origin; /* [upstream]: reached with hc, or NULL: with libcurl */
-    const char **base_path; /* [upstream]: the URL's path, for hc */
+    /* [upstream]: its origin and the URL's path after it when reached with hc; origin NULL:
+     * with libcurl */
+    struct hc_route {
+        http_origin_t *origin;
+        const char *base_path;
+    } * hc_routes;
 };
 
 /* An attempt's request headers, in the form its transport takes: one block of lines for
@@ -877,7 +881,7 @@ static void hdrs_build(upstream_t *up, int ui, hdrs_t *h, const char *key, const
                        bool json_body)
 {
     const char *ctype = json_body ? "Content-Type: application/json\r\n" : "";
-    if (up->origin[ui]) {
+    if (up->hc_routes[ui].origin) {
         buf_t b;
         buf_init(&b, 4096);
         /* by hand, not printf: bring-your-own-key requests build this every time */
@@ -913,11 +917,12 @@ static void attempt_go(attempt_t *a)
 {
     upstream_t *up = a->up;
     arm_timer(a, up->o.first_token_timeout_ms);
-    http_origin_t *o = up->origin[a->ui];
+    const struct hc_route *route = &up->hc_routes[a->ui];
+    http_origin_t *o = route->origin;
     if (o) {
         http_xreq_t rq = {
             .method = a->post_body.ptr ? "POST" : "GET",
-            .prefix = slice_of(up->base_path[a->ui]),
+            .prefix = slice_of(route->base_path),
             .path = slice_of(a->path),
             .headers = {a->hdrs->blk, a->hdrs->len},
             .body = a->post_body.ptr ? a->post_body : (slice_t){"", 0},
@@ -1239,13 +1244,13 @@ upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
             native = false;
     }
     up->hc = http_client_new(base, up->o.connect_timeout_ms, up->o.conn_idle_ms);
-    up->origin = xcalloc((size_t)up->pool.nups, sizeof *up->origin);
-    up->base_path = xcalloc((size_t)up->pool.nups, sizeof *up->base_path);
+    up->hc_routes = xcalloc((size_t)up->pool.nups, sizeof *up->hc_routes);
     for (int i = 0; i < up->pool.nups; i++) {
         if (native)
-            up->origin[i] = http_client_origin(up->hc, up->pool.ups[i].url, &up->base_path[i]);
+            up->hc_routes[i].origin =
+                http_client_origin(up->hc, up->pool.ups[i].url, &up->hc_routes[i].base_path);
         log_info("upstream %s: %s through %s", up->pool.ups[i].name, up->pool.ups[i].url,
-                 up->origin[i] ? "seekd's HTTP client" : "libcurl");
+                 up->hc_routes[i].origin ? "seekd's HTTP client" : "libcurl");
     }
     up->multi = curl_multi_init();
     if (!up->multi) {
@@ -1286,8 +1291,7 @@ void upstream_free(upstream_t *up)
     }
     free(up->key_hdrs);
     http_client_free(up->hc);
-    free(up->origin);
-    free(up->base_path);
+    free(up->hc_routes);
     if (up->multi)
         curl_multi_cleanup(up->multi); /* closes the cached connections through close_cb */
     for (int i = 0; i < up->nsocks; i++) {
@@ -1317,7 +1321,7 @@ const pool_t *upstream_pool(const upstream_t *up)
 
 const char *upstream_transport(const upstream_t *up, int i)
 {
-    return up->origin[i] ? "builtin" : "libcurl";
+    return up->hc_routes[i].origin ? "builtin" : "libcurl";
 }
 
 int upstream_queued(const upstream_t *up)

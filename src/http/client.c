@@ -86,7 +86,6 @@ struct conn {
 };
 
 struct http_xfer {
-    http_client_t *cl;
     http_origin_t *o;
     conn_t *c;
     http_xfer_cbs_t cbs;
@@ -115,7 +114,7 @@ struct http_xfer {
 };
 
 static void on_conn(evutil_socket_t fd, short what, void *arg);
-static int conn_get(http_xfer_t *x);
+static void conn_get(http_xfer_t *x);
 static void start_resolve(http_origin_t *o);
 
 const char *http_client_strerror(hc_result_t r)
@@ -265,9 +264,9 @@ static void finish(http_xfer_t *x, hc_result_t res, const char *detail)
     xfer_free(x);
 }
 
-static void fail_later(http_xfer_t *x, hc_result_t res, const char *fmt, const char *arg)
+static void fail_later(http_xfer_t *x, hc_result_t res, const char *detail)
 {
-    snprintf(x->detail, sizeof x->detail, fmt, arg);
+    snprintf(x->detail, sizeof x->detail, "%s", detail);
     x->later_res = res;
     event_active(&x->later, EV_TIMEOUT, 0);
 }
@@ -281,6 +280,24 @@ static void on_later(evutil_socket_t fd, short what, void *arg)
 }
 
 static void connect_failed(conn_t *c, int err);
+static void arm_connect(http_xfer_t *x, int i);
+
+/* Connects x to the first of the origin's addresses from i on that takes a connect() call.
+ * Returns 0, or -1 with *err set when none did. */
+static int connect_from(http_xfer_t *x, int i, int *err)
+{
+    for (; i < x->o->naddrs; i++) {
+        conn_t *c = conn_open(x->o, i);
+        if (c) {
+            c->x = x;
+            x->c = c;
+            arm_connect(x, i);
+            return 0;
+        }
+        *err = errno;
+    }
+    return -1;
+}
 
 /* Arms the connect timer for address i of the origin: each address still to try gets an equal
  * share of what is left until connect_dl_ms, so one that drops SYNs cannot use it all. */
@@ -330,7 +347,7 @@ static void conn_broke(http_xfer_t *x, int err)
     snprintf(why, sizeof why, "%s%s%s", http_client_strerror(res), err ? ": " : "",
              err ? strerror(err) : "");
     if (x->starting)
-        fail_later(x, res, "%s", why);
+        fail_later(x, res, why);
     else
         finish(x, res, why);
 }
@@ -368,9 +385,8 @@ static int xfer_send(http_xfer_t *x)
     return 0;
 }
 
-/* Gives x a connection: an idle one (the request is written at once) or a new one. Returns -1
- * when the transfer moved on or ended meanwhile. */
-static int conn_get(http_xfer_t *x)
+/* Gives x a connection: an idle one (the request is written at once) or a new one. */
+static void conn_get(http_xfer_t *x)
 {
     http_origin_t *o = x->o;
     int64_t now = mono_ms();
@@ -387,7 +403,8 @@ static int conn_get(http_xfer_t *x)
         c->x = x;
         x->c = c;
         arm(x, x->deadline_ms);
-        return xfer_send(x);
+        xfer_send(x);
+        return;
     }
     int64_t cdl = now + o->cl->connect_timeout_ms;
     x->connect_dl_ms = x->deadline_ms && x->deadline_ms < cdl ? x->deadline_ms : cdl;
@@ -397,42 +414,22 @@ static int conn_get(http_xfer_t *x)
         o->waiting = x;
         if (!o->resolving)
             start_resolve(o);
-        return 0;
+        return;
     }
     int err = ECONNREFUSED;
-    for (int i = 0; i < o->naddrs; i++) {
-        conn_t *c = conn_open(o, i);
-        if (c) {
-            c->x = x;
-            x->c = c;
-            arm_connect(x, i);
-            return 0;
-        }
-        err = errno;
-    }
-    fail_later(x, HC_CONNECT, "%s", strerror(err));
-    return 0;
+    if (connect_from(x, 0, &err) < 0)
+        fail_later(x, HC_CONNECT, strerror(err));
 }
 
 /* Tries the next address after a failed connect, or fails the transfer. */
 static void connect_failed(conn_t *c, int err)
 {
     http_xfer_t *x = c->x;
-    http_origin_t *o = c->o;
     int next = c->addr + 1;
     conn_close(c);
     x->c = NULL;
-    for (; next < o->naddrs; next++) {
-        conn_t *n = conn_open(o, next);
-        if (n) {
-            n->x = x;
-            x->c = n;
-            arm_connect(x, next);
-            return;
-        }
-        err = errno;
-    }
-    finish(x, HC_CONNECT, strerror(err));
+    if (connect_from(x, next, &err) < 0)
+        finish(x, HC_CONNECT, strerror(err));
 }
 
 /* ---- name resolution (evdns: never blocks the loop) ---- */
@@ -461,7 +458,7 @@ static void on_resolved(int err, struct evutil_addrinfo *res, void *arg)
         http_xfer_t *next = w->wnext;
         w->wnext = NULL;
         if (err || o->naddrs == 0)
-            fail_later(w, HC_RESOLVE, "%s", err ? evutil_gai_strerror(err) : "no address");
+            fail_later(w, HC_RESOLVE, err ? evutil_gai_strerror(err) : "no address");
         else
             conn_get(w);
         w = next;
@@ -508,7 +505,7 @@ static int take_head(http_xfer_t *x)
         }
         return 0;
     }
-    http_head_t *h = &x->cl->head;
+    http_head_t *h = &x->o->cl->head;
     if (http_parse_response_head(c->in.data, hl, h) < 0) {
         finish(x, HC_PROTOCOL, "malformed answer head");
         return -1;
@@ -785,7 +782,6 @@ http_xfer_t *http_xfer_start(http_origin_t *o, const http_xreq_t *rq, const http
                              void *ud)
 {
     http_xfer_t *x = xcalloc(1, sizeof *x);
-    x->cl = o->cl;
     x->o = o;
     x->cbs = *cbs;
     x->ud = ud;
@@ -813,7 +809,7 @@ http_xfer_t *http_xfer_start(http_origin_t *o, const http_xreq_t *rq, const http
     buf_puts(&x->req, "\r\n");
     buf_append(&x->req, rq->headers.ptr, rq->headers.len);
     if (buf_puts(&x->req, "\r\n")) {
-        fail_later(x, HC_SEND, "%s", "request head too large");
+        fail_later(x, HC_SEND, "request head too large");
         return x;
     }
     x->deadline_ms = rq->timeout_ms > 0 ? mono_ms() + rq->timeout_ms : 0;
@@ -825,11 +821,7 @@ http_xfer_t *http_xfer_start(http_origin_t *o, const http_xreq_t *rq, const http
 
 const char *http_xfer_header(const http_xfer_t *x, const char *name)
 {
-    const http_head_t *h = &x->cl->head;
-    for (int i = 0; i < h->nhdrs; i++)
-        if (strcasecmp(h->hdrs[i].name, name) == 0)
-            return h->hdrs[i].value;
-    return NULL;
+    return http_head_get(&x->o->cl->head, name);
 }
 
 void http_xfer_resume(http_xfer_t *x)

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -722,10 +721,7 @@ slice_t http_req_path(const http_req_t *r)
 
 const char *http_req_header(const http_req_t *r, const char *name)
 {
-    for (int i = 0; i < r->head.nhdrs; i++)
-        if (strcasecmp(r->head.hdrs[i].name, name) == 0)
-            return r->head.hdrs[i].value;
-    return NULL;
+    return http_head_get(&r->head, name);
 }
 
 slice_t http_req_body(http_req_t *r)

@@ -177,6 +177,14 @@ int http_parse_head(char *buf, size_t len, http_head_t *h)
     return rc ? rc : parse_fields(buf, len, pos, h);
 }
 
+const char *http_head_get(const http_head_t *h, const char *name)
+{
+    for (int i = 0; i < h->nhdrs; i++)
+        if (strcasecmp(h->hdrs[i].name, name) == 0)
+            return h->hdrs[i].value;
+    return NULL;
+}
+
 int http_parse_response_head(char *buf, size_t len, http_head_t *h)
 {
     size_t pos;

@@ -37,6 +37,9 @@ size_t http_head_len(const char *buf, size_t len);
  * other than chunked), 505 (not HTTP/1.0 or 1.1). */
 int http_parse_head(char *buf, size_t len, http_head_t *h);
 
+/** The value of header `name` (case-insensitive) in a parsed head, or NULL. */
+const char *http_head_get(const http_head_t *h, const char *name);
+
 /** Parses a complete response head (as measured by http_head_len) in place, like
  * http_parse_head. Returns 0, or -1 when it is not an HTTP/1.0 or 1.1 response head, has
  * malformed or too many fields, both framings, or a transfer coding other than chunked. */

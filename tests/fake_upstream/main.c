@@ -412,16 +412,23 @@ static void raise_nofile(void)
     }
 }
 
-/* Binds host:port (port 0: ephemeral) with a deep backlog; returns the fd and the bound port. */
-static int listen_on(const char *spec, int *port_out)
+/* Parses "IPV4:PORT" into sa. Returns 0 or -1. */
+static int parse_spec(const char *spec, struct sockaddr_in *sa)
 {
     char host[128];
     const char *colon = strrchr(spec, ':');
     if (!colon || (size_t)(colon - spec) >= sizeof(host))
         return -1;
     snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+    *sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+/* Binds host:port (port 0: ephemeral) with a deep backlog; returns the fd and the bound port. */
+static int listen_on(const char *spec, int *port_out)
+{
+    struct sockaddr_in sa;
+    if (parse_spec(spec, &sa) < 0)
         return -1;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
     if (fd < 0)
@@ -442,13 +449,8 @@ static int listen_on(const char *spec, int *port_out)
  * every later SYN and a client's connect() hangs. Returns 0 or -1. */
 static int blackhole(const char *spec)
 {
-    char host[128];
-    const char *colon = strrchr(spec, ':');
-    if (!colon || (size_t)(colon - spec) >= sizeof(host))
-        return -1;
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 || !sa.sin_port)
+    struct sockaddr_in sa;
+    if (parse_spec(spec, &sa) < 0 || !sa.sin_port)
         return -1;
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 0) < 0)
