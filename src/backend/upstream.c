@@ -570,10 +570,11 @@ static void deliver_failure(bk_call_t *req)
     ev.error.type = req->fail_type ? req->fail_type : "server_overloaded";
     ev.error.message = slice_of(req->fail_msg);
     ev.error.retry_after_s = req->fail_retry_after_s;
+    /* The sink formats the message while the request is still alive: it is freed after. */
     bk_sink_t *sink = req->sink;
-    req_free(req);
     sink->events(sink, &ev, 1); /* the sink answers the client; its return changes nothing */
     sink->end(sink);
+    req_free(req);
 }
 
 static void on_later(evutil_socket_t fd, short what, void *arg)
