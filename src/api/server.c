@@ -402,7 +402,7 @@ static void handle_models(api_server_t *s, http_req_t *r, slice_t id)
 
 typedef struct {
     http_req_t *req;
-    bk_call_t *call;
+    upstream_get_t *call;
     api_server_t *srv;
 } relay_t;
 

@@ -1,6 +1,9 @@
 /* upstream.h - the relay backend: OpenAI-compatible upstreams with key pools, failover before
  * the first byte, a bounded wait queue and background probes. Transfers run on the HTTP
- * server's libevent loop: http/client.c for plain http, libcurl's multi interface for https. */
+ * server's libevent loop: http/client.c for plain http, libcurl's multi interface for https.
+ * The files: upstream.c (this object), relay.c (a client request's life), attempt.c (one
+ * transfer), probe.c (probes and plain GETs), splice.c (the posted body), xport_*.c (the two
+ * transports). */
 #ifndef SEEKD_BACKEND_UPSTREAM_H
 #define SEEKD_BACKEND_UPSTREAM_H
 
@@ -45,10 +48,13 @@ int upstream_queued(const upstream_t *up);
  * why). Slices are valid only during the callback. */
 typedef void (*upstream_get_cb)(void *ud, int status, slice_t content_type, slice_t body,
                                 const char *err);
+typedef struct upstream_get upstream_get_t;
 /** GETs path from the first upstream (by priority) with client_key, or with one of its usable
- * server keys when client_key is NULL. Returns a handle for upstream_get_cancel. */
-bk_call_t *upstream_get(upstream_t *up, const char *path, const char *client_key,
-                        upstream_get_cb cb, void *ud);
-void upstream_get_cancel(bk_call_t *handle);
+ * server keys when client_key is NULL. Returns a handle for upstream_get_cancel, valid until
+ * the callback returns. The callback never runs inside this call. */
+upstream_get_t *upstream_get(upstream_t *up, const char *path, const char *client_key,
+                             upstream_get_cb cb, void *ud);
+/** Stops a GET before its callback; the callback never runs. */
+void upstream_get_cancel(upstream_get_t *handle);
 
 #endif

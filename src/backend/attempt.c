@@ -1,0 +1,347 @@
+/* attempt.c - one transfer on one upstream key: the answer's head, its body through the SSE
+ * and chunk parsers, the first-token and idle deadlines, and how it ended as a result. */
+#include "backend/attempt.h"
+
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "backend/chunk.h"
+#include "backend/sse.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+struct attempt {
+    att_spec_t s;
+    xport_xfer_t xfer;
+    bk_sink_t guard; /* what the chunk parser delivers to: it sees the first answer event */
+    int status;
+    bool sse, html;
+    char retry_after[32];
+    char ctype[128]; /* ATT_RAW: handed to the owner with the body */
+    bool got_done; /* [DONE] */
+    bool stopped, failed, delivered, paused;
+    sse_parser_t parser;
+    bk_chunk_state_t st;
+    buf_t body;
+    struct event *timer; /* first-token / idle deadline */
+    pool_outcome_t outcome;
+    bk_failure_t f;
+};
+
+/* The attempt's key as logs may show it ("sk-…abcd"), masked only when a log line needs it. */
+#define MASKED(a) log_mask_key((a)->s.key, (a)->s.key ? strlen((a)->s.key) : 0, (char[48]){0}, 48)
+
+static void arm_timer(attempt_t *a, long ms)
+{
+    if (ms <= 0) {
+        evtimer_del(a->timer);
+        return;
+    }
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(a->timer, &tv);
+}
+
+/* Records why the attempt failed. Once the client has answer events, the failure goes
+ * straight to it as an error event; before that, the owner decides (retry or report). */
+static void fail(attempt_t *a, pool_outcome_t out, int status, const char *type, const char *fmt,
+                 ...) __attribute__((format(printf, 5, 6)));
+static void fail(attempt_t *a, pool_outcome_t out, int status, const char *type, const char *fmt,
+                 ...)
+{
+    if (a->failed || a->stopped)
+        return;
+    a->failed = true;
+    a->outcome = out;
+    a->f.status = status;
+    a->f.type = type;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->f.msg, sizeof a->f.msg, fmt, ap);
+    va_end(ap);
+    if (a->delivered) {
+        bk_event_t ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = BK_EV_ERROR;
+        ev.error.status = status;
+        ev.error.type = type;
+        ev.error.message = slice_of(a->f.msg);
+        a->s.sink->events(a->s.sink, &ev, 1);
+    }
+}
+
+/* Between the chunk parser and the owner's sink: an error object in place of the first answer
+ * event is the attempt's failure (worth another key), not the client's answer. */
+static int guard_events(bk_sink_t *s, const bk_event_t *ev, int n)
+{
+    attempt_t *a = (attempt_t *)((char *)s - offsetof(attempt_t, guard));
+    if (!a->delivered) {
+        for (int i = 0; i < n; i++) {
+            if (ev[i].type == BK_EV_ERROR) {
+                fail(a, OUT_SERVER, 502, "api_error", "upstream error: %.*s",
+                     (int)ev[i].error.message.len, ev[i].error.message.ptr);
+                return -1;
+            }
+        }
+        a->delivered = true;
+    }
+    return a->s.sink->events(a->s.sink, ev, n);
+}
+
+static int on_sse_data(void *ud, slice_t data)
+{
+    attempt_t *a = ud;
+    if (slice_eq_cstr(data, "[DONE]")) {
+        a->got_done = true;
+        return 0;
+    }
+    if (a->got_done)
+        return 0;
+    arm_timer(a, a->s.lim->idle_timeout_ms);
+    char why[160];
+    int rc = bk_chunk_deliver(&a->st, data.ptr, data.len, &a->guard, why, sizeof why);
+    if (rc == BK_CHUNK_STOP) {
+        if (!a->failed)
+            a->stopped = true;
+        return 1;
+    }
+    if (rc == BK_CHUNK_MALFORMED) {
+        log_warn("upstream %s key %s sent a malformed chunk (%s) after %d chunks", a->s.upstream,
+                 MASKED(a), why, a->st.chunks);
+        fail(a, OUT_SERVER, 502, "api_error", "upstream sent a malformed chunk: %s", why);
+        return 1;
+    }
+    return 0;
+}
+
+static void on_head(void *ud, int status, slice_t ctype, slice_t retry_after)
+{
+    attempt_t *a = ud;
+    a->status = status;
+    a->sse = ctype.len >= 17 && strncasecmp(ctype.ptr, "text/event-stream", 17) == 0;
+    a->html = ctype.len >= 9 && strncasecmp(ctype.ptr, "text/html", 9) == 0;
+    snprintf(a->retry_after, sizeof a->retry_after, "%.*s", (int)retry_after.len,
+             retry_after.ptr ? retry_after.ptr : "");
+    if (a->s.mode == ATT_RAW)
+        snprintf(a->ctype, sizeof a->ctype, "%.*s", (int)ctype.len, ctype.ptr ? ctype.ptr : "");
+}
+
+/* A piece of the answer's body. */
+static int on_body(void *ud, const char *data, size_t len)
+{
+    attempt_t *a = ud;
+    if (a->stopped || a->failed)
+        return XP_STOP;
+    bool ok = a->status >= 200 && a->status < 300;
+    if (a->s.mode == ATT_ANSWER && ok && a->sse) {
+        bk_sink_t *sink = a->s.sink;
+        if (a->delivered && sink->writable && !sink->writable(sink)) {
+            a->paused = true;
+            evtimer_del(a->timer); /* a paused upstream is not an idle one */
+            return XP_PAUSE;
+        }
+        int rc = sse_feed(&a->parser, data, len);
+        if (rc == SSE_ETOOBIG) {
+            fail(a, OUT_SERVER, 502, "api_error", "upstream sent an event larger than %zu bytes",
+                 a->s.lim->max_event);
+            return XP_STOP;
+        }
+        return rc ? XP_STOP : XP_TAKE;
+    }
+    /* whole bodies: a non-streamed answer, an error document, a GET result */
+    if (buf_append(&a->body, data, len)) {
+        fail(a, OUT_SERVER, 502, "api_error", "upstream answer exceeds %zu bytes", a->body.cap);
+        return XP_STOP;
+    }
+    return XP_TAKE;
+}
+
+static int parse_retry_after(const char *v)
+{
+    if (!v[0])
+        return -1;
+    char *end;
+    double s = strtod(v, &end);
+    if (end == v || s < 0 || s > 86400)
+        return -1;
+    return (int)(s * 1000);
+}
+
+/* Classifies a non-2xx answer, keeping DeepSeek's own envelope message when there is one. */
+static void fail_from_status(attempt_t *a)
+{
+    int st = a->status;
+    bool bad_request = st == 400 || st == 404 || st == 413 || st == 422;
+    slice_t m = bad_request ? SLICE_LIT("invalid request") : SLICE_LIT("no message");
+    if (!a->html) {
+        /* the answer's own reader (jr) serves error bodies too */
+        jr_doc_t *d = &a->st.doc;
+        jr_val_t root = jr_parse(d, buf_slice(&a->body).ptr, a->body.len, NULL, NULL);
+        jr_val_t v = jr_get(d, jr_get(d, root, "error"), "message");
+        if (!jr_is(d, v, JR_STR))
+            v = jr_get(d, root, "message");
+        if (!jr_is(d, v, JR_STR))
+            v = jr_get(d, root, "detail");
+        if (jr_is(d, v, JR_STR))
+            m = jr_str(d, v);
+    }
+    int n = (int)m.len;
+    const char *msg = m.ptr;
+    bool client_key = a->s.client_key;
+    if (a->html)
+        fail(a, OUT_SERVER, 502, "api_error",
+             "upstream answered %d with an HTML page (a proxy or firewall?)", st);
+    else if (bad_request)
+        fail(a, OUT_CLIENT, st, "invalid_request_error", "%.*s", n, msg);
+    else if (st == 401 || st == 403)
+        fail(a, OUT_AUTH, client_key ? st : 502, "authentication_error",
+             client_key ? "Authentication Fails: %.*s" : "upstream rejected the server's key: %.*s",
+             n, msg);
+    else if (st == 402)
+        fail(a, OUT_NO_BALANCE, client_key ? 402 : 502, "insufficient_balance",
+             client_key ? "Insufficient Balance: %.*s" : "upstream key has no balance: %.*s", n,
+             msg);
+    else if (st == 429)
+        fail(a, OUT_RATE_LIMIT, 429, "rate_limit_error", "Rate Limit Reached: %.*s", n, msg);
+    else if (st == 503)
+        fail(a, OUT_SERVER, 503, "server_overloaded", "Server Overloaded: %.*s", n, msg);
+    else
+        fail(a, OUT_SERVER, 502, "api_error", "upstream error %d: %.*s", st, n, msg);
+}
+
+static void attempt_free(attempt_t *a)
+{
+    xport_cancel(a->s.via, &a->xfer);
+    sse_free(&a->parser);
+    bk_chunk_state_free(&a->st);
+    buf_free(&a->body);
+    event_free(a->timer);
+    free(a);
+}
+
+/* The attempt is over: its owner hears how, then it is freed. */
+static void finish(attempt_t *a, const char *why)
+{
+    evtimer_del(a->timer);
+    xport_cancel(a->s.via, &a->xfer); /* a deadline ends a transfer that still runs */
+    att_result_t r = {
+        .failed = a->failed,
+        .delivered = a->delivered,
+        .stopped = a->stopped,
+        .unterminated = !a->failed && !a->stopped && a->sse && !a->got_done,
+        .outcome = a->failed && !a->stopped ? a->outcome : OUT_OK,
+        .retry_after_ms = parse_retry_after(a->retry_after),
+        .status = a->status,
+        .fail = a->f,
+        .why = why,
+    };
+    if (a->s.mode == ATT_RAW) {
+        r.content_type = slice_of(a->ctype);
+        r.body = buf_slice(&a->body);
+    }
+    a->s.done(a->s.owner, &r);
+    attempt_free(a);
+}
+
+/* The transfer ended; res says how, why in words. */
+static void on_done(void *ud, xr_t res, const char *why)
+{
+    attempt_t *a = ud;
+    if (a->s.mode == ATT_RAW) {
+        finish(a, res == XR_OK ? NULL : why);
+        return;
+    }
+    if (a->stopped || a->failed) {
+        finish(a, NULL);
+        return;
+    }
+    if (res != XR_OK && !(res == XR_PARTIAL && a->sse && a->st.chunks > 0)) {
+        bool timeout = res == XR_TIMEOUT;
+        bool connect = res == XR_CONNECT || (timeout && a->status == 0);
+        fail(a, connect ? OUT_CONNECT : OUT_SERVER, timeout ? 504 : 502, "api_error",
+             "upstream %s: %s", timeout ? "timed out" : "failed", why);
+    } else if (a->status < 200 || a->status >= 300) {
+        fail_from_status(a);
+    } else if (a->html) {
+        fail(a, OUT_SERVER, 502, "api_error", "upstream answered with an HTML page, not JSON");
+    } else if (a->sse) {
+        /* a cut stream's unfinished last event is not an event: only a clean end flushes it */
+        int rc = res == XR_PARTIAL ? 0 : sse_finish(&a->parser);
+        if (rc == 0 && !a->stopped && !a->failed && !a->st.finished)
+            fail(a, OUT_SERVER, 502, "api_error",
+                 "upstream stream ended before the answer was complete (%d chunks)", a->st.chunks);
+    } else {
+        /* One JSON answer, possibly after the blank lines DeepSeek sends while queued. */
+        slice_t b = buf_slice(&a->body);
+        size_t off = 0;
+        while (off < b.len && strchr(" \r\n\t", b.ptr[off]))
+            off++;
+        char w[160];
+        int rc = bk_chunk_deliver(&a->st, b.ptr + off, b.len - off, &a->guard, w, sizeof w);
+        if (rc == BK_CHUNK_MALFORMED)
+            fail(a, OUT_SERVER, 502, "api_error", "upstream answer is not valid: %s", w);
+        else if (rc == BK_CHUNK_STOP && !a->failed)
+            a->stopped = true;
+        else if (rc == 0 && !a->st.finished)
+            fail(a, OUT_SERVER, 502, "api_error", "upstream answer has no finish_reason");
+    }
+    finish(a, NULL);
+}
+
+static const xport_cbs_t xport_cbs = {on_head, on_body, on_done};
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    attempt_t *a = arg;
+    bool first = a->st.chunks == 0;
+    log_warn("upstream %s key %s: %s timeout", a->s.upstream, MASKED(a),
+             first ? "first-token" : "idle");
+    if (a->s.mode == ATT_RAW) {
+        finish(a, "timed out");
+        return;
+    }
+    fail(a, OUT_SERVER, 504, "api_error", "upstream %s",
+         first ? "sent no answer in time (first-token timeout)"
+               : "stalled mid-answer (idle timeout)");
+    finish(a, NULL);
+}
+
+attempt_t *attempt_start(struct event_base *base, const att_spec_t *spec)
+{
+    attempt_t *a = xcalloc(1, sizeof *a);
+    a->s = *spec;
+    a->guard.events = guard_events;
+    sse_init(&a->parser, spec->lim->max_event, on_sse_data, NULL, a);
+    bk_chunk_state_init(&a->st);
+    buf_init(&a->body, spec->mode == ATT_ANSWER ? spec->lim->max_answer : spec->lim->max_event);
+    a->timer = evtimer_new(base, on_deadline, a);
+    arm_timer(a, spec->lim->first_token_timeout_ms);
+    xport_req_t rq = {
+        .path = spec->path,
+        .headers = spec->headers,
+        .body = spec->body,
+        .timeout_ms = spec->lim->total_timeout_ms,
+    };
+    xport_start(spec->via, &a->xfer, &rq, &xport_cbs, a);
+    return a;
+}
+
+void attempt_resume(attempt_t *a)
+{
+    if (!a->paused)
+        return;
+    a->paused = false;
+    arm_timer(a, a->s.lim->idle_timeout_ms);
+    xport_resume(a->s.via, &a->xfer); /* may end the attempt: a is not touched after */
+}
+
+void attempt_cancel(attempt_t *a)
+{
+    attempt_free(a);
+}

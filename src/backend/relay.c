@@ -1,0 +1,435 @@
+/* relay.c - the life of one client request on the upstream backend: pick a key, run an
+ * attempt, and on a failure before the first answer event try the next key or upstream, wait
+ * in the queue for a free key, or give up with the failure (by value) the client should hear.
+ * After the first answer event the request is committed: the answer streams through, and its
+ * usage is settled at the end (counted with seekd's tokenizer when the upstream sent none). */
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/splice.h"
+#include "backend/upstream_int.h"
+#include "backend/usage.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/mem.h"
+
+#define MAX_TRIES 8
+
+struct bk_call {
+    upstream_t *up;
+    bk_sink_t *sink; /* the API's */
+    bk_sink_t relay; /* what attempts deliver to: commits on the first answer event */
+    bk_request_t r;
+    char rid[65]; /* r.request_id points here: the HTTP request may end before we do */
+    attempt_t *att;
+    int ui, ki; /* the attempt's upstream and key (ki < 0: the client's own key) */
+    char *post;     /* the body, when it had to be rewritten (the splice) */
+    slice_t body;   /* what is posted */
+    char *own_hdrs; /* the headers for a client's own key */
+    size_t own_hdrs_len;
+    const char *tried[MAX_TRIES];
+    int ntried;
+    int attempts;
+    int64_t deadline_ms;
+    bool committed; /* an answer event reached the client: no more failover */
+    bool usage_seen;
+    /* what the client was given, for counting tokens when the upstream reports no usage */
+    buf_t said_reasoning, said_content, said_tools;
+    bk_call_t *qnext;
+    bool queued;
+    struct event *later; /* delivers a failure found synchronously in start() */
+    bk_failure_t fail;   /* what the client gets if no attempt succeeds; status 0: none yet */
+};
+
+static void try_next(bk_call_t *req, bool deferred_failure);
+
+static void req_free(bk_call_t *req)
+{
+    buf_free(&req->said_reasoning);
+    buf_free(&req->said_content);
+    buf_free(&req->said_tools);
+    if (req->later)
+        event_free(req->later);
+    free(req->post);
+    free(req->own_hdrs);
+    free(req);
+}
+
+static void set_failure(bk_call_t *req, int status, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void set_failure(bk_call_t *req, int status, const char *type, const char *fmt, ...)
+{
+    req->fail.status = status;
+    req->fail.type = type;
+    req->fail.retry_after_s = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->fail.msg, sizeof req->fail.msg, fmt, ap);
+    va_end(ap);
+}
+
+/* Gives the client the recorded failure and ends the request. The failure is copied out
+ * first: nothing the sink reads points into the request. */
+static void deliver_failure(bk_call_t *req)
+{
+    bk_failure_t f = req->fail;
+    bk_sink_t *sink = req->sink;
+    req_free(req);
+    bk_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = BK_EV_ERROR;
+    ev.error.status = f.status ? f.status : 503;
+    ev.error.type = f.type ? f.type : "server_overloaded";
+    ev.error.message = slice_of(f.msg);
+    ev.error.retry_after_s = f.retry_after_s;
+    sink->events(sink, &ev, 1); /* the sink answers the client; its return changes nothing */
+    sink->end(sink);
+}
+
+static void on_later(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    deliver_failure(arg);
+}
+
+/* Retry-After is given in whole seconds, rounded up. */
+static int retry_after_seconds(int ms)
+{
+    return ms > 0 ? (ms + 999) / 1000 : 0;
+}
+
+/* The pool's reason for refusing is what the client hears, unless an attempt already failed:
+ * that attempt's own error says more. */
+static void refuse(bk_call_t *req, const pool_refusal_t *why)
+{
+    if (req->fail.status)
+        return;
+    set_failure(req, why->status, why->type, "%s", why->msg);
+    req->fail.retry_after_s = retry_after_seconds(why->retry_after_ms);
+}
+
+/* ---- queue ---- */
+
+static void queue_push(upstream_t *up, bk_call_t *req)
+{
+    req->queued = true;
+    req->qnext = NULL;
+    if (up->qtail)
+        up->qtail->qnext = req;
+    else
+        up->qhead = req;
+    up->qtail = req;
+    up->queued++;
+}
+
+static void queue_remove(upstream_t *up, bk_call_t *req)
+{
+    bk_call_t **pp = &up->qhead, *prev = NULL;
+    while (*pp && *pp != req) {
+        prev = *pp;
+        pp = &(*pp)->qnext;
+    }
+    if (!*pp)
+        return;
+    *pp = req->qnext;
+    if (up->qtail == req)
+        up->qtail = prev;
+    req->queued = false;
+    req->qnext = NULL;
+    up->queued--;
+}
+
+/* ---- the answer as it passes through ---- */
+
+static int relay_events(bk_sink_t *s, const bk_event_t *ev, int n)
+{
+    bk_call_t *req = (bk_call_t *)((char *)s - offsetof(bk_call_t, relay));
+    req->committed = true;
+    for (int i = 0; i < n; i++) {
+        /* a failed append leaves the count short, never wrong: usage is logged as counted */
+        switch (ev[i].type) {
+        case BK_EV_USAGE:
+            req->usage_seen = true;
+            break;
+        case BK_EV_REASONING_DELTA:
+            buf_append(&req->said_reasoning, ev[i].text.ptr, ev[i].text.len);
+            break;
+        case BK_EV_CONTENT_DELTA:
+            buf_append(&req->said_content, ev[i].text.ptr, ev[i].text.len);
+            break;
+        case BK_EV_TOOL_CALL_DELTA:
+            buf_append(&req->said_tools, ev[i].tool.name.ptr, ev[i].tool.name.len);
+            buf_append(&req->said_tools, ev[i].tool.args.ptr, ev[i].tool.args.len);
+            break;
+        default:
+            break;
+        }
+    }
+    return req->sink->events(req->sink, ev, n);
+}
+
+static bool relay_writable(bk_sink_t *s)
+{
+    bk_call_t *req = (bk_call_t *)((char *)s - offsetof(bk_call_t, relay));
+    return !req->sink->writable || req->sink->writable(req->sink);
+}
+
+/* The upstream reported no usage: count with our own tokenizer. A complete answer gets the
+ * computed usage as an event; a broken one is only logged (what was delivered). */
+static void settle_usage(bk_call_t *req, bool complete)
+{
+    bk_usage_t u;
+    if (!bk_usage_compute(req->r.body, req->r.kind, buf_slice(&req->said_reasoning),
+                          buf_slice(&req->said_content), buf_slice(&req->said_tools), &u)) {
+        log_warn("req=%s upstream reported no usage and the built-in tokenizer is missing",
+                 req->r.request_id);
+        return;
+    }
+    log_info("req=%s upstream reported no usage; counted with seekd's tokenizer: prompt=%lld "
+             "completion=%lld%s",
+             req->r.request_id, (long long)u.prompt_tokens, (long long)u.completion_tokens,
+             complete ? "" : " (delivered before the failure)");
+    if (!complete)
+        return;
+    bk_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = BK_EV_USAGE;
+    ev.usage = u;
+    req->sink->events(req->sink, &ev, 1);
+}
+
+/* ---- attempts ---- */
+
+static const char *masked(const bk_call_t *req, char out[48])
+{
+    if (req->ki >= 0)
+        return req->up->pool.ups[req->ui].keys[req->ki].masked;
+    const char *k = req->r.client_keys[-1 - req->ki];
+    return log_mask_key(k, strlen(k), out, 48);
+}
+
+static void log_key_change(upstream_t *up, int ui, int ki)
+{
+    pool_upstream_t *u = &up->pool.ups[ui];
+    if (ki < 0) {
+        if (u->ejected)
+            log_warn("upstream %s ejected for %lld ms: %s", u->name,
+                     (long long)up->o.policy.eject_ms, u->reason);
+        return;
+    }
+    pool_key_t *k = &u->keys[ki];
+    log_warn("upstream %s key %s is now %s: %s", u->name, k->masked, pool_state_name(k->state),
+             k->reason);
+    if (u->ejected)
+        log_warn("upstream %s ejected: %s", u->name, u->reason);
+}
+
+/* An attempt is over: report it to the pool, then retry, fail or end the request. */
+static void on_attempt_done(void *owner, const att_result_t *r)
+{
+    bk_call_t *req = owner;
+    upstream_t *up = req->up;
+    req->att = NULL;
+    if (req->ki >= 0)
+        up->pool.ups[req->ui].keys[req->ki].active--;
+    if (pool_report(&up->pool, req->ui, req->ki, r->outcome, r->retry_after_ms, r->fail.msg,
+                    mono_ms()))
+        log_key_change(up, req->ui, req->ki);
+    const char *uname = up->pool.ups[req->ui].name;
+    if (r->failed && !r->delivered) {
+        char mk[48];
+        req->fail = r->fail;
+        req->fail.retry_after_s = retry_after_seconds(r->retry_after_ms);
+        log_info("req=%s attempt %d on upstream %s key %s failed before the first byte: %s",
+                 req->r.request_id, req->attempts, uname, masked(req, mk), r->fail.msg);
+        if (r->outcome != OUT_CLIENT && req->attempts < up->o.max_attempts)
+            try_next(req, false);
+        else
+            deliver_failure(req);
+    } else {
+        if (r->unterminated)
+            log_warn("upstream %s ended a stream without [DONE]; the answer was complete", uname);
+        if (req->committed && !req->usage_seen)
+            settle_usage(req, !r->failed && !r->stopped);
+        bk_sink_t *sink = req->sink;
+        req_free(req);
+        sink->end(sink);
+    }
+    relay_dispatch(up);
+}
+
+static void start_attempt(bk_call_t *req, pool_pick_t pick)
+{
+    upstream_t *up = req->up;
+    req->ui = pick.up;
+    req->ki = pick.key;
+    const char *key = pick.key >= 0 ? up->pool.ups[pick.up].keys[pick.key].key
+                                    : req->r.client_keys[-1 - pick.key];
+    req->attempts++;
+    if (req->ntried < MAX_TRIES)
+        req->tried[req->ntried++] = key;
+    slice_t hdrs;
+    if (pick.key >= 0) {
+        up->pool.ups[pick.up].keys[pick.key].active++;
+        hdrs = upstream_key_headers(up, pick.up, pick.key, req->r.stream);
+    } else {
+        free(req->own_hdrs);
+        req->own_hdrs = upstream_headers(key, req->r.stream ? "text/event-stream"
+                                                            : "application/json",
+                                         true, &req->own_hdrs_len);
+        hdrs = (slice_t){req->own_hdrs, req->own_hdrs_len};
+    }
+    const char *path = req->r.kind == BK_KIND_FIM           ? "/beta/completions"
+                       : req->r.kind == BK_KIND_CHAT_PREFIX ? "/beta/chat/completions"
+                                                            : "/chat/completions";
+    att_spec_t spec = {
+        .via = up->via[pick.up],
+        .mode = ATT_ANSWER,
+        .path = slice_of(path),
+        .headers = hdrs,
+        .body = req->body,
+        .sink = &req->relay,
+        .client_key = pick.key < 0,
+        .upstream = up->pool.ups[pick.up].name,
+        .key = key,
+        .lim = &up->lim,
+        .done = on_attempt_done,
+        .owner = req,
+    };
+    req->att = attempt_start(up->base, &spec);
+}
+
+/* Starts the request's next attempt, queues it, or fails it. A failure found while the API is
+ * still inside start() is delivered on the next loop turn (deferred_failure). */
+static void try_next(bk_call_t *req, bool deferred_failure)
+{
+    upstream_t *up = req->up;
+    int64_t now = mono_ms();
+    pool_refusal_t why;
+    if (now >= req->deadline_ms) {
+        if (!req->fail.status)
+            set_failure(req, 504, "api_error", "no upstream answered within %ld ms",
+                        up->o.request_timeout_ms);
+        goto failed;
+    }
+    pool_pick_t pick;
+    switch (pool_pick(&up->pool, req->r.model, req->r.client_keys, req->r.nclient_keys,
+                      req->tried, req->ntried, now, &pick, &why)) {
+    case PICK_OK:
+        start_attempt(req, pick);
+        return;
+    case PICK_WAIT:
+        if (up->queued >= up->o.queue_max) {
+            set_failure(req, 503, "server_overloaded",
+                        "Server Overloaded: %d requests are already waiting for a free key",
+                        up->queued);
+            goto failed;
+        }
+        queue_push(up, req);
+        return;
+    case PICK_NONE:
+        refuse(req, &why);
+        goto failed;
+    }
+failed:
+    if (deferred_failure) {
+        req->later = evtimer_new(up->base, on_later, req);
+        struct timeval tv = {0, 0};
+        evtimer_add(req->later, &tv);
+    } else {
+        deliver_failure(req);
+    }
+}
+
+void relay_dispatch(upstream_t *up)
+{
+    while (up->qhead) {
+        bk_call_t *req = up->qhead;
+        pool_pick_t pick;
+        pool_refusal_t why;
+        pool_pick_result_t r =
+            pool_pick(&up->pool, req->r.model, req->r.client_keys, req->r.nclient_keys,
+                      req->tried, req->ntried, mono_ms(), &pick, &why);
+        if (r == PICK_WAIT)
+            return;
+        queue_remove(up, req);
+        if (r == PICK_OK) {
+            start_attempt(req, pick);
+        } else {
+            refuse(req, &why);
+            deliver_failure(req);
+        }
+    }
+}
+
+void relay_expire(upstream_t *up, int64_t now)
+{
+    for (bk_call_t *req = up->qhead, *next; req; req = next) {
+        next = req->qnext;
+        if (now >= req->deadline_ms) {
+            queue_remove(up, req);
+            set_failure(req, 503, "server_overloaded",
+                        "Server Overloaded: no upstream key became free within %ld ms",
+                        up->o.request_timeout_ms);
+            deliver_failure(req);
+        }
+    }
+}
+
+void relay_drop_queue(upstream_t *up)
+{
+    while (up->qhead) {
+        bk_call_t *req = up->qhead;
+        queue_remove(up, req);
+        req_free(req);
+    }
+}
+
+/* ---- the backend interface ---- */
+
+bk_call_t *relay_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink)
+{
+    upstream_t *up = (upstream_t *)be;
+    bk_call_t *req = xcalloc(1, sizeof *req);
+    req->up = up;
+    req->sink = sink;
+    req->r = *r;
+    snprintf(req->rid, sizeof req->rid, "%s", r->request_id ? r->request_id : "-");
+    req->r.request_id = req->rid;
+    req->relay.events = relay_events;
+    req->relay.writable = relay_writable;
+    req->deadline_ms = mono_ms() + up->o.request_timeout_ms;
+    buf_init(&req->said_reasoning, up->o.max_answer);
+    buf_init(&req->said_content, up->o.max_answer);
+    buf_init(&req->said_tools, up->o.max_answer);
+    /* Streams always ask for usage so accounting is exact; the encoder shows it to the client
+     * only if the client asked. Otherwise the client's bytes go upstream untouched. */
+    req->body = bk_splice_body(r->raw_body, r->body, r->stream, &req->post);
+    try_next(req, true);
+    return req;
+}
+
+void relay_resume(bk_call_t *req)
+{
+    if (req->att)
+        attempt_resume(req->att); /* may end the request */
+}
+
+void relay_cancel(bk_call_t *req)
+{
+    upstream_t *up = req->up;
+    if (req->queued)
+        queue_remove(up, req);
+    if (req->att) {
+        attempt_cancel(req->att);
+        if (req->ki >= 0)
+            up->pool.ups[req->ui].keys[req->ki].active--;
+    }
+    req_free(req);
+    relay_dispatch(up);
+}
