@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/workers.h"
 
 #define MAX_TRIES 8
 
@@ -43,6 +44,14 @@ struct bk_call {
     bool queued;
     struct event *later; /* delivers a failure found synchronously in start() */
     bk_failure_t fail;   /* what the client gets if no attempt succeeds; status 0: none yet */
+    /* counting the answer's tokens on a worker, when the upstream reported no usage */
+    struct {
+        work_t w;
+        bool complete;  /* the answer was whole: the count goes to the client */
+        bool cancelled; /* the client left meanwhile: free the request when the count is back */
+        bool ok, bounded;
+        bk_usage_t u;
+    } count;
 };
 
 static void try_next(bk_call_t *req, bool deferred_failure);
@@ -179,28 +188,68 @@ static bool relay_writable(bk_sink_t *s)
     return !req->sink->writable || req->sink->writable(req->sink);
 }
 
-/* The upstream reported no usage: count with our own tokenizer. A complete answer gets the
- * computed usage as an event; a broken one is only logged (what was delivered). */
-static void settle_usage(bk_call_t *req, bool complete)
+/* ---- usage the upstream did not report ---- */
+
+/* On a worker: the prompt and what the client was given, counted. Reads only the request's
+ * body (held, and changed by no one) and its own buffers. */
+static void count_run(work_t *w)
 {
-    bk_usage_t u;
-    if (!bk_usage_compute(req->r.body, req->r.kind, buf_slice(&req->said_reasoning),
-                          buf_slice(&req->said_content), buf_slice(&req->said_tools), &u)) {
+    bk_call_t *req = (bk_call_t *)((char *)w - offsetof(bk_call_t, count.w));
+    req->count.ok = bk_usage_compute_bounded(
+        req->r.body, req->r.kind, buf_slice(&req->said_reasoning), buf_slice(&req->said_content),
+        buf_slice(&req->said_tools), &req->count.u, &req->count.bounded);
+}
+
+/* Back on the loop: a complete answer gets the computed usage as an event; a broken one is
+ * only logged (what was delivered). */
+static void count_done(work_t *w)
+{
+    bk_call_t *req = (bk_call_t *)((char *)w - offsetof(bk_call_t, count.w));
+    if (!w->ran) {
+        log_warn("req=%s usage not counted: the server is stopping", req->r.request_id);
+    } else if (!req->count.ok) {
         log_warn("req=%s upstream reported no usage and the built-in tokenizer is missing",
                  req->r.request_id);
+    } else {
+        const bk_usage_t *u = &req->count.u;
+        log_info("req=%s upstream reported no usage; counted with seekd's tokenizer: prompt=%lld "
+                 "completion=%lld%s%s",
+                 req->r.request_id, (long long)u->prompt_tokens, (long long)u->completion_tokens,
+                 req->count.bounded ? " (upper bound: a text over the count limit was counted "
+                                      "by its bytes)"
+                                    : "",
+                 req->count.complete ? "" : " (delivered before the failure)");
+    }
+    bk_sink_t *sink = req->count.cancelled ? NULL : req->sink;
+    if (sink && w->ran && req->count.ok && req->count.complete) {
+        bk_event_t ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = BK_EV_USAGE;
+        ev.usage = req->count.u;
+        sink->events(sink, &ev, 1);
+    }
+    json_decref((json_t *)req->r.body); /* held while counting, see settle_usage */
+    req_free(req);
+    if (sink)
+        sink->end(sink);
+}
+
+/* The upstream reported no usage: count with our own tokenizer, on a worker when there is a
+ * pool (a long prompt takes a while), and end the answer when the count is back. The body is
+ * held meanwhile, since the client may leave and its request be freed. */
+static void settle_usage(bk_call_t *req, bool complete)
+{
+    req->count.complete = complete;
+    req->count.w.run = count_run;
+    req->count.w.done = count_done;
+    json_incref((json_t *)req->r.body);
+    if (req->up->o.workers) {
+        workers_submit(req->up->o.workers, &req->count.w);
         return;
     }
-    log_info("req=%s upstream reported no usage; counted with seekd's tokenizer: prompt=%lld "
-             "completion=%lld%s",
-             req->r.request_id, (long long)u.prompt_tokens, (long long)u.completion_tokens,
-             complete ? "" : " (delivered before the failure)");
-    if (!complete)
-        return;
-    bk_event_t ev;
-    memset(&ev, 0, sizeof ev);
-    ev.type = BK_EV_USAGE;
-    ev.usage = u;
-    req->sink->events(req->sink, &ev, 1);
+    count_run(&req->count.w);
+    req->count.w.ran = true;
+    count_done(&req->count.w);
 }
 
 /* ---- attempts ---- */
@@ -254,11 +303,13 @@ static void on_attempt_done(void *owner, const att_result_t *r)
     } else {
         if (r->unterminated)
             log_warn("upstream %s ended a stream without [DONE]; the answer was complete", uname);
-        if (req->committed && !req->usage_seen)
+        if (req->committed && !req->usage_seen) {
             settle_usage(req, !r->failed && !r->stopped);
-        bk_sink_t *sink = req->sink;
-        req_free(req);
-        sink->end(sink);
+        } else {
+            bk_sink_t *sink = req->sink;
+            req_free(req);
+            sink->end(sink);
+        }
     }
     relay_dispatch(up);
 }
@@ -423,6 +474,10 @@ void relay_resume(bk_call_t *req)
 void relay_cancel(bk_call_t *req)
 {
     upstream_t *up = req->up;
+    if (req->count.w.run) { /* counting on a worker: freed when the count is back */
+        req->count.cancelled = true;
+        return;
+    }
     if (req->queued)
         queue_remove(up, req);
     if (req->att) {

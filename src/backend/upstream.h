@@ -12,6 +12,7 @@
 #include "base/slice.h"
 
 struct event_base;
+struct workers;
 
 typedef struct {
     const pool_upstream_def_t *ups; /* at least one */
@@ -28,6 +29,7 @@ typedef struct {
     long probe_interval_ms;      /* how often disabled/ejected keys are probed */
     size_t max_event;            /* cap on one SSE line/event and on error bodies */
     size_t max_answer;           /* cap on a whole non-streamed upstream answer */
+    struct workers *workers;     /* where token counts run off the loop; NULL: on the loop */
 } upstream_opts_t;
 
 typedef struct upstream upstream_t;

@@ -9,6 +9,19 @@
 #include "tokenizer/tok.h"
 #include "tokenizer/tok_chat.h"
 
+/* A text longer than BK_COUNT_MAX_BYTES is not tokenized: for byte-level BPE its byte count
+ * is an upper bound of its tokens, and an exact count of megabytes costs a worker seconds
+ * that any client could make it spend on every request. */
+static long count_text(const tok_t *t, const char *s, size_t len, unsigned flags, bool *bounded)
+{
+    if (len > BK_COUNT_MAX_BYTES) {
+        if (bounded)
+            *bounded = true;
+        return (long)len;
+    }
+    return tok_count(t, s ? s : "", len, flags);
+}
+
 /* Appends the text parts of an array content to scratch, NUL-terminated; returns where they
  * start (an offset: scratch may still move). */
 static size_t append_parts(const json_t *c, buf_t *scratch)
@@ -25,7 +38,7 @@ static size_t append_parts(const json_t *c, buf_t *scratch)
     return start;
 }
 
-long bk_count_prompt(const json_t *body, bk_kind_t kind)
+static long count_prompt(const json_t *body, bk_kind_t kind, bool *bounded)
 {
     const tok_t *t = tok_default();
     if (!t)
@@ -52,7 +65,7 @@ long bk_count_prompt(const json_t *body, bk_kind_t kind)
         } else {
             buf_puts(&text, prompt ? prompt : "");
         }
-        n = tok_count(t, text.data, text.len, TOK_ENC_SPECIAL);
+        n = count_text(t, text.data, text.len, TOK_ENC_SPECIAL, bounded);
         buf_free(&text);
         return n;
     }
@@ -108,7 +121,7 @@ long bk_count_prompt(const json_t *body, bk_kind_t kind)
         size_t el = sizeof eos - 1;
         if (prefix && text.len >= el && memcmp(text.data + text.len - el, eos, el) == 0)
             text.len -= el;
-        n = tok_count(t, text.data ? text.data : "", text.len, TOK_ENC_SPECIAL);
+        n = count_text(t, text.data, text.len, TOK_ENC_SPECIAL, bounded);
     }
     free(m);
     free(calls);
@@ -119,22 +132,40 @@ long bk_count_prompt(const json_t *body, bk_kind_t kind)
     return n;
 }
 
-long bk_count_completion(slice_t reasoning, slice_t content, slice_t tool_text)
+long bk_count_prompt(const json_t *body, bk_kind_t kind)
 {
-    long a = tok_count_default(reasoning.ptr ? reasoning.ptr : "", reasoning.len);
-    long b = tok_count_default(content.ptr ? content.ptr : "", content.len);
-    long c = tok_count_default(tool_text.ptr ? tool_text.ptr : "", tool_text.len);
+    return count_prompt(body, kind, NULL);
+}
+
+static long count_completion(slice_t reasoning, slice_t content, slice_t tool_text, bool *bounded)
+{
+    const tok_t *t = tok_default();
+    if (!t)
+        return -1;
+    long a = count_text(t, reasoning.ptr, reasoning.len, 0, bounded);
+    long b = count_text(t, content.ptr, content.len, 0, bounded);
+    long c = count_text(t, tool_text.ptr, tool_text.len, 0, bounded);
     if (a < 0 || b < 0 || c < 0)
         return -1;
     return a + b + c;
 }
 
-bool bk_usage_compute(const json_t *body, bk_kind_t kind, slice_t reasoning, slice_t content,
-                      slice_t tool_text, bk_usage_t *out)
+long bk_count_completion(slice_t reasoning, slice_t content, slice_t tool_text)
 {
-    long p = bk_count_prompt(body, kind);
-    long r = tok_count_default(reasoning.ptr ? reasoning.ptr : "", reasoning.len);
-    long comp = bk_count_completion(reasoning, content, tool_text);
+    return count_completion(reasoning, content, tool_text, NULL);
+}
+
+bool bk_usage_compute_bounded(const json_t *body, bk_kind_t kind, slice_t reasoning,
+                              slice_t content, slice_t tool_text, bk_usage_t *out, bool *bounded)
+{
+    if (bounded)
+        *bounded = false;
+    const tok_t *t = tok_default();
+    if (!t)
+        return false;
+    long p = count_prompt(body, kind, bounded);
+    long r = count_text(t, reasoning.ptr, reasoning.len, 0, bounded);
+    long comp = count_completion(reasoning, content, tool_text, bounded);
     if (p < 0 || comp < 0 || r < 0)
         return false;
     memset(out, 0, sizeof *out);
@@ -150,4 +181,10 @@ bool bk_usage_compute(const json_t *body, bk_kind_t kind, slice_t reasoning, sli
         out->reasoning_tokens = r;
     }
     return true;
+}
+
+bool bk_usage_compute(const json_t *body, bk_kind_t kind, slice_t reasoning, slice_t content,
+                      slice_t tool_text, bk_usage_t *out)
+{
+    return bk_usage_compute_bounded(body, kind, reasoning, content, tool_text, out, NULL);
 }

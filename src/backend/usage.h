@@ -20,9 +20,17 @@ long bk_count_prompt(const json_t *body, bk_kind_t kind);
  * separately and added). Returns -1 without the tokenizer. */
 long bk_count_completion(slice_t reasoning, slice_t content, slice_t tool_text);
 
+/** Texts longer than this many bytes count as their byte length, an upper bound of their
+ * tokens under byte-level BPE, instead of being tokenized. */
+#define BK_COUNT_MAX_BYTES ((size_t)2 << 20)
+
 /** Fills out with computed prompt/completion/total (and the cache fields as all misses).
  * Returns false when the tokenizer is not available. */
 bool bk_usage_compute(const json_t *body, bk_kind_t kind, slice_t reasoning, slice_t content,
                       slice_t tool_text, bk_usage_t *out);
+/** The same; *bounded (may be NULL) tells whether some text was counted by its bytes. Safe on
+ * any thread (the tokenizer keeps its scratch per thread). */
+bool bk_usage_compute_bounded(const json_t *body, bk_kind_t kind, slice_t reasoning,
+                              slice_t content, slice_t tool_text, bk_usage_t *out, bool *bounded);
 
 #endif

@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "api/error.h"
 #include "api/server.h"
 #include "backend/upstream.h"
 #include "base/log.h"
+#include "base/workers.h"
 #include "cli/config.h"
 #include "cli/tokenize_cmd.h"
 #include "http/http.h"
@@ -164,6 +166,9 @@ static int serve(int argc, char **argv)
     event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     g_base = event_base_new_with_config(ecfg);
     event_config_free(ecfg);
+    /* CPU-heavy work (token counts) runs here, off the loop: one thread per core. */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    workers_t *workers = workers_new(g_base, ncpu > 0 ? (int)ncpu : 1);
 
     pool_upstream_def_t defs[CFG_MAX_UPSTREAMS];
     for (int i = 0; i < cfg.nups; i++) {
@@ -198,6 +203,7 @@ static int serve(int argc, char **argv)
         .probe_interval_ms = cfg.probe_interval_ms,
         .max_event = 4u << 20,
         .max_answer = 64u << 20,
+        .workers = workers,
     };
     upstream_t *up = upstream_new(g_base, &uo);
     if (!up) {
@@ -262,6 +268,7 @@ static int serve(int argc, char **argv)
 
     event_free(sigint);
     event_free(sigterm);
+    workers_free(workers); /* hands back the counts in flight while their answers still exist */
     http_server_free(http);
     api_server_free(api);
     upstream_free(up);

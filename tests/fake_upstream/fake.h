@@ -76,6 +76,7 @@ typedef struct {
     int fim;           /* /beta/completions: text_completion objects */
     int stream;        /* request "stream": true */
     int include_usage; /* stream_options.include_usage */
+    int no_usage;      /* fake.usage false: no usage anywhere, as some servers answer */
     int top_logprobs;  /* 0..20 */
     fake_fault_t fault;
     int delay_ms;

@@ -401,6 +401,7 @@ int plan_build(plan_t *p, json_t *body, int fim, fake_fault_t key_fault, int key
         p->delay_ms = (int)get_int(fake, "delay_ms", 0, 0, 3600000);
         p->after = (int)get_int(fake, "after", 2, 0, MAX_CHUNKS);
         p->retry_after = (int)get_int(fake, "retry_after", 1, 0, 86400);
+        p->no_usage = json_is_false(json_object_get(fake, "usage"));
     }
     if (key_fault != FAULT_NONE) {
         p->fault = key_fault;

@@ -133,6 +133,8 @@ static void add_usage(const plan_t *p, struct evbuffer *out)
 
 static json_t *usage_json(const plan_t *p)
 {
+    if (p->no_usage)
+        return json_null();
     long P = p->prompt_tokens, C = p->completion_tokens, H = p->cached_tokens;
     json_t *u = json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)P,
                           "completion_tokens", (json_int_t)C, "total_tokens", (json_int_t)(P + C),
@@ -163,7 +165,7 @@ static void add_tail(const plan_t *p, const piece_t *pc, struct evbuffer *out)
     if (pc->kind == PIECE_FINISH) {
         evbuffer_add_printf(
             out, ",\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", p->finish_reason);
-        if (p->include_usage)
+        if (p->include_usage && !p->no_usage)
             add_usage(p, out);
         else
             evbuffer_add(out, "null", 4);
