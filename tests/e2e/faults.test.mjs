@@ -1,6 +1,11 @@
 // faults.test.mjs - upstream misbehaviour and client disconnects, seen on the raw wire where the
 // SDK would hide details: cut, malformed, stall (idle timeout), slow first byte / keep-alive,
 // missing [DONE], blank lines, and a client abort cancelling the upstream at once.
+//
+// Timing: seekd, the fake and node share two cores, under ASan in one run, so a cancel is not
+// timed against a tight cross-process bound. Each upstream answer a client abandons would go on
+// for 10 s; a cancel seen within CANCEL_MS of the abort (and the answer never completing) can
+// only have been caused by the abort, and CANCEL_MS leaves a loaded host plenty of slack.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -16,6 +21,7 @@ before(async () => {
 after(async () => { await st?.stop(); });
 
 const T = { timeout: 10000 };
+const CANCEL_MS = 2000;
 
 function streamBody(fake, extra = {}) {
   return { model: 'deepseek-chat', messages: userMsg('hi'), stream: true, fake, ...extra };
@@ -27,6 +33,15 @@ async function rawStream(fake, extra) {
   assert.equal(res.status, 200);
   const text = await readAll(res, 8000);
   return { res, text, ms: Date.now() - t0, ...parseSSE(text) };
+}
+
+/** DeepSeek's error shape, exactly these four fields. */
+function assertEnvelope(b, type) {
+  assert.deepEqual(Object.keys(b), ['error']);
+  assert.deepEqual(Object.keys(b.error).sort(), ['code', 'message', 'param', 'type']);
+  assert.equal(b.error.type, type, JSON.stringify(b));
+  assert.equal(typeof b.error.message, 'string');
+  assert.ok(b.error.message.length > 0);
 }
 
 function assertErrorEnd(events, what) {
@@ -52,13 +67,12 @@ test('upstream cut mid-stream -> the SDK iterator throws', T, async () => {
   assert.ok(e instanceof OpenAI.APIError, `got ${e?.constructor?.name}: ${e}`);
 });
 
-test('upstream cut of a non-stream body -> 5xx envelope', T, async () => {
+test('upstream cut of a non-stream body -> 502 envelope', T, async () => {
   const res = await st.fetch('/chat/completions', {
     json: { model: 'deepseek-chat', messages: userMsg('hi'), fake: { fault: 'cut' } },
   });
-  assert.ok(res.status >= 500, String(res.status));
-  const b = await res.json();
-  assert.equal(typeof b.error.message, 'string');
+  assert.equal(res.status, 502);
+  assertEnvelope(await res.json(), 'api_error');
 });
 
 test('upstream malformed chunk -> error event, no [DONE]', T, async () => {
@@ -67,12 +81,12 @@ test('upstream malformed chunk -> error event, no [DONE]', T, async () => {
   assert.ok(!events.some((e) => e?.choices?.[0]?.delta?.content === 'oops'), 'the malformed chunk is not relayed');
 });
 
-test('upstream malformed non-stream body -> 5xx envelope', T, async () => {
+test('upstream malformed non-stream body -> 502 envelope', T, async () => {
   const res = await st.fetch('/chat/completions', {
     json: { model: 'deepseek-chat', messages: userMsg('hi'), fake: { fault: 'malformed' } },
   });
-  assert.ok(res.status >= 500, String(res.status));
-  assert.equal(typeof (await res.json()).error.message, 'string');
+  assert.equal(res.status, 502);
+  assertEnvelope(await res.json(), 'api_error');
 });
 
 test('upstream stall mid-stream -> idle timeout error event (idle_timeout_ms = 500)', T, async () => {
@@ -149,11 +163,11 @@ test('blank lines between upstream events -> normal answers (stream and not)', T
   assert.equal(r.usage.completion_tokens, 5);
 });
 
-test('client disconnect mid-stream cancels the upstream within 100 ms', T, async () => {
+test('client disconnect mid-stream cancels the upstream at once', T, async () => {
   await st.fakeReset();
   const ac = new AbortController();
   const res = await st.fetch('/chat/completions', {
-    json: streamBody({ chunks: 200, delay_ms: 50 }), signal: ac.signal,
+    json: streamBody({ chunks: 200, delay_ms: 50 }), signal: ac.signal, // 10 s of answer
   });
   assert.equal(res.status, 200);
   const reader = res.body.getReader();
@@ -175,7 +189,7 @@ test('client disconnect mid-stream cancels the upstream within 100 ms', T, async
   assert.equal(s.completed, 0, 'the upstream stream did not complete');
   const ev = s.cancel_events.at(-1);
   const lag = ev.cancel_at_ms - tAbort;
-  assert.ok(lag < 100, `upstream cancelled ${lag} ms after the client abort`);
+  assert.ok(lag < CANCEL_MS, `upstream cancelled ${lag} ms after the client abort`);
   const m = await st.waitLog(/client disconnected/);
   assert.ok(m, 'seekd logs "client disconnected"');
 });
@@ -186,7 +200,7 @@ test('client disconnect during a non-stream request cancels the upstream', T, as
   // fault keepalive: the fake starts its (non-stream) reply at once and trickles newlines, so it
   // can see its client leave (before a first byte it cannot: evhttp does not read then).
   const p = st.fetch('/chat/completions', {
-    json: { model: 'deepseek-chat', messages: userMsg('hi'), fake: { fault: 'keepalive', delay_ms: 1500 } },
+    json: { model: 'deepseek-chat', messages: userMsg('hi'), fake: { fault: 'keepalive', delay_ms: 10000 } },
     signal: ac.signal,
   }).catch((e) => e);
   // Wait until the upstream has the request, then leave.
@@ -202,7 +216,8 @@ test('client disconnect during a non-stream request cancels the upstream', T, as
     await sleep(20);
   }
   assert.equal(s.cancelled, 1, 'the upstream request was cancelled');
-  assert.ok(s.cancel_events.at(-1).cancel_at_ms - tAbort < 100,
+  assert.equal(s.completed, 0, 'the upstream request did not complete');
+  assert.ok(s.cancel_events.at(-1).cancel_at_ms - tAbort < CANCEL_MS,
     `cancel lag ${s.cancel_events.at(-1).cancel_at_ms - tAbort} ms`);
   assert.ok(await st.waitLog(/client disconnected/), 'seekd logs "client disconnected"');
 });

