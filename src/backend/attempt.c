@@ -12,6 +12,7 @@
 #include "backend/chunk.h"
 #include "backend/sse.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 
@@ -25,6 +26,9 @@ struct attempt {
     char ctype[128]; /* ATT_RAW: handed to the owner with the body */
     bool got_done; /* [DONE] */
     bool stopped, failed, delivered, paused;
+    bool bounded;      /* the first-token timer is the owner's deadline, until the head */
+    bool deadline_hit; /* and it passed */
+    int64_t start_ms;
     sse_parser_t parser;
     bk_chunk_state_t st;
     buf_t body;
@@ -122,6 +126,12 @@ static void on_head(void *ud, int status, slice_t ctype, slice_t retry_after)
 {
     attempt_t *a = ud;
     a->status = status;
+    if (a->bounded) {
+        /* the upstream answered: the owner's deadline is over, lim's first-token one goes on */
+        a->bounded = false;
+        long left = a->s.lim->first_token_timeout_ms - (long)(mono_ms() - a->start_ms);
+        arm_timer(a, left > 0 ? left : 1);
+    }
     a->sse = ctype.len >= 17 && strncasecmp(ctype.ptr, "text/event-stream", 17) == 0;
     a->html = ctype.len >= 9 && strncasecmp(ctype.ptr, "text/html", 9) == 0;
     snprintf(a->retry_after, sizeof a->retry_after, "%.*s", (int)retry_after.len,
@@ -233,6 +243,7 @@ static void finish(attempt_t *a, const char *why)
         .delivered = a->delivered,
         .stopped = a->stopped,
         .unterminated = !a->failed && !a->stopped && a->sse && !a->got_done,
+        .deadline = a->deadline_hit,
         .outcome = a->failed && !a->stopped ? a->outcome : OUT_OK,
         .retry_after_ms = parse_retry_after(a->retry_after),
         .status = a->status,
@@ -300,8 +311,16 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     attempt_t *a = arg;
     bool first = a->st.chunks == 0;
-    log_warn("upstream %s key %s: %s timeout", a->s.upstream, MASKED(a),
-             first ? "first-token" : "idle");
+    log_warn("upstream %s key %s: %s", a->s.upstream, MASKED(a),
+             a->bounded ? "no answer before the request's deadline"
+             : first    ? "first-token timeout"
+                        : "idle timeout");
+    if (a->bounded) {
+        a->deadline_hit = true;
+        fail(a, OUT_SERVER, 504, "api_error", "upstream sent no answer before the deadline");
+        finish(a, NULL);
+        return;
+    }
     if (a->s.mode == ATT_RAW) {
         finish(a, "timed out");
         return;
@@ -321,7 +340,13 @@ attempt_t *attempt_start(struct event_base *base, const att_spec_t *spec)
     bk_chunk_state_init(&a->st);
     buf_init(&a->body, spec->mode == ATT_ANSWER ? spec->lim->max_answer : spec->lim->max_event);
     a->timer = evtimer_new(base, on_deadline, a);
-    arm_timer(a, spec->lim->first_token_timeout_ms);
+    long first = spec->lim->first_token_timeout_ms;
+    if (spec->first_byte_ms > 0 && (first <= 0 || spec->first_byte_ms < first)) {
+        first = spec->first_byte_ms;
+        a->bounded = true;
+    }
+    a->start_ms = mono_ms();
+    arm_timer(a, first);
     xport_req_t rq = {
         .path = spec->path,
         .headers = spec->headers,

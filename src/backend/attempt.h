@@ -34,6 +34,7 @@ typedef struct {
     bool delivered;    /* ATT_ANSWER: answer events reached the sink (no failover now) */
     bool stopped;      /* the sink asked to stop (client gone): the key did nothing wrong */
     bool unterminated; /* a stream that ended cleanly but without [DONE] */
+    bool deadline;     /* first_byte_ms passed without an answer head: the owner's deadline */
     pool_outcome_t outcome; /* for the key pool; OUT_OK unless failed */
     int retry_after_ms;     /* the answer's Retry-After; -1: none */
     int status;             /* the answer's HTTP status; 0: no answer */
@@ -64,6 +65,8 @@ typedef struct {
     const char *upstream;        /* the upstream's name, and its key, for log lines (masked) */
     const char *key;
     const att_limits_t *lim; /* must outlive the attempt */
+    long first_byte_ms;      /* > 0: the owner's own deadline for the answer's head, when
+                                nearer than lim's first-token timeout */
     att_done_fn done;
     void *owner;
 } att_spec_t;

@@ -294,9 +294,12 @@ static void on_attempt_done(void *owner, const att_result_t *r)
         char mk[48];
         req->fail = r->fail;
         req->fail.retry_after_s = retry_after_seconds(r->retry_after_ms);
+        if (r->deadline)
+            set_failure(req, 504, "api_error", "no upstream answered within %ld ms",
+                        up->o.request_timeout_ms);
         log_info("req=%s attempt %d on upstream %s key %s failed before the first byte: %s",
                  req->r.request_id, req->attempts, uname, masked(req, mk), r->fail.msg);
-        if (r->outcome != OUT_CLIENT && req->attempts < up->o.max_attempts)
+        if (r->outcome != OUT_CLIENT && !r->deadline && req->attempts < up->o.max_attempts)
             try_next(req, false);
         else
             deliver_failure(req);
@@ -338,6 +341,7 @@ static void start_attempt(bk_call_t *req, pool_pick_t pick)
     const char *path = req->r.kind == BK_KIND_FIM           ? "/beta/completions"
                        : req->r.kind == BK_KIND_CHAT_PREFIX ? "/beta/chat/completions"
                                                             : "/chat/completions";
+    int64_t left = req->deadline_ms - mono_ms();
     att_spec_t spec = {
         .via = up->via[pick.up],
         .mode = ATT_ANSWER,
@@ -349,6 +353,8 @@ static void start_attempt(bk_call_t *req, pool_pick_t pick)
         .upstream = up->pool.ups[pick.up].name,
         .key = key,
         .lim = &up->lim,
+        /* request_timeout_ms bounds the wait for a first byte across attempts, this one too */
+        .first_byte_ms = left > 0 ? (long)left : 1,
         .done = on_attempt_done,
         .owner = req,
     };
@@ -363,7 +369,7 @@ static void try_next(bk_call_t *req, bool deferred_failure)
     int64_t now = mono_ms();
     pool_refusal_t why;
     if (now >= req->deadline_ms) {
-        if (!req->fail.status)
+        if (!req->fail.status) /* an attempt's own failure says more */
             set_failure(req, 504, "api_error", "no upstream answered within %ld ms",
                         up->o.request_timeout_ms);
         goto failed;

@@ -70,9 +70,9 @@ describe('queue deadline: a request queued past request_timeout_ms gets 503', ()
   after(async () => { await st?.stop(); });
 
   test('the queued request fails while the key is still busy; it never reaches the upstream', T, async () => {
-    // A holds the key for 4 s, far past B's 800 ms deadline (A's own attempt is not bounded
-    // by it: it was started in time).
-    const a = chat(st, { fault: 'slow_first_byte', delay_ms: 4000 });
+    // A holds the key for 4 s, far past B's 800 ms deadline. A's answer head comes at once
+    // (then keep-alive lines): an answering upstream is no longer bound by the deadline.
+    const a = chat(st, { fault: 'keepalive', delay_ms: 4000 });
     assert.ok(await waitFor(async () => (await st.fakeStats()).active === 1, 5000), 'A reached the upstream');
     const b = await chat(st);
     await assertEnvelope(b, 503, 'server_overloaded',
@@ -87,9 +87,9 @@ describe('queue deadline: a request queued past request_timeout_ms gets 503', ()
 describe('request_timeout_ms bounds the failover: no attempt starts after it', () => {
   let st;
   before(async () => {
-    // Every key is silent for 10 s, so each attempt ends at its 1 s first-token timeout.
-    // Attempt 1 fails at ~1 s (< 1.5 s: attempt 2 starts), attempt 2 at ~2 s (> 1.5 s: none
-    // more), though max_attempts and the three keys would allow a third.
+    // Every key is silent for 10 s. Attempt 1 ends at its 1 s first-token timeout (< 1.5 s:
+    // attempt 2 starts), attempt 2 at the request's 1.5 s deadline: none more, though
+    // max_attempts and the three keys would allow a third.
     st = await startStack({
       config: poolConfig(K, 'first_token_timeout_ms = 1000\nrequest_timeout_ms = 1500\nmax_attempts = 5'),
       fakeArgs: K.flatMap((k) => ['--key-fault', `${k}=slow_first_byte:10000`]),
@@ -97,12 +97,36 @@ describe('request_timeout_ms bounds the failover: no attempt starts after it', (
   });
   after(async () => { await st?.stop(); });
 
-  test('two attempts on two keys, then the last attempt\'s 504', T, async () => {
+  test('two attempts on two keys, then the deadline\'s 504', T, async () => {
     const res = await chat(st);
-    await assertEnvelope(res, 504, 'api_error', 'upstream sent no answer in time (first-token timeout)');
+    await assertEnvelope(res, 504, 'api_error', 'no upstream answered within 1500 ms');
     const s = await st.fakeStats();
     assert.equal(requestsSeen(s), 2, `attempts that reached the upstream: ${JSON.stringify(s.by_key)}`);
     assert.equal(Object.keys(s.by_key).length, 2, 'never the same key twice');
+  });
+});
+
+describe('request_timeout_ms also ends an attempt still waiting for its first byte', () => {
+  let st;
+  before(async () => {
+    // The key is silent for 10 s and the first-token timeout is 10 s: only the request's
+    // own 1 s deadline can end the wait.
+    st = await startStack({
+      config: poolConfig([K[0]], 'first_token_timeout_ms = 10000\nrequest_timeout_ms = 1000'),
+      fakeArgs: ['--key-fault', `${K[0]}=slow_first_byte:10000`],
+    });
+  });
+  after(async () => { await st?.stop(); });
+
+  test('504 at the request deadline, not at the first-token timeout; the upstream sees the cancel', T, async () => {
+    const t0 = Date.now();
+    const res = await chat(st);
+    const took = Date.now() - t0;
+    await assertEnvelope(res, 504, 'api_error', 'no upstream answered within 1000 ms');
+    // 1 s deadline; 10 s was the alternative. Generous for two shared cores under ASan.
+    assert.ok(took >= 900 && took < 6000, `answered after ${took} ms`);
+    assert.ok(await waitFor(async () => (await st.fakeStats()).cancelled === 1, 5000),
+      'the upstream saw its request cancelled');
   });
 });
 
