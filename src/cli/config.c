@@ -426,8 +426,8 @@ int config_check(const seekd_config_t *c, char *err, size_t errlen)
         for (int k = 0; k < u->nkeys; k++) {
             if (strlen(u->keys[k]) > CFG_MAX_KEY) {
                 /* never echo the key, nor any part of it */
-                snprintf(err, errlen, "upstream '%s': api key #%d is longer than %d bytes",
-                         u->name, k + 1, CFG_MAX_KEY);
+                snprintf(err, errlen, "upstream '%s': api key #%d is longer than %d bytes", u->name,
+                         k + 1, CFG_MAX_KEY);
                 return -1;
             }
             if (!visible_word(u->keys[k])) {

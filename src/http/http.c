@@ -847,8 +847,7 @@ static void req_end(http_req_t *r)
 
 /* Queues a whole response and ends the request; a response that does not fit whole drops
  * the connection instead (never half an answer). */
-static void send_whole(http_req_t *r, int status, const char *ctype, const void *body,
-                       size_t len)
+static void send_whole(http_req_t *r, int status, const char *ctype, const void *body, size_t len)
 {
     conn_t *c = r->c;
     int rc = put_head(r, status, ctype, (long long)len);
