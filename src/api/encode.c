@@ -20,6 +20,7 @@ void api_enc_init(api_enc_t *e, bool fim, bool stream, bool include_usage, const
     buf_init(&e->id, 256);
     buf_init(&e->model, 256);
     buf_init(&e->fingerprint, 256);
+    /* a request id (<= 64 bytes) and a validated model name (< 128): both fit */
     buf_puts(&e->id, id);
     buf_puts(&e->model, model);
     e->created = created;
@@ -127,7 +128,9 @@ static int enc_lp_items(const bk_event_t *ev, buf_t *out, bool first)
     return rc;
 }
 
-static void take_meta(api_enc_t *e, const bk_event_t *ev)
+/* Returns 0, or -1 when an id, model or fingerprint is over its 255-byte buffer: echoing it
+ * empty or cut would be a silently different answer. */
+static int take_meta(api_enc_t *e, const bk_event_t *ev)
 {
     if (ev->meta.id.len) {
         buf_reset(&e->id);
@@ -144,6 +147,7 @@ static void take_meta(api_enc_t *e, const bk_event_t *ev)
         buf_reset(&e->fingerprint);
         buf_append(&e->fingerprint, ev->meta.fingerprint.ptr, ev->meta.fingerprint.len);
     }
+    return buf_failed(&e->id) || buf_failed(&e->model) || buf_failed(&e->fingerprint) ? -1 : 0;
 }
 
 static int enc_head(const api_enc_t *e, buf_t *out, const char *object)
@@ -165,7 +169,7 @@ static int enc_fingerprint(const api_enc_t *e, buf_t *out)
 }
 
 /* Text of all events of one type in a batch: a slice of the event itself when there is one,
- * else joined in scratch. */
+ * else joined in scratch (the caller checks buf_failed(scratch): the join may be over cap). */
 static slice_t gather(const bk_event_t *ev, int n, bk_event_type_t type, buf_t *scratch)
 {
     int count = 0, last = -1;
@@ -193,7 +197,8 @@ static int stream_chunk(api_enc_t *e, const bk_event_t *ev, int n, buf_t *out)
     for (int i = 0; i < n; i++) {
         switch (ev[i].type) {
         case BK_EV_META:
-            take_meta(e, &ev[i]);
+            if (take_meta(e, &ev[i]))
+                return -1;
             break;
         case BK_EV_ROLE:
             role = has_choice = true;
@@ -228,7 +233,8 @@ static int stream_chunk(api_enc_t *e, const bk_event_t *ev, int n, buf_t *out)
     buf_t scratch;
     buf_init(&scratch, e->max_answer);
     slice_t content = gather(ev, n, BK_EV_CONTENT_DELTA, &scratch);
-    int rc = buf_puts(out, "data: ");
+    int rc = buf_failed(&scratch) ? -1 : 0;
+    rc |= buf_puts(out, "data: ");
     rc |= enc_head(e, out, e->fim ? "text_completion" : "chat.completion.chunk");
     rc |= enc_fingerprint(e, out);
     rc |= buf_puts(out, ",\"choices\":[");
@@ -252,6 +258,7 @@ static int stream_chunk(api_enc_t *e, const bk_event_t *ev, int n, buf_t *out)
             sep = ",";
         }
         slice_t reasoning = gather(ev, n, BK_EV_REASONING_DELTA, &scratch);
+        rc |= buf_failed(&scratch) ? -1 : 0;
         if (reasoning.ptr) {
             rc |= buf_puts(out, sep);
             rc |= jw_key(out, "reasoning_content");
@@ -349,7 +356,7 @@ static int aggregate(api_enc_t *e, const bk_event_t *ev, int n)
             continue;
         switch (ev[i].type) {
         case BK_EV_META:
-            take_meta(e, &ev[i]);
+            rc |= take_meta(e, &ev[i]);
             break;
         case BK_EV_ROLE:
             break;

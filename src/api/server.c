@@ -29,24 +29,43 @@ struct api_server {
 
 /* ---- small responses ---- */
 
-static void send_json(http_req_t *r, int status, const buf_t *b)
+static void log_simple(http_req_t *r, int status)
 {
-    http_resp_send(r, status, "application/json", b->data ? b->data : "", b->len);
+    log_info("req=%s %s %.*s status=%d dur_us=%lld", http_req_id(r), http_req_method(r),
+             (int)http_req_path(r).len, http_req_path(r).ptr, status, http_req_elapsed_us(r));
 }
 
 static void send_error(http_req_t *r, const api_error_t *err)
 {
     buf_t b;
     buf_init(&b, 4096);
-    api_error_encode(err, &b);
-    send_json(r, err->status, &b);
+    /* a 512-byte message escapes to at most ~3 KiB, so this fits; if it ever does not, the
+     * client still gets a well-formed envelope rather than a cut one */
+    if (api_error_encode(err, &b)) {
+        static const char fixed[] = "{\"error\":{\"message\":\"internal error: the error message "
+                                    "did not fit\",\"type\":\"api_error\",\"param\":null,"
+                                    "\"code\":null}}";
+        buf_reset(&b);
+        buf_append(&b, fixed, sizeof fixed - 1);
+    }
+    http_resp_send(r, err->status, "application/json", b.data ? b.data : "", b.len);
     buf_free(&b);
 }
 
-static void log_simple(http_req_t *r, int status)
+/* Sends a JSON body built in b with status 200 (logged), or a 500 envelope when the builder
+ * ran into b's cap: a cut body is never sent. */
+static void send_built(http_req_t *r, const buf_t *b)
 {
-    log_info("req=%s %s %.*s status=%d dur_us=%lld", http_req_id(r), http_req_method(r),
-             (int)http_req_path(r).len, http_req_path(r).ptr, status, http_req_elapsed_us(r));
+    if (buf_failed(b)) {
+        api_error_t err;
+        api_error_set(&err, 500, "api_error", NULL, NULL,
+                      "the response is larger than this server builds (%zu bytes)", b->cap);
+        log_simple(r, 500);
+        send_error(r, &err);
+        return;
+    }
+    log_simple(r, 200);
+    http_resp_send(r, 200, "application/json", b->data ? b->data : "", b->len);
 }
 
 static void reply_error(http_req_t *r, int status, const char *type, const char *code,
@@ -150,7 +169,10 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
     chat_t *c = arg;
     if (!c->req || c->responded)
         return;
-    buf_puts(&c->out, ": keep-alive\n\n");
+    /* c->out is empty between batches (flush_stream resets it), so this cannot be refused;
+     * if it were, no keep-alive is better than a comment cut in half */
+    if (buf_puts(&c->out, ": keep-alive\n\n"))
+        buf_reset(&c->out);
     if (flush_stream(c) == 0 && c->req) {
         struct timeval tv = {c->srv->o.keepalive_ms / 1000, (c->srv->o.keepalive_ms % 1000) * 1000};
         evtimer_add(c->ka, &tv);
@@ -173,7 +195,13 @@ static void chat_error(chat_t *c, const bk_event_t *ev)
         return;
     if (c->stream && http_resp_started(c->req)) {
         buf_reset(&c->out);
-        api_enc_error(&err, &c->out);
+        if (api_enc_error(&err, &c->out)) {
+            /* no error event: a clean end would pass for a complete answer, so cut it */
+            http_resp_abort(c->req);
+            c->req = NULL;
+            chat_log(c, "error after stream start; connection closed");
+            return;
+        }
         flush_stream(c);
         if (c->req) {
             http_resp_end(c->req);
@@ -230,7 +258,14 @@ static void sink_end(bk_sink_t *s)
     c->call = NULL;
     if (c->req && !c->responded) {
         if (c->stream) {
-            api_enc_finish(&c->enc, &c->out);
+            if (api_enc_finish(&c->enc, &c->out)) {
+                /* without [DONE] the stream must not end cleanly */
+                http_resp_abort(c->req);
+                c->req = NULL;
+                chat_log(c, "[DONE] did not fit; connection closed");
+                chat_free(c);
+                return;
+            }
             bool ok = flush_stream(c) == 0;
             if (ok) {
                 http_resp_end(c->req);
@@ -238,7 +273,8 @@ static void sink_end(bk_sink_t *s)
             }
             chat_log(c, ok ? "ok" : "dropped: client not reading");
         } else {
-            if (api_enc_finish(&c->enc, &c->out)) {
+            /* the http layer sends no body over max_output: say why in our own envelope */
+            if (api_enc_finish(&c->enc, &c->out) || c->out.len > c->srv->o.max_output) {
                 api_error_t err;
                 api_error_set(&err, 502, "api_error", NULL, NULL,
                               "answer exceeds the server's size limit");
@@ -246,7 +282,7 @@ static void sink_end(bk_sink_t *s)
                 c->status = 502;
             } else {
                 c->status = 200;
-                send_json(c->req, 200, &c->out);
+                http_resp_send(c->req, 200, "application/json", c->out.data, c->out.len);
             }
             c->req = NULL;
             chat_log(c, "ok");
@@ -359,6 +395,7 @@ static void handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const c
 
 /* ---- models, balance, health ---- */
 
+/* Appends one model object; the caller checks b once when the body is built. */
 static void model_obj(buf_t *b, const char *id, time_t created)
 {
     buf_puts(b, "{\"id\":");
@@ -379,16 +416,14 @@ static void handle_models(api_server_t *s, http_req_t *r, slice_t id)
             model_obj(&b, s->o.models[i], s->started);
         }
         buf_puts(&b, "]}");
-        log_simple(r, 200);
-        send_json(r, 200, &b);
+        send_built(r, &b);
         buf_free(&b);
         return;
     }
     for (int i = 0; i < s->o.nmodels; i++) {
         if (slice_eq_cstr(id, s->o.models[i])) {
             model_obj(&b, s->o.models[i], s->started);
-            log_simple(r, 200);
-            send_json(r, 200, &b);
+            send_built(r, &b);
             buf_free(&b);
             return;
         }
@@ -497,6 +532,7 @@ static void relay_done(void *ud, int status, slice_t ctype, slice_t body, const 
 {
     relay_t *x = ud;
     http_req_t *r = x->req;
+    size_t max_output = x->srv->o.max_output;
     free(x);
     if (status == 0) {
         char msg[300];
@@ -510,6 +546,14 @@ static void relay_done(void *ud, int status, slice_t ctype, slice_t body, const 
         char msg[200];
         snprintf(msg, sizeof msg, "upstream answered %d with %s instead of JSON", status,
                  ct[0] ? ct : "no content type");
+        reply_error(r, 502, "api_error", NULL, NULL, msg);
+        return;
+    }
+    if (body.len > max_output) {
+        /* the http layer would refuse it with a bare 500; say what happened */
+        char msg[200];
+        snprintf(msg, sizeof msg, "upstream answer too large (%zu bytes; max_output is %zu)",
+                 body.len, max_output);
         reply_error(r, 502, "api_error", NULL, NULL, msg);
         return;
     }
@@ -535,6 +579,7 @@ static void handle_balance(api_server_t *s, http_req_t *r)
                            relay_done, x);
 }
 
+/* Appends the upstreams' part of /health; the caller checks b once at the end. */
 static void health_upstreams(const upstream_t *up, int64_t now, buf_t *b)
 {
     const pool_t *p = upstream_pool(up);
@@ -601,8 +646,7 @@ static void handle_health(api_server_t *s, http_req_t *r)
         buf_puts(&b, "]}]");
     }
     buf_puts(&b, "}");
-    log_simple(r, 200);
-    send_json(r, 200, &b);
+    send_built(r, &b);
     buf_free(&b);
 }
 

@@ -13,6 +13,7 @@ void buf_init(buf_t *b, size_t cap)
     b->len = 0;
     b->alloc = 0;
     b->cap = cap;
+    b->failed = false;
 }
 
 void buf_free(buf_t *b)
@@ -21,12 +22,15 @@ void buf_free(buf_t *b)
     b->data = NULL;
     b->len = 0;
     b->alloc = 0;
+    b->failed = false;
 }
 
 int buf_reserve(buf_t *b, size_t extra)
 {
-    if (extra > b->cap || b->len > b->cap - extra)
+    if (b->failed || extra > b->cap || b->len > b->cap - extra) {
+        b->failed = true;
         return BUF_ETOOBIG;
+    }
     size_t need = b->len + extra + 1;
     if (need <= b->alloc)
         return 0;
@@ -63,8 +67,10 @@ int buf_printf(buf_t *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
-    if (n < 0)
+    if (n < 0) {
+        b->failed = true;
         return BUF_ETOOBIG;
+    }
     if ((size_t)n < sizeof small)
         return buf_append(b, small, (size_t)n);
     if (buf_reserve(b, (size_t)n))
@@ -79,7 +85,9 @@ int buf_printf(buf_t *b, const char *fmt, ...)
 void buf_consume(buf_t *b, size_t n)
 {
     if (n >= b->len) {
-        buf_reset(b);
+        b->len = 0; /* not buf_reset: a failure stays until the owner resets */
+        if (b->data)
+            b->data[0] = '\0';
         return;
     }
     memmove(b->data, b->data + n, b->len - n);

@@ -424,6 +424,12 @@ int config_check(const seekd_config_t *c, char *err, size_t errlen)
             return -1;
         }
         for (int k = 0; k < u->nkeys; k++) {
+            if (strlen(u->keys[k]) > CFG_MAX_KEY) {
+                /* never echo the key, nor any part of it */
+                snprintf(err, errlen, "upstream '%s': api key #%d is longer than %d bytes", u->name,
+                         k + 1, CFG_MAX_KEY);
+                return -1;
+            }
             if (!visible_word(u->keys[k])) {
                 /* never echo the key: it is a secret, and a broken one */
                 snprintf(err, errlen,
@@ -435,6 +441,10 @@ int config_check(const seekd_config_t *c, char *err, size_t errlen)
         }
     }
     for (int k = 0; k < c->nclient_keys; k++) {
+        if (strlen(c->client_keys[k]) > CFG_MAX_KEY) {
+            snprintf(err, errlen, "client_key #%d is longer than %d bytes", k + 1, CFG_MAX_KEY);
+            return -1;
+        }
         if (!visible_word(c->client_keys[k])) {
             snprintf(err, errlen, "client_key #%d has a space, a control or a non-ASCII character",
                      k + 1);

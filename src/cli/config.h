@@ -8,6 +8,9 @@
 
 #define CFG_MAX_LIST 64
 #define CFG_MAX_UPSTREAMS 16
+/* The longest upstream or client key, in bytes. Real keys are tens of bytes; the bound keeps a
+ * pasted file or certificate out of the Authorization headers that are built per request. */
+#define CFG_MAX_KEY 1024
 
 /** One `[upstream NAME]` section. */
 typedef struct {

@@ -85,31 +85,42 @@ static int render_chat(run_t *r, json_t *arr, char *err, size_t errsz)
     return rc < 0 ? -1 : 0;
 }
 
-static int emit(run_t *r, const char *s, size_t len)
+static int emit(run_t *r, const char *s, size_t len, char *err, size_t errsz)
 {
     r->ids.len = 0;
     long n = tok_encode(r->t, s, len, r->flags | (r->chat ? TOK_ENC_SPECIAL : 0), &r->ids);
-    if (n < 0)
+    if (n < 0) {
+        if (n == TOK_ETOOBIG)
+            snprintf(err, errsz, "the text is over %zu bytes, the most one encode takes",
+                     TOK_MAX_INPUT);
+        else
+            snprintf(err, errsz, "cannot encode the text (error %ld)", n);
         return -1;
+    }
     if (r->count) {
         printf("%zu\n", r->ids.len);
         return 0;
     }
-    /* one buffered line, written at once */
+    /* one buffered line, written at once; an id is at most 11 characters and a space, so
+     * this cap is never reached, and a line cut short would be checked anyway */
     buf_t line;
-    buf_init(&line, MAX_INPUT);
+    buf_init(&line, r->ids.len * 12 + 1);
     for (size_t i = 0; i < r->ids.len; i++)
         buf_printf(&line, i ? " %d" : "%d", r->ids.ids[i]);
     buf_append(&line, "\n", 1);
-    fwrite(line.data, 1, line.len, stdout);
+    int rc = buf_failed(&line) ? -1 : 0;
+    if (rc == 0)
+        fwrite(line.data, 1, line.len, stdout);
+    else
+        snprintf(err, errsz, "output line too long");
     buf_free(&line);
-    return 0;
+    return rc;
 }
 
 static int run_one(run_t *r, const char *s, size_t len, char *err, size_t errsz)
 {
     if (!r->chat)
-        return emit(r, s, len);
+        return emit(r, s, len, err, errsz);
     json_error_t je;
     json_t *j = json_loadb(s, len, JSON_ALLOW_NUL, &je);
     if (!j) {
@@ -119,7 +130,7 @@ static int run_one(run_t *r, const char *s, size_t len, char *err, size_t errsz)
     int rc = render_chat(r, j, err, errsz);
     json_decref(j);
     if (rc == 0)
-        rc = emit(r, r->text.data ? r->text.data : "", r->text.len);
+        rc = emit(r, r->text.data ? r->text.data : "", r->text.len, err, errsz);
     return rc;
 }
 
@@ -154,9 +165,9 @@ static int run_jsonl(run_t *r, FILE *in)
         } else if (r->chat) {
             rc = render_chat(r, j, err, sizeof err);
             if (rc == 0)
-                rc = emit(r, r->text.data ? r->text.data : "", r->text.len);
+                rc = emit(r, r->text.data ? r->text.data : "", r->text.len, err, sizeof err);
         } else if (json_is_string(j)) {
-            rc = emit(r, json_string_value(j), json_string_length(j));
+            rc = emit(r, json_string_value(j), json_string_length(j), err, sizeof err);
         } else {
             snprintf(err, sizeof err, "expected a JSON string");
         }
@@ -267,8 +278,9 @@ int cli_tokenize_main(int argc, char **argv)
                 fprintf(stderr, "seekd tokenize: cannot read stdin\n");
                 status = 1;
             }
-        } else {
-            buf_puts(&input, text);
+        } else if (buf_puts(&input, text)) {
+            fprintf(stderr, "seekd tokenize: the text is over %zu bytes\n", MAX_INPUT);
+            status = 1;
         }
         if (status == 0 &&
             run_one(&r, input.data ? input.data : "", input.len, err, sizeof err) < 0) {

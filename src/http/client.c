@@ -660,7 +660,10 @@ static void on_conn(evutil_socket_t fd, short what, void *arg)
         return;
     bool eof = false;
     int err = 0;
-    if (buf_reserve(&c->in, READ_CHUNK) == 0) {
+    /* No room while a paused answer's bytes still wait: deliver those first and read next
+     * time. Checked before asking, so the buffer is never marked failed for it (it would
+     * refuse every later read). */
+    if (c->in.cap - c->in.len >= READ_CHUNK && buf_reserve(&c->in, READ_CHUNK) == 0) {
         ssize_t n = recv(fd, c->in.data + c->in.len, READ_CHUNK, 0);
         if (n > 0) {
             c->in.len += (size_t)n;
@@ -808,7 +811,9 @@ http_xfer_t *http_xfer_start(http_origin_t *o, const http_xreq_t *rq, const http
     }
     buf_puts(&x->req, "\r\n");
     buf_append(&x->req, rq->headers.ptr, rq->headers.len);
-    if (buf_puts(&x->req, "\r\n")) {
+    /* one check for the whole head: a refused piece fails every later one (buf.h), so no
+     * head with a part missing from its middle can pass */
+    if (buf_puts(&x->req, "\r\n") || buf_failed(&x->req)) {
         fail_later(x, HC_SEND, "request head too large");
         return x;
     }

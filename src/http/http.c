@@ -30,6 +30,12 @@
 #define READ_CHUNK 16384                   /* bytes asked of recv() at a time */
 #define IN_MAX (HEAD_MAX + 4 * READ_CHUNK) /* unprocessed input kept per connection */
 #define LINGER_MS 2000                     /* after a closing response: drain input before close */
+#define EXTRA_MAX (16 * 1024)              /* response headers a handler may add */
+/* The connection's output buffer holds at most: bytes the client took but not yet reclaimed
+ * (under 64 KiB, see out_compact), what was still unsent when a request was dispatched (at
+ * most max_output, see process), one response head (EXTRA_MAX plus our own lines) and one body
+ * or stream window (max_output, plus chunk framing). */
+#define OUT_SLACK (64 * 1024 + EXTRA_MAX + 16 * 1024)
 
 typedef struct conn conn_t;
 
@@ -125,6 +131,25 @@ static void set_mask(conn_t *c, short mask)
 static size_t out_pending(const conn_t *c)
 {
     return c->out.len - c->out_off;
+}
+
+/* The hard cap of a connection's output buffer (see OUT_SLACK); saturates for absurd settings
+ * rather than wrapping. */
+static size_t out_cap(size_t max_output)
+{
+    if (max_output > (SIZE_MAX - 1 - OUT_SLACK) / 2)
+        return SIZE_MAX - 1;
+    return 2 * max_output + OUT_SLACK;
+}
+
+/* Reclaims what the client already took, once it is worth a memmove, so that the part of the
+ * buffer before out_off stays under 64 KiB (or under half of the buffer). */
+static void out_compact(conn_t *c)
+{
+    if (c->out_off >= 65536 || (c->out_off && c->out_off * 2 >= c->out.len)) {
+        buf_consume(&c->out, c->out_off);
+        c->out_off = 0;
+    }
 }
 
 /* The idle clock runs while the client owes us bytes or has bytes to take; not while the
@@ -312,6 +337,10 @@ static void refuse(conn_t *c, int status, const char *why)
         ctype = c->srv->opts.error_body(status, why, &body);
     else
         buf_puts(&body, why);
+    /* a body that did not fit is sent empty rather than cut */
+    if (buf_failed(&body))
+        buf_reset(&body);
+    out_compact(c);
     buf_printf(&c->out,
                "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                "Connection: close\r\n\r\n",
@@ -324,8 +353,8 @@ static void refuse(conn_t *c, int status, const char *why)
     }
     c->body_mode = BODY_NONE;
     c->closing = true;
-    if (flush(c) < 0)
-        conn_gone(c);
+    if (buf_failed(&c->out) || flush(c) < 0)
+        conn_gone(c); /* never a cut answer: the client sees the connection close instead */
 }
 
 /* ---- reading requests ---- */
@@ -336,7 +365,7 @@ static void req_init(conn_t *c, http_req_t *r)
     r->c = c;
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
     buf_init(&r->body, s->opts.max_body);
-    buf_init(&r->extra, 16 * 1024);
+    buf_init(&r->extra, EXTRA_MAX);
     const char *given = http_req_header(r, "x-request-id");
     size_t glen = given ? strlen(given) : 0;
     bool sane = glen > 0 && glen <= 64;
@@ -399,12 +428,14 @@ static int take_head(conn_t *c)
     } else if (r->head.content_length > 0) {
         c->body_mode = BODY_LENGTH;
         c->body_left = r->head.content_length;
+        /* content_length <= max_body, the body's cap: this cannot be refused, and take_body
+         * checks the buffer anyway */
         buf_reserve(&r->body, (size_t)r->head.content_length);
     }
     if (c->body_mode != BODY_NONE && r->head.expect_continue && c->in.len == 0 &&
         r->head.minor == 1) {
         buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-        if (flush(c) < 0) {
+        if (buf_failed(&c->out) || flush(c) < 0) {
             conn_gone(c);
             return -1;
         }
@@ -413,7 +444,9 @@ static int take_head(conn_t *c)
 }
 
 /* Moves body bytes from c->in into the request. Returns 1 when the body is complete, 0 when
- * more is needed, -1 when the chunked coding is malformed. */
+ * more is needed, -1 when the chunked coding is malformed, -2 when the body buffer refused
+ * bytes (the max_body checks make that unreachable; a cut body must still never be handed
+ * to the handler). */
 static int take_body(conn_t *c)
 {
     http_req_t *r = c->req;
@@ -424,6 +457,8 @@ static int take_body(conn_t *c)
             buf_consume(&c->in, n);
             c->body_left -= (int64_t)n;
         }
+        if (buf_failed(&r->body))
+            return -2;
         if (c->body_left)
             return 0;
     }
@@ -445,8 +480,8 @@ static int take_body(conn_t *c)
             buf_consume(&c->in, (size_t)used);
             return 1;
         }
-        if (n)
-            buf_append(&r->body, data, n);
+        if (n && buf_append(&r->body, data, n))
+            return -2;
         buf_consume(&c->in, (size_t)used);
     }
     c->body_mode = BODY_NONE;
@@ -486,7 +521,8 @@ static int process(conn_t *c)
         if (c->body_mode != BODY_NONE) {
             int rc = take_body(c);
             if (rc < 0) {
-                refuse(c, 400, "malformed chunked request body");
+                refuse(c, rc == -2 ? 413 : 400,
+                       rc == -2 ? "request body too large" : "malformed chunked request body");
                 break;
             }
             if (rc == 0)
@@ -584,7 +620,7 @@ static void conn_new(http_server_t *s, evutil_socket_t fd)
     c->srv = s;
     c->fd = fd;
     buf_init(&c->in, IN_MAX);
-    buf_init(&c->out, (size_t)1 << 40); /* bounded by max_output and the answer caps */
+    buf_init(&c->out, out_cap(s->opts.max_output));
     evtimer_assign(&c->timer, s->base, on_timeout, c);
     c->next = s->conns;
     if (s->conns)
@@ -762,11 +798,15 @@ void http_resp_header(http_req_t *r, const char *name, const char *value)
 }
 
 /* The status line and headers. clen < 0: a stream, chunked for HTTP/1.1 clients, ended by
- * closing the connection for HTTP/1.0 ones. */
-static void put_head(http_req_t *r, int status, const char *ctype, long long clen)
+ * closing the connection for HTTP/1.0 ones. Returns 0, or -1 when the head did not fit (or a
+ * handler's header was refused): the connection's output is then failed and must not leave. */
+static int put_head(http_req_t *r, int status, const char *ctype, long long clen)
 {
     conn_t *c = r->c;
     buf_t *o = &c->out;
+    if (buf_failed(&r->extra))
+        return -1; /* a head without a header the handler asked for is another answer */
+    out_compact(c);
     buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, reason(status), http_date(c->srv));
     if (ctype)
         buf_printf(o, "Content-Type: %s\r\n", ctype);
@@ -790,6 +830,7 @@ static void put_head(http_req_t *r, int status, const char *ctype, long long cle
     else if (r->head.minor == 0)
         buf_puts(o, "Connection: keep-alive\r\n");
     buf_puts(o, "\r\n");
+    return buf_failed(o) ? -1 : 0;
 }
 
 /* The response is complete: the connection is free for the next request. */
@@ -804,21 +845,60 @@ static void req_end(http_req_t *r)
         event_active(&c->ev, EV_READ, 0); /* a pipelined request is waiting */
 }
 
+/* Queues a whole response and ends the request; a response that does not fit whole drops
+ * the connection instead (never half an answer). */
+static void send_whole(http_req_t *r, int status, const char *ctype, const void *body, size_t len)
+{
+    conn_t *c = r->c;
+    int rc = put_head(r, status, ctype, (long long)len);
+    if (rc == 0 && len && !r->head_only)
+        rc = buf_append(&c->out, body, len);
+    if (rc) {
+        http_resp_abort(r);
+        return;
+    }
+    req_end(r);
+}
+
 void http_resp_send(http_req_t *r, int status, const char *content_type, const void *body,
                     size_t len)
 {
-    put_head(r, status, content_type, (long long)len);
-    if (len && !r->head_only)
-        buf_append(&r->c->out, body, len);
-    req_end(r);
+    http_server_t *s = r->c->srv;
+    if (len <= s->opts.max_output) {
+        send_whole(r, status, content_type, body, len);
+        return;
+    }
+    /* An answer over max_output is refused whole and a 500 of our own goes in its place,
+     * without the handler's headers (they described the other answer). */
+    char why[160];
+    snprintf(why, sizeof why,
+             "the response is too large (%zu bytes; this server sends at most %zu at once)", len,
+             s->opts.max_output);
+    buf_t eb;
+    buf_init(&eb, 4096);
+    const char *ctype = "text/plain; charset=utf-8";
+    if (s->opts.error_body)
+        ctype = s->opts.error_body(500, why, &eb);
+    else
+        buf_puts(&eb, why);
+    if (buf_failed(&eb))
+        buf_reset(&eb);
+    buf_reset(&r->extra);
+    send_whole(r, 500, ctype, eb.data ? eb.data : "", eb.len);
+    buf_free(&eb);
 }
 
 void http_resp_start(http_req_t *r, int status, const char *content_type)
 {
     http_resp_header(r, "Cache-Control", "no-cache");
     http_resp_header(r, "X-Accel-Buffering", "no");
-    put_head(r, status, content_type, -1);
     r->started = true;
+    if (put_head(r, status, content_type, -1)) {
+        /* the caller goes on writing: the loop drops the connection and the abort callback
+         * ends the request, as for a socket that failed; nothing queued is ever sent */
+        conn_fail_later(r->c);
+        return;
+    }
     /* the head leaves with the first write (one segment, one wake-up of the client), or at
      * the end of this loop pass if no write follows */
     event_active(&r->c->ev, EV_WRITE, 0);
@@ -842,16 +922,16 @@ int http_resp_write(http_req_t *r, const void *data, size_t len)
         return HTTP_GONE;
     }
     if (len && !r->head_only) {
-        if (c->out_off >= 65536 || (c->out_off && c->out_off * 2 >= c->out.len)) {
-            /* reclaim what the client took, so a slow reader's buffer stays near max_output */
-            buf_consume(&c->out, c->out_off);
-            c->out_off = 0;
-        }
+        out_compact(c); /* so a slow reader's buffer stays near max_output */
         if (r->chunked)
             buf_printf(&c->out, "%zx\r\n", len);
         buf_append(&c->out, data, len);
         if (r->chunked)
             buf_puts(&c->out, "\r\n");
+        if (buf_failed(&c->out)) {
+            http_resp_abort(r); /* a cut chunk would corrupt the stream: end it here */
+            return HTTP_GONE;
+        }
     }
     /* sent at the end of this loop pass: what else this pass writes (the next chunks, the
      * end of the stream) leaves in the same segment, and requests read in this pass reach
@@ -870,8 +950,12 @@ void http_resp_on_drain(http_req_t *r, size_t low, void (*cb)(void *ud), void *u
 
 void http_resp_end(http_req_t *r)
 {
-    if (r->chunked && !r->head_only)
-        buf_puts(&r->c->out, "0\r\n\r\n");
+    if (r->chunked && !r->head_only && buf_puts(&r->c->out, "0\r\n\r\n")) {
+        /* a stream without its last chunk is not complete: closing says so at once instead
+         * of leaving the client waiting for it */
+        http_resp_abort(r);
+        return;
+    }
     req_end(r);
 }
 

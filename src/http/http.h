@@ -19,7 +19,8 @@ typedef const char *(*http_error_body_fn)(int status, const char *message, buf_t
 
 typedef struct {
     size_t max_body;      /* bodies above this are not read: see http_req_body_refused() */
-    size_t max_output;    /* bytes queued for one slow client before it is dropped */
+    size_t max_output;    /* bytes queued for one slow client before it is dropped; also the
+                           * largest body http_resp_send takes */
     long idle_timeout_ms; /* a client that neither sends nor takes bytes this long is dropped */
     http_error_body_fn error_body; /* NULL: the message as plain text */
 } http_opts_t;
@@ -56,12 +57,17 @@ long long http_req_elapsed_us(const http_req_t *r);
  * returns the request is gone: make no further http_* call with it. */
 void http_req_on_abort(http_req_t *r, void (*cb)(void *ud), void *ud);
 
-/** Adds a response header; before http_resp_send/start only. */
+/** Adds a response header; before http_resp_send/start only. Headers beyond 16 KiB in all
+ * are refused, and the response then is not sent: the connection closes instead. */
 void http_resp_header(http_req_t *r, const char *name, const char *value);
-/** Sends a complete response and ends the request. */
+/** Sends a complete response and ends the request. A body over max_output is not sent: the
+ * client gets a 500 of the server's own (opts.error_body) instead, without the headers added
+ * for this response. A response that cannot be queued whole closes the connection; either way
+ * the request is over (no abort callback). */
 void http_resp_send(http_req_t *r, int status, const char *content_type, const void *body,
                     size_t len);
-/** Starts a streamed (chunked) response. */
+/** Starts a streamed (chunked) response. If its head cannot be queued, the connection is
+ * dropped from the loop and the abort callback runs then; writes until that are discarded. */
 void http_resp_start(http_req_t *r, int status, const char *content_type);
 /** Queues bytes of a streamed response. Returns 0, or HTTP_GONE when the client had more than
  * max_output bytes unread and was dropped: the request is over, make no further http_* call

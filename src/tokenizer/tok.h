@@ -14,7 +14,12 @@
 #define TOK_EFAMILY (-3)    /* unknown family name, or a family the data cannot serve */
 #define TOK_ENODEFAULT (-4) /* the embedded default tokenizer was not built in */
 #define TOK_EINVAL (-5)     /* bad argument */
-#define TOK_ETOOBIG (-6)    /* output exceeded its buffer's cap */
+#define TOK_ETOOBIG (-6)    /* output exceeded its buffer's cap, or input over TOK_MAX_INPUT */
+
+/* The longest text tok_encode and tok_count take: 512 MiB. The encoder indexes symbols and
+ * byte offsets within one fragment in 32 bits, and SentencePiece escaping triples a text of
+ * spaces, so this bound keeps every such index under INT32_MAX instead of letting it wrap. */
+#define TOK_MAX_INPUT ((size_t)1 << 29)
 
 /** Tokenizer families: each fixes the model kind, the pre-tokenizer splits and the chat
  * template. */

@@ -56,7 +56,8 @@ int tok_save_blob(const tok_t *t, buf_t *o)
     put_pad(o);
     rc |= buf_append(o, t->strs, t->strs_len + 1);
     put_pad(o);
-    return rc ? TOK_ETOOBIG : 0;
+    /* the pads are not checked one by one: a refused one fails the buffer (buf.h) */
+    return rc || buf_failed(o) ? TOK_ETOOBIG : 0;
 }
 
 /* Takes the next array of `size` bytes; NULL when the blob is too short. */

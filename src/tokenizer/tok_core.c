@@ -230,7 +230,8 @@ bool tok_bytelevel_to_bytes(const char *s, size_t len, buf_t *o)
         p += l;
         len -= (size_t)l;
     }
-    return true;
+    /* a byte refused by o's cap: the bytes are not the token's; o stays failed */
+    return !buf_failed(o);
 }
 
 /* SentencePiece piece: U+2581 becomes a space, <0xXX> byte tokens become that byte. */
@@ -304,7 +305,9 @@ int tok_build(tok_builder_t *b, char *err, size_t errsz)
     /* One arena: keys, then pieces (only when they differ, i.e. SentencePiece). */
     bool same = t->kind == TOK_KIND_BPE;
     size_t total = b->keys.len + (same ? 0 : b->pieces.len);
-    if (total >= UINT32_MAX) {
+    /* a string refused by its 2 GiB buffer would shift every later token's text: the adds are
+     * not checked one by one, the buffers are checked here once */
+    if (total >= UINT32_MAX || buf_failed(&b->keys) || buf_failed(&b->pieces)) {
         tok_err(err, errsz, "vocabulary strings too large");
         tok_builder_abort(b);
         return TOK_EFORMAT;

@@ -104,6 +104,8 @@ static scratch_t *scratch_get(const tok_t *t)
     return s;
 }
 
+/* n <= 3 * TOK_MAX_INPUT + 4 (tok_encode's bound), so the capacity stays under 2^31 and the
+ * int32 symbol indices below cannot wrap. */
 static void sym_reserve(scratch_t *s, size_t n)
 {
     if (n <= s->sym_cap)
@@ -509,6 +511,8 @@ long tok_encode(const tok_t *t, const char *text, size_t len, unsigned flags, to
 {
     if (!t || (!text && len))
         return TOK_EINVAL;
+    if (len > TOK_MAX_INPUT)
+        return TOK_ETOOBIG;
     return encode_into(t, scratch_get(t), text, len, flags, out);
 }
 
@@ -516,6 +520,8 @@ long tok_count(const tok_t *t, const char *text, size_t len, unsigned flags)
 {
     if (!t || (!text && len))
         return TOK_EINVAL;
+    if (len > TOK_MAX_INPUT)
+        return TOK_ETOOBIG;
     scratch_t *s = scratch_get(t);
     s->tmp.len = 0;
     long n = encode_into(t, s, text, len, flags, &s->tmp);

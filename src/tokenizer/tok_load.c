@@ -60,6 +60,12 @@ int tok_load_llama2c(const void *data, size_t len, tok_t **out, char *err, size_
             else
                 buf_append(&text, s + k, 1);
         }
+        if (buf_failed(&text)) {
+            buf_free(&text);
+            tok_builder_abort(&b);
+            tok_err(err, errsz, "llama2.c tokenizer: token %zu is over 1 MiB", i);
+            return TOK_EFORMAT;
+        }
         tok_builder_add(&b, text.data ? text.data : "", text.len, ty, sc, false);
     }
     buf_free(&text);

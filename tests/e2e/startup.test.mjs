@@ -76,6 +76,19 @@ test('a bad value -> exit 2, stderr names FILE:LINE', T, async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('a key over 1024 bytes -> exit 2 naming its upstream and position, never the key', T, async () => {
+  const dir = tmpDir();
+  const pf = path.join(dir, 'port');
+  const key = 'sk-' + 'Z'.repeat(1100);
+  const r = await runSeekd(['serve', '--listen', '127.0.0.1:0', '--port-file', pf, '--upstream', UPSTREAM],
+    { env: { DEEPSEEK_API_KEY: `sk-short-one, ${key}` }, portFile: pf });
+  assert.equal(r.started, false);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /upstream 'default': api key #2 is longer than 1024 bytes/);
+  assert.ok(!r.stderr.includes('ZZZZ'), 'no part of the key is printed');
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('a missing config file -> exit 2 naming it', T, async () => {
   const cfg = '/nonexistent/seekd-e2e.conf';
   const r = await runSeekd(['serve', '--listen', '127.0.0.1:0', '--upstream', UPSTREAM, '--config', cfg]);

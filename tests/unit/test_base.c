@@ -18,15 +18,104 @@ static void buf_refuses_to_grow_past_cap(void **state)
     (void)state;
     buf_t b;
     buf_init(&b, 8);
-    assert_int_equal(buf_append(&b, "12345678", 8), 0);
+    assert_int_equal(buf_append(&b, "12345", 5), 0);
+    assert_int_equal(buf_printf(&b, "%d", 678), 0);
+    assert_string_equal(b.data, "12345678");
+    assert_false(buf_failed(&b));
     assert_int_equal(buf_append(&b, "9", 1), BUF_ETOOBIG);
     assert_int_equal(b.len, 8);
     assert_string_equal(b.data, "12345678");
     buf_consume(&b, 3);
     assert_string_equal(b.data, "45678");
-    assert_int_equal(buf_printf(&b, "%d", 123), 0);
-    assert_string_equal(b.data, "45678123");
-    assert_int_equal(buf_printf(&b, "%d", 4), BUF_ETOOBIG);
+    buf_free(&b);
+}
+
+/* A refused piece poisons the buffer: what follows is refused too, even when it would fit, so
+ * the content is always a prefix of what the builder meant, never a message with a hole. */
+static void buf_stays_failed_after_a_refused_append(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b, 16);
+    assert_int_equal(buf_puts(&b, "Bearer "), 0);
+    assert_int_equal(buf_append(&b, "0123456789abcdef", 16), BUF_ETOOBIG);
+    assert_true(buf_failed(&b));
+    assert_int_equal(buf_puts(&b, "\r\n"), BUF_ETOOBIG);
+    assert_int_equal(buf_append(&b, "x", 1), BUF_ETOOBIG);
+    assert_int_equal(buf_printf(&b, "%d", 1), BUF_ETOOBIG);
+    assert_int_equal(buf_reserve(&b, 1), BUF_ETOOBIG);
+    assert_int_equal(buf_append(&b, "", 0), BUF_ETOOBIG);
+    assert_int_equal(b.len, 7);
+    assert_string_equal(b.data, "Bearer ");
+    /* consuming makes room but does not forgive */
+    buf_consume(&b, 7);
+    assert_true(buf_failed(&b));
+    assert_int_equal(buf_puts(&b, "x"), BUF_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    assert_string_equal(b.data, "");
+    buf_free(&b);
+}
+
+static void buf_failure_from_reserve_and_printf(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b, 8);
+    assert_int_equal(buf_reserve(&b, 9), BUF_ETOOBIG);
+    assert_true(buf_failed(&b));
+    assert_int_equal(buf_puts(&b, "a"), BUF_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    buf_free(&b);
+
+    buf_init(&b, 300);
+    assert_int_equal(buf_puts(&b, "ab"), 0);
+    /* longer than printf's stack scratch: the second, in-place path refuses too */
+    assert_int_equal(buf_printf(&b, "%299d", 7), BUF_ETOOBIG);
+    assert_true(buf_failed(&b));
+    assert_int_equal(buf_printf(&b, "%d", 7), BUF_ETOOBIG);
+    assert_string_equal(b.data, "ab");
+    assert_int_equal(b.len, 2);
+    buf_free(&b);
+}
+
+static void buf_reset_free_and_init_clear_the_failure(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b, 4);
+    assert_int_equal(buf_puts(&b, "12345"), BUF_ETOOBIG);
+    buf_reset(&b);
+    assert_false(buf_failed(&b));
+    assert_int_equal(buf_puts(&b, "1234"), 0);
+    assert_string_equal(b.data, "1234");
+    assert_int_equal(buf_puts(&b, "5"), BUF_ETOOBIG);
+    buf_free(&b);
+    assert_false(buf_failed(&b));
+    assert_int_equal(b.len, 0);
+    assert_int_equal(buf_puts(&b, "abcd"), 0);
+    assert_string_equal(b.data, "abcd");
+    assert_int_equal(buf_puts(&b, "e"), BUF_ETOOBIG);
+    buf_free(&b);
+    buf_init(&b, 4);
+    b.failed = true; /* a recycled struct: init starts it afresh */
+    buf_init(&b, 4);
+    assert_false(buf_failed(&b));
+    assert_int_equal(buf_puts(&b, "ok"), 0);
+    buf_free(&b);
+}
+
+/* jw builders inherit the poisoning: a string cut at the cap leaves no closing quote that a
+ * later, smaller append could add after it. */
+static void jw_after_failure_adds_nothing(void **state)
+{
+    (void)state;
+    buf_t b;
+    buf_init(&b, 8);
+    assert_int_equal(jw_str(&b, "abcdefgh", 8), BUF_ETOOBIG);
+    assert_int_equal(jw_int(&b, 1), BUF_ETOOBIG);
+    assert_int_equal(jw_key(&b, "k"), BUF_ETOOBIG);
+    assert_string_equal(b.data, "\"");
+    assert_true(buf_failed(&b));
     buf_free(&b);
 }
 
@@ -88,6 +177,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_refuses_to_grow_past_cap),
+        cmocka_unit_test(buf_stays_failed_after_a_refused_append),
+        cmocka_unit_test(buf_failure_from_reserve_and_printf),
+        cmocka_unit_test(buf_reset_free_and_init_clear_the_failure),
+        cmocka_unit_test(jw_after_failure_adds_nothing),
         cmocka_unit_test(mask_key_shows_prefix_and_last_four),
         cmocka_unit_test(jw_str_escapes_controls_and_invalid_utf8),
         cmocka_unit_test(error_envelope_has_all_four_fields),

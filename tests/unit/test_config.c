@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -140,6 +142,70 @@ static void urls_and_keys_must_be_visible_words(void **state)
     }
 }
 
+/* Keys over CFG_MAX_KEY bytes are refused at start-up, naming the upstream and the key's
+ * position, never the key: a request would otherwise carry a cut or empty Authorization. */
+static void keys_longer_than_the_bound_are_refused(void **state)
+{
+    (void)state;
+    char at[CFG_MAX_KEY + 1], over[CFG_MAX_KEY + 2], csv[3 * CFG_MAX_KEY];
+    memset(at, 'k', CFG_MAX_KEY);
+    at[CFG_MAX_KEY] = '\0';
+    memset(over, 'q', CFG_MAX_KEY + 1);
+    over[CFG_MAX_KEY + 1] = '\0';
+    static const struct {
+        const char *key;
+        bool over_second; /* "sk-ok, <long>": the long key is #2 */
+        bool over;
+        const char *want;
+    } cases[] = {
+        {"api_key", false, false, NULL},
+        {"api_key", true, true, "upstream 'default': api key #2 is longer than 1024 bytes"},
+        {"api_key", false, true, "upstream 'default': api key #1 is longer than 1024 bytes"},
+        {"client_key", false, false, NULL},
+        {"client_key", true, true, "client_key #2 is longer than 1024 bytes"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        seekd_config_t c;
+        config_defaults(&c);
+        const char *k = cases[i].over ? over : at;
+        snprintf(csv, sizeof csv, "%s%s", cases[i].over_second ? "sk-ok, " : "", k);
+        char err[512] = "";
+        assert_int_equal(config_set(&c, cases[i].key, csv, err, sizeof err), 0);
+        config_finish(&c);
+        int rc = config_check(&c, err, sizeof err);
+        if (!cases[i].want) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_string_equal(err, cases[i].want);
+        }
+        config_free(&c);
+    }
+
+    /* a named upstream, its key from the file, and DEEPSEEK_API_KEY's path (config_set_keys) */
+    seekd_config_t c;
+    config_defaults(&c);
+    c.nups = 1;
+    snprintf(c.ups[0].name, sizeof c.ups[0].name, "vllm");
+    snprintf(c.ups[0].url, sizeof c.ups[0].url, "http://h:1/v1");
+    c.ups[0].weight = 1;
+    c.ups[0].max_per_key = -1;
+    char err[512] = "";
+    char *owned = strdup(over);
+    c.ups[0].keys[c.ups[0].nkeys++] = owned;
+    config_finish(&c);
+    assert_int_equal(config_check(&c, err, sizeof err), -1);
+    assert_string_equal(err, "upstream 'vllm': api key #1 is longer than 1024 bytes");
+    config_free(&c);
+
+    config_defaults(&c);
+    config_set_keys(&c, over);
+    config_finish(&c);
+    assert_int_equal(config_check(&c, err, sizeof err), -1);
+    assert_string_equal(err, "upstream 'default': api key #1 is longer than 1024 bytes");
+    config_free(&c);
+}
+
 static void listen_forms(void **state)
 {
     (void)state;
@@ -210,6 +276,7 @@ int main(void)
         cmocka_unit_test(bad_lines_name_file_and_line),
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(urls_and_keys_must_be_visible_words),
+        cmocka_unit_test(keys_longer_than_the_bound_are_refused),
         cmocka_unit_test(auth_bring_your_own_token_splits_pools),
         cmocka_unit_test(auth_refusals),
         cmocka_unit_test(auth_client_keys_must_match),

@@ -311,6 +311,60 @@ static void bad_inputs_are_refused(void **s)
     assert_null(t);
 }
 
+/* A vocabulary built here, so this runs without any tokenizer data. */
+static tok_t *tiny_bpe(void)
+{
+    static const char json[] = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,"
+                               "\"ab\":2},\"merges\":[\"a b\"]}}";
+    tok_t *t = NULL;
+    char err[256];
+    int rc = tok_load_json(json, sizeof json - 1, TOK_FAM_GPT2, &t, err, sizeof err);
+    if (rc < 0)
+        fail_msg("tiny vocabulary: %s", err);
+    return t;
+}
+
+/* Lengths past TOK_MAX_INPUT are refused before a byte is read: the encoder's 32-bit symbol
+ * indices and offsets would wrap on them. The text pointer is valid for 2 bytes only, so a
+ * read past the check would be caught by ASan. */
+static void input_over_the_32_bit_bound_is_refused(void **s)
+{
+    (void)s;
+    tok_t *t = tiny_bpe();
+    tok_ids_t ids = {0};
+    assert_int_equal(tok_encode(t, "ab", 2, 0, &ids), 1);
+    assert_int_equal(ids.ids[0], 2);
+    ids.len = 0;
+    assert_int_equal(tok_encode(t, "ab", TOK_MAX_INPUT + 1, 0, &ids), TOK_ETOOBIG);
+    assert_int_equal(ids.len, 0);
+    assert_int_equal(tok_encode(t, "ab", SIZE_MAX, 0, &ids), TOK_ETOOBIG);
+    assert_int_equal(tok_count(t, "ab", TOK_MAX_INPUT + 1, 0), TOK_ETOOBIG);
+    assert_int_equal(tok_count(t, "ab", (size_t)UINT32_MAX + 3, 0), TOK_ETOOBIG);
+    assert_int_equal(tok_count(t, "ab", 2, 0), 1);
+    tok_ids_free(&ids);
+    tok_free(t);
+}
+
+/* A blob written into a buffer too small for it is an error, never a blob with its tail cut
+ * (the padding after the last piece included). */
+static void blob_save_into_a_small_buffer_fails(void **s)
+{
+    (void)s;
+    tok_t *t = tiny_bpe();
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    assert_int_equal(tok_save_blob(t, &b), 0);
+    size_t whole = b.len;
+    for (size_t cap = whole - 9; cap < whole; cap++) {
+        buf_t small;
+        buf_init(&small, cap);
+        assert_int_equal(tok_save_blob(t, &small), TOK_ETOOBIG);
+        buf_free(&small);
+    }
+    buf_free(&b);
+    tok_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +374,8 @@ int main(void)
         cmocka_unit_test(stream_never_splits_a_character),
         cmocka_unit_test(invalid_utf8_is_kept_byte_for_byte),
         cmocka_unit_test(skip_special_on_decode),
+        cmocka_unit_test(input_over_the_32_bit_bound_is_refused),
+        cmocka_unit_test(blob_save_into_a_small_buffer_fails),
         cmocka_unit_test(count_default_and_estimate),
         cmocka_unit_test(blob_round_trip_gives_same_ids),
         cmocka_unit_test(llama2c_tok512_counts),
