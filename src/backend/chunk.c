@@ -108,8 +108,8 @@ static void read_lp(bk_chunk_state_t *st, jr_val_t e, bk_top_logprob_t *out)
     out->bytes = (slice_t){st->bytes.data ? st->bytes.data + st->bytes.len : "", 0};
     for (jr_val_t b = jr_first(d, bytes); b >= 0; b = jr_next(d, bytes, b)) {
         unsigned char c = (unsigned char)jr_int(d, b);
-        buf_append(&st->bytes, &c, 1);
-        out->bytes.len++;
+        if (buf_append(&st->bytes, &c, 1) == 0) /* reserved: cannot fail, but never overcount */
+            out->bytes.len++;
     }
 }
 

@@ -40,6 +40,7 @@ struct bk_call {
     bool usage_seen;
     /* what the client was given, for counting tokens when the upstream reports no usage */
     buf_t said_reasoning, said_content, said_tools;
+    size_t said_bytes, said_reasoning_bytes; /* all of it, also past the buffers' cap */
     bk_call_t *qnext;
     bool queued;
     struct event *later; /* delivers a failure found synchronously in start() */
@@ -160,20 +161,23 @@ static int relay_events(bk_sink_t *s, const bk_event_t *ev, int n)
     bk_call_t *req = (bk_call_t *)((char *)s - offsetof(bk_call_t, relay));
     req->committed = true;
     for (int i = 0; i < n; i++) {
-        /* a failed append leaves the count short, never wrong: usage is logged as counted */
-        switch (ev[i].type) {
+            switch (ev[i].type) {
         case BK_EV_USAGE:
             req->usage_seen = true;
             break;
         case BK_EV_REASONING_DELTA:
             buf_append(&req->said_reasoning, ev[i].text.ptr, ev[i].text.len);
+            req->said_reasoning_bytes += ev[i].text.len;
+            req->said_bytes += ev[i].text.len;
             break;
         case BK_EV_CONTENT_DELTA:
             buf_append(&req->said_content, ev[i].text.ptr, ev[i].text.len);
+            req->said_bytes += ev[i].text.len;
             break;
         case BK_EV_TOOL_CALL_DELTA:
             buf_append(&req->said_tools, ev[i].tool.name.ptr, ev[i].tool.name.len);
             buf_append(&req->said_tools, ev[i].tool.args.ptr, ev[i].tool.args.len);
+            req->said_bytes += ev[i].tool.name.len + ev[i].tool.args.len;
             break;
         default:
             break;
@@ -195,9 +199,24 @@ static bool relay_writable(bk_sink_t *s)
 static void count_run(work_t *w)
 {
     bk_call_t *req = (bk_call_t *)((char *)w - offsetof(bk_call_t, count.w));
+    bool kept = !buf_failed(&req->said_reasoning) && !buf_failed(&req->said_content) &&
+                !buf_failed(&req->said_tools);
+    slice_t none = {"", 0};
+    bk_usage_t *u = &req->count.u;
     req->count.ok = bk_usage_compute_bounded(
-        req->r.body, req->r.kind, buf_slice(&req->said_reasoning), buf_slice(&req->said_content),
-        buf_slice(&req->said_tools), &req->count.u, &req->count.bounded);
+        req->r.body, req->r.kind, kept ? buf_slice(&req->said_reasoning) : none,
+        kept ? buf_slice(&req->said_content) : none, kept ? buf_slice(&req->said_tools) : none,
+        u, &req->count.bounded);
+    if (req->count.ok && !kept) {
+        /* more text than the buffers keep: its bytes bound its tokens */
+        req->count.bounded = true;
+        u->completion_tokens = (int64_t)req->said_bytes;
+        u->total_tokens = u->prompt_tokens + u->completion_tokens;
+        if (req->said_reasoning_bytes) {
+            u->has |= BK_USAGE_REASONING;
+            u->reasoning_tokens = (int64_t)req->said_reasoning_bytes;
+        }
+    }
 }
 
 /* Back on the loop: a complete answer gets the computed usage as an event; a broken one is

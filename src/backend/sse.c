@@ -98,8 +98,8 @@ int sse_feed(sse_parser_t *p, const char *bytes, size_t n)
         if (*nl == '\r') {
             if (i < n && bytes[i] == '\n')
                 i++;
-            else if (i == n)
-                buf_append(&p->line, "\r", 1); /* remember to skip a following \n */
+            else if (i == n && buf_append(&p->line, "\r", 1)) /* skip a following \n */
+                return SSE_ETOOBIG;
         }
         if (rc)
             return rc;
