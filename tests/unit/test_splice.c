@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "test_util.h"
 
@@ -47,42 +48,12 @@ static void run_case(void **state)
     json_decref(body);
 }
 
+static bool valid(const json_t *tc)
+{
+    return json_is_string(json_object_get(tc, "in")) && json_is_string(json_object_get(tc, "out"));
+}
+
 int main(void)
 {
-    size_t len;
-    char *text = test_slurp(CASES_PATH, &len);
-    if (!text) {
-        fprintf(stderr, "cannot read %s\n", CASES_PATH);
-        return 1;
-    }
-    size_t n = 0;
-    struct CMUnitTest tests[64];
-    json_t *cases[64];
-    int lineno = 0, bad = 0;
-    for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        lineno++;
-        if (line[0] == '\0' || line[0] == '#')
-            continue;
-        json_error_t je;
-        json_t *tc = json_loads(line, 0, &je);
-        const char *name = tc ? json_string_value(json_object_get(tc, "name")) : NULL;
-        if (!name || !json_is_string(json_object_get(tc, "in")) ||
-            !json_is_string(json_object_get(tc, "out")) || n == 64) {
-            fprintf(stderr, "%s:%d: bad case\n", CASES_PATH, lineno);
-            bad = 1;
-            json_decref(tc);
-            continue;
-        }
-        cases[n] = tc;
-        tests[n] = (struct CMUnitTest){name, run_case, NULL, NULL, tc};
-        n++;
-    }
-    int rc = bad ? 1 : _cmocka_run_group_tests("splice_cases", tests, n, NULL, NULL);
-    for (size_t i = 0; i < n; i++)
-        json_decref(cases[i]);
-    free(text);
-    return rc;
+    return test_run_jsonl("splice_cases", CASES_PATH, run_case, valid);
 }

@@ -3,7 +3,9 @@
 #define SEEKD_TEST_UTIL_H
 
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/mem.h"
 
@@ -47,6 +49,60 @@ static inline int *test_skip_count(void)
         (*test_skip_count())++;                                                                \
         skip();                                                                                \
     } while (0)
+
+#ifdef JANSSON_H
+/** One cmocka test per line of a JSON-lines case file: each object is a case, named by its
+ * "name", handed to run() as *state. Blank lines and lines starting with '#' are skipped; a
+ * line that is not an object with a string "name", or that valid() refuses, fails the whole
+ * run with its line number. Returns what main should return. */
+static inline int test_run_jsonl(const char *group, const char *path, CMUnitTestFunction run,
+                                 bool (*valid)(const json_t *tc))
+{
+    size_t len;
+    char *text = test_slurp(path, &len);
+    if (!text) {
+        fprintf(stderr, "cannot read %s\n", path);
+        return 1;
+    }
+    size_t cap = 64, n = 0;
+    struct CMUnitTest *tests = xmalloc(cap * sizeof *tests);
+    json_t **cases = xmalloc(cap * sizeof *cases);
+    int lineno = 0, bad = 0;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        lineno++;
+        if (line[0] == '\0' || line[0] == '#')
+            continue;
+        json_error_t je;
+        json_t *tc = json_loads(line, 0, &je);
+        const char *name = tc ? json_string_value(json_object_get(tc, "name")) : NULL;
+        if (!name || !valid(tc)) {
+            fprintf(stderr, "%s:%d: bad case%s%s\n", path, lineno, tc ? "" : ": ",
+                    tc ? "" : je.text);
+            bad = 1;
+            json_decref(tc);
+            continue;
+        }
+        if (n == cap) {
+            cap *= 2;
+            tests = xrealloc(tests, cap * sizeof *tests);
+            cases = xrealloc(cases, cap * sizeof *cases);
+        }
+        cases[n] = tc;
+        tests[n] = (struct CMUnitTest){name, run, NULL, NULL, tc};
+        n++;
+    }
+    int rc = bad ? 1 : _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+    for (size_t i = 0; i < n; i++)
+        json_decref(cases[i]);
+    free(cases);
+    free(tests);
+    free(text);
+    return rc;
+}
+#endif
 
 /** What main returns: the failure count if any, else 77 when a test skipped, else 0. */
 static inline int test_exit(int failures)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "test_util.h"
 
@@ -141,51 +142,14 @@ static void run_case(void **state)
     check_error(tc, &err);
 }
 
+static bool valid(const json_t *tc)
+{
+    return json_string_value(json_object_get(tc, "kind")) &&
+           json_is_integer(json_object_get(tc, "status")) &&
+           (json_object_get(tc, "body") || json_object_get(tc, "raw"));
+}
+
 int main(void)
 {
-    size_t len;
-    char *text = test_slurp(CASES_PATH, &len);
-    if (!text) {
-        fprintf(stderr, "cannot read %s\n", CASES_PATH);
-        return 1;
-    }
-    size_t cap = 64, n = 0;
-    struct CMUnitTest *tests = malloc(cap * sizeof *tests);
-    json_t **cases = malloc(cap * sizeof *cases);
-    int lineno = 0, bad = 0;
-    for (char *line = text, *next; line && *line; line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        lineno++;
-        if (line[0] == '\0' || line[0] == '#')
-            continue;
-        json_error_t je;
-        json_t *tc = json_loads(line, 0, &je);
-        const char *name = tc ? json_string_value(json_object_get(tc, "name")) : NULL;
-        const char *kind = tc ? json_string_value(json_object_get(tc, "kind")) : NULL;
-        if (!tc || !name || !kind || !json_is_integer(json_object_get(tc, "status")) ||
-            !(json_object_get(tc, "body") || json_object_get(tc, "raw"))) {
-            fprintf(stderr, "%s:%d: bad case%s%s\n", CASES_PATH, lineno, tc ? "" : ": ",
-                    tc ? "" : je.text);
-            bad = 1;
-            json_decref(tc);
-            continue;
-        }
-        if (n == cap) {
-            cap *= 2;
-            tests = realloc(tests, cap * sizeof *tests);
-            cases = realloc(cases, cap * sizeof *cases);
-        }
-        cases[n] = tc;
-        tests[n] = (struct CMUnitTest){name, run_case, NULL, NULL, tc};
-        n++;
-    }
-    int rc = bad ? 1 : _cmocka_run_group_tests("validate_cases", tests, n, NULL, NULL);
-    for (size_t i = 0; i < n; i++)
-        json_decref(cases[i]);
-    free(cases);
-    free(tests);
-    free(text);
-    return rc;
+    return test_run_jsonl("validate_cases", CASES_PATH, run_case, valid);
 }
