@@ -385,6 +385,17 @@ static int xfer_send(http_xfer_t *x)
     return 0;
 }
 
+/* Whether an idle connection can carry a request: nothing came on it since its last answer.
+ * Its read event closes it when bytes or a FIN arrive, but they may have arrived in this very
+ * loop pass, before that event ran; a request written then would take them for its answer
+ * (possibly another client's). One peek per reuse closes that window. */
+static bool idle_clean(const conn_t *c)
+{
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 /* Gives x a connection: an idle one (the request is written at once) or a new one. */
 static void conn_get(http_xfer_t *x)
 {
@@ -395,6 +406,12 @@ static void conn_get(http_xfer_t *x)
         o->idle = old->next;
         o->nidle--;
         conn_close(old);
+    }
+    while (o->idle && !idle_clean(o->idle)) {
+        conn_t *bad = o->idle;
+        o->idle = bad->next;
+        o->nidle--;
+        conn_close(bad);
     }
     if (o->idle) {
         conn_t *c = o->idle;

@@ -483,6 +483,34 @@ test('keep-alive: bytes after a complete answer (in the same write, or later on 
   });
 });
 
+test('keep-alive: stray bytes that reach an idle connection in the same loop pass as the next request never become its answer', { timeout: 30000 }, async () => {
+  // seekd is stopped (SIGSTOP) while the client's next request and then a stray answer on the
+  // idle upstream connection arrive, so on SIGCONT one epoll pass reports both, the request
+  // first. Without a check at reuse, the request was written onto that connection and the
+  // stray bytes, already there, were taken for its answer (another client's, in real life).
+  let idle = null;
+  const handler = (q, conn) => {
+    conn.sock.write(withLength(answerJSON(`n${q.n}`)));
+    idle = conn;
+  };
+  await withStack(handler, async ({ up, sd }) => {
+    assertAnswer(await chat(sd, req()), 'n1');
+    for (let i = 2; i <= 4; i++) {
+      const c = idle;
+      sd.proc.kill('SIGSTOP');
+      const p = chat(sd, req(), { timeoutMs: 10000 });
+      await sleep(100); // the request is in seekd's socket buffer (the client connection is kept alive)
+      c.sock.write(withLength(answerJSON('stray')));
+      await sleep(100);
+      sd.proc.kill('SIGCONT');
+      const r = await p;
+      assert.equal(r.status, 200, `request ${i}: ${r.text.slice(0, 200)}`);
+      assert.equal(r.json.choices[0].message.content, `n${up.requests.length}`, `request ${i}: its own answer`);
+    }
+    assert.deepEqual(up.conns.map((c) => c.requests.length), [1, 1, 1, 1], 'each stray-marked connection was dropped');
+  });
+});
+
 // ---- 3. stale pooled connections ----
 
 test('stale pool: upstream closes the connection (FIN) right after its answer -> next request on a new one', T, async () => {
