@@ -122,8 +122,22 @@ static int on_sse_data(void *ud, slice_t data)
     return 0;
 }
 
+/* An upstream's header value as far as it is one: up to the first control byte. Values go
+ * into seekd's own answer heads (a relayed Content-Type), and a CR there would let an
+ * upstream add headers of its choosing. Both transports' values pass through here. */
+static slice_t header_value(slice_t v)
+{
+    size_t n = 0;
+    while (n < v.len && ((unsigned char)v.ptr[n] >= 0x20 || v.ptr[n] == '\t') &&
+           v.ptr[n] != 0x7f)
+        n++;
+    return (slice_t){v.ptr ? v.ptr : "", n};
+}
+
 static void on_head(void *ud, int status, slice_t ctype, slice_t retry_after)
 {
+    ctype = header_value(ctype);
+    retry_after = header_value(retry_after);
     attempt_t *a = ud;
     a->status = status;
     if (a->bounded) {
@@ -135,9 +149,9 @@ static void on_head(void *ud, int status, slice_t ctype, slice_t retry_after)
     a->sse = ctype.len >= 17 && strncasecmp(ctype.ptr, "text/event-stream", 17) == 0;
     a->html = ctype.len >= 9 && strncasecmp(ctype.ptr, "text/html", 9) == 0;
     snprintf(a->retry_after, sizeof a->retry_after, "%.*s", (int)retry_after.len,
-             retry_after.ptr ? retry_after.ptr : "");
+             retry_after.ptr);
     if (a->s.mode == ATT_RAW)
-        snprintf(a->ctype, sizeof a->ctype, "%.*s", (int)ctype.len, ctype.ptr ? ctype.ptr : "");
+        snprintf(a->ctype, sizeof a->ctype, "%.*s", (int)ctype.len, ctype.ptr);
 }
 
 /* A piece of the answer's body. */

@@ -993,3 +993,41 @@ test('/health names each upstream\'s transport: builtin for http://, libcurl whe
     assertAnswer(await chat(sd, req()), 'hi', 'and libcurl reaches the same upstream');
   }, { env: { SEEKD_UPSTREAM_CLIENT: 'curl' } });
 });
+
+test('an upstream header value with a CR never reaches the client as a header of its own (both transports)', T, async () => {
+  // A relayed GET (/user/balance) copies the upstream's Content-Type into seekd's answer. A bare
+  // CR inside it would end the line for some clients and start one the upstream chose.
+  const body = JSON.stringify({ is_available: true, balance_infos: [] });
+  const handler = (q, conn) => {
+    conn.sock.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\rSet-Cookie: evil=1\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  };
+  // The raw answer head, read with a plain socket: fetch's parser would refuse it before we could look.
+  const rawGet = (sd, p) => new Promise((resolve, reject) => {
+    const u = new URL(sd.url);
+    const s = net.connect(Number(u.port), u.hostname, () => {
+      s.write(`GET ${p} HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: ${CLIENT_AUTH}\r\nConnection: close\r\n\r\n`);
+    });
+    let got = Buffer.alloc(0);
+    s.on('data', (d) => { got = Buffer.concat([got, d]); });
+    s.on('end', () => resolve(got.toString('latin1')));
+    s.on('error', reject);
+    s.setTimeout(5000, () => { s.destroy(); reject(new Error('timeout')); });
+  });
+  for (const env of [{ SEEKD_UPSTREAM_CLIENT: 'curl' }, {}]) {
+    await withStack(handler, async ({ sd }) => {
+      const text = await rawGet(sd, '/user/balance');
+      const head = text.slice(0, text.indexOf('\r\n\r\n'));
+      assert.ok(!/set-cookie/i.test(head), `no injected header (${JSON.stringify(env)}):\n${head}`);
+      assert.ok(!/\r(?!\n)/.test(head), `no bare CR in the head:\n${JSON.stringify(head)}`);
+      if (env.SEEKD_UPSTREAM_CLIENT) {
+        // libcurl hands the value over as it came: seekd keeps it up to the CR
+        assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+        assert.match(head, /\r\nContent-Type: application\/json\r\n/);
+        assert.equal(text.slice(text.indexOf('\r\n\r\n') + 4), body);
+      } else {
+        // seekd's own parser refuses a head with a control byte in a value: 502
+        assert.match(head, /^HTTP\/1\.1 502 /);
+      }
+    }, { env });
+  }
+});
