@@ -85,10 +85,12 @@ bool pool_serves(const pool_upstream_t *u, const char *model)
     return false;
 }
 
-static bool was_tried(const char *key, const char *const *tried, int ntried)
+/* Whether (up, key) was tried: per upstream, so a key string two upstreams share (or a key
+ * the client brought) is tried on each of them. */
+static bool was_tried(int up, int key, const pool_pick_t *tried, int ntried)
 {
     for (int i = 0; i < ntried; i++)
-        if (strcmp(tried[i], key) == 0)
+        if (tried[i].up == up && tried[i].key == key)
             return true;
     return false;
 }
@@ -100,7 +102,7 @@ static bool key_usable(const pool_key_t *k, int64_t now)
 
 /* Picks a key of u for this request: 1 found, 0 all busy, -1 none usable. `degraded` also
  * accepts keys ejected for errors (used when nothing healthy is left). */
-static int pick_key(pool_upstream_t *u, const char *const *tried, int ntried, int64_t now,
+static int pick_key(pool_upstream_t *u, int ui, const pool_pick_t *tried, int ntried, int64_t now,
                     bool degraded, int *out)
 {
     bool busy = false;
@@ -108,7 +110,7 @@ static int pick_key(pool_upstream_t *u, const char *const *tried, int ntried, in
         int k = (int)((u->rr + (unsigned)n) % (unsigned)u->nkeys);
         pool_key_t *key = &u->keys[k];
         bool usable = key_usable(key, now) || (degraded && key->state == KEY_EJECTED);
-        if (!usable || was_tried(key->key, tried, ntried))
+        if (!usable || was_tried(ui, k, tried, ntried))
             continue;
         if (u->max_per_key > 0 && key->active >= u->max_per_key) {
             busy = true;
@@ -122,8 +124,8 @@ static int pick_key(pool_upstream_t *u, const char *const *tried, int ntried, in
 }
 
 /* One pass over the priority levels; `degraded` ignores error ejections. */
-static pool_pick_result_t pick_pass(pool_t *p, const char *model, const char *const *byot,
-                                    int nbyot, const char *const *tried, int ntried, int64_t now,
+static pool_pick_result_t pick_pass(pool_t *p, const char *model, int nbyot,
+                                    const pool_pick_t *tried, int ntried, int64_t now,
                                     bool degraded, pool_pick_t *out, bool *any_serves)
 {
     bool any_busy = false;
@@ -169,7 +171,7 @@ static pool_pick_result_t pick_pass(pool_t *p, const char *model, const char *co
             if (nbyot > 0) {
                 for (int b = 0; b < nbyot; b++) {
                     int k = (int)((u->rr + (unsigned)b) % (unsigned)nbyot);
-                    if (was_tried(byot[k], tried, ntried))
+                    if (was_tried(order[i], -1 - k, tried, ntried))
                         continue;
                     u->rr = (unsigned)k + 1;
                     u->current_weight -= total;
@@ -179,7 +181,7 @@ static pool_pick_result_t pick_pass(pool_t *p, const char *model, const char *co
                 continue;
             }
             int k;
-            int r = pick_key(u, tried, ntried, now, degraded, &k);
+            int r = pick_key(u, order[i], tried, ntried, now, degraded, &k);
             if (r == 1) {
                 u->current_weight -= total;
                 *out = (pool_pick_t){order[i], k};
@@ -242,17 +244,15 @@ static void explain(const pool_t *p, const char *model, int64_t now, pool_refusa
     }
 }
 
-pool_pick_result_t pool_pick(pool_t *p, const char *model, const char *const *byot, int nbyot,
-                             const char *const *tried, int ntried, int64_t now, pool_pick_t *out,
-                             pool_refusal_t *why)
+pool_pick_result_t pool_pick(pool_t *p, const char *model, int nbyot, const pool_pick_t *tried,
+                             int ntried, int64_t now, pool_pick_t *out, pool_refusal_t *why)
 {
     bool any_serves = false;
-    pool_pick_result_t r =
-        pick_pass(p, model, byot, nbyot, tried, ntried, now, false, out, &any_serves);
+    pool_pick_result_t r = pick_pass(p, model, nbyot, tried, ntried, now, false, out, &any_serves);
     /* Like a proxy with one server left: when errors have ejected everything, keep trying the
      * ejected ones rather than refusing every request until they rest. */
     if (r == PICK_NONE && any_serves)
-        r = pick_pass(p, model, byot, nbyot, tried, ntried, now, true, out, &any_serves);
+        r = pick_pass(p, model, nbyot, tried, ntried, now, true, out, &any_serves);
     if (r != PICK_NONE)
         return r;
     why->status = 503;
@@ -265,7 +265,7 @@ pool_pick_result_t pool_pick(pool_t *p, const char *model, const char *const *by
                  model);
     } else if (nbyot > 0) {
         snprintf(why->msg, sizeof why->msg,
-                 "every key given in the Authorization header was tried");
+                 "every key given in the Authorization header was tried on every upstream");
     } else if (ntried > 0) {
         snprintf(why->msg, sizeof why->msg, "every usable upstream key was tried");
     } else {

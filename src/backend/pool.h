@@ -104,14 +104,14 @@ void pool_free(pool_t *p);
 /** Whether upstream u serves model. */
 bool pool_serves(const pool_upstream_t *u, const char *model);
 
-/** Chooses where a request for `model` goes next. `tried` lists the key strings this request
- * already used (never reused). With the client's own keys (`byot`, nbyot > 0) the key is one of
- * those (returned as key = -1 - index) and server key health does not apply. PICK_WAIT: every
- * usable key is at its concurrency limit (queue and ask again later). PICK_NONE: nothing can
- * serve; `why` says why and with which status. */
-pool_pick_result_t pool_pick(pool_t *p, const char *model, const char *const *byot, int nbyot,
-                             const char *const *tried, int ntried, int64_t now, pool_pick_t *out,
-                             pool_refusal_t *why);
+/** Chooses where a request for `model` goes next. `tried` lists the (upstream, key) pairs this
+ * request already used (never reused; the same key string on another upstream is another
+ * pair). With the client's own keys (`byot`, nbyot > 0) the key is one of those (returned as
+ * key = -1 - index) and server key health does not apply. PICK_WAIT: every usable key is at
+ * its concurrency limit (queue and ask again later). PICK_NONE: nothing can serve; `why` says
+ * why and with which status. */
+pool_pick_result_t pool_pick(pool_t *p, const char *model, int nbyot, const pool_pick_t *tried,
+                             int ntried, int64_t now, pool_pick_t *out, pool_refusal_t *why);
 
 /** Records the outcome of an attempt on (up, key). retry_after_ms <= 0: none given. Returns
  * true when the key's state changed (the caller logs it). */

@@ -18,7 +18,7 @@
 #include "base/mem.h"
 #include "base/workers.h"
 
-#define MAX_TRIES 8
+#define MAX_TRIES 16 /* attempts a request remembers; max_attempts is capped here */
 
 struct bk_call {
     upstream_t *up;
@@ -27,12 +27,12 @@ struct bk_call {
     bk_request_t r;
     char rid[65]; /* r.request_id points here: the HTTP request may end before we do */
     attempt_t *att;
-    int ui, ki; /* the attempt's upstream and key (ki < 0: the client's own key) */
+    int ui, ki;     /* the attempt's upstream and key (ki < 0: the client's own key) */
     char *post;     /* the body, when it had to be rewritten (the splice) */
     slice_t body;   /* what is posted */
     char *own_hdrs; /* the headers for a client's own key */
     size_t own_hdrs_len;
-    const char *tried[MAX_TRIES];
+    pool_pick_t tried[MAX_TRIES];
     int ntried;
     int attempts;
     int64_t deadline_ms;
@@ -161,7 +161,7 @@ static int relay_events(bk_sink_t *s, const bk_event_t *ev, int n)
     bk_call_t *req = (bk_call_t *)((char *)s - offsetof(bk_call_t, relay));
     req->committed = true;
     for (int i = 0; i < n; i++) {
-            switch (ev[i].type) {
+        switch (ev[i].type) {
         case BK_EV_USAGE:
             req->usage_seen = true;
             break;
@@ -205,8 +205,8 @@ static void count_run(work_t *w)
     bk_usage_t *u = &req->count.u;
     req->count.ok = bk_usage_compute_bounded(
         req->r.body, req->r.kind, kept ? buf_slice(&req->said_reasoning) : none,
-        kept ? buf_slice(&req->said_content) : none, kept ? buf_slice(&req->said_tools) : none,
-        u, &req->count.bounded);
+        kept ? buf_slice(&req->said_content) : none, kept ? buf_slice(&req->said_tools) : none, u,
+        &req->count.bounded);
     if (req->count.ok && !kept) {
         /* more text than the buffers keep: its bytes bound its tokens */
         req->count.bounded = true;
@@ -345,16 +345,16 @@ static void start_attempt(bk_call_t *req, pool_pick_t pick)
                                     : req->r.client_keys[-1 - pick.key];
     req->attempts++;
     if (req->ntried < MAX_TRIES)
-        req->tried[req->ntried++] = key;
+        req->tried[req->ntried++] = pick;
     slice_t hdrs;
     if (pick.key >= 0) {
         up->pool.ups[pick.up].keys[pick.key].active++;
         hdrs = upstream_key_headers(up, pick.up, pick.key, req->r.stream);
     } else {
         free(req->own_hdrs);
-        req->own_hdrs = upstream_headers(key, req->r.stream ? "text/event-stream"
-                                                            : "application/json",
-                                         true, &req->own_hdrs_len);
+        req->own_hdrs =
+            upstream_headers(key, req->r.stream ? "text/event-stream" : "application/json", true,
+                             &req->own_hdrs_len);
         hdrs = (slice_t){req->own_hdrs, req->own_hdrs_len};
     }
     const char *path = req->r.kind == BK_KIND_FIM           ? "/beta/completions"
@@ -368,12 +368,13 @@ static void start_attempt(bk_call_t *req, pool_pick_t pick)
         .headers = hdrs,
         .body = req->body,
         .sink = &req->relay,
-        .client_key = pick.key < 0,
-        .upstream = up->pool.ups[pick.up].name,
-        .key = key,
-        .lim = &up->lim,
-        /* request_timeout_ms bounds the wait for a first byte across attempts, this one too */
-        .first_byte_ms = left > 0 ? (long)left : 1,
+        .client_key =
+            pick.key<0, .upstream = up->pool.ups[pick.up].name, .key = key, .lim = &up->lim,
+                     /* request_timeout_ms bounds the wait for a first byte across attempts, this
+                        one too */
+                     .first_byte_ms = left> 0
+                ? (long)left
+                : 1,
         .done = on_attempt_done,
         .owner = req,
     };
@@ -394,8 +395,8 @@ static void try_next(bk_call_t *req, bool deferred_failure)
         goto failed;
     }
     pool_pick_t pick;
-    switch (pool_pick(&up->pool, req->r.model, req->r.client_keys, req->r.nclient_keys,
-                      req->tried, req->ntried, now, &pick, &why)) {
+    switch (pool_pick(&up->pool, req->r.model, req->r.nclient_keys, req->tried, req->ntried, now,
+                      &pick, &why)) {
     case PICK_OK:
         start_attempt(req, pick);
         return;
@@ -428,9 +429,8 @@ void relay_dispatch(upstream_t *up)
         bk_call_t *req = up->qhead;
         pool_pick_t pick;
         pool_refusal_t why;
-        pool_pick_result_t r =
-            pool_pick(&up->pool, req->r.model, req->r.client_keys, req->r.nclient_keys,
-                      req->tried, req->ntried, mono_ms(), &pick, &why);
+        pool_pick_result_t r = pool_pick(&up->pool, req->r.model, req->r.nclient_keys, req->tried,
+                                         req->ntried, mono_ms(), &pick, &why);
         if (r == PICK_WAIT)
             return;
         queue_remove(up, req);

@@ -95,6 +95,8 @@ upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
     up->o.ups = NULL;
     if (up->o.max_attempts < 1)
         up->o.max_attempts = 1;
+    if (up->o.max_attempts > 16) /* what a request remembers having tried (relay.c) */
+        up->o.max_attempts = 16;
     up->lim = (att_limits_t){
         .first_token_timeout_ms = opts->first_token_timeout_ms,
         .idle_timeout_ms = opts->idle_timeout_ms,

@@ -308,3 +308,31 @@ describe('POST /token/check', () => {
     assertNoFullKeys(st.logs(), ['sk-good-check-0000aaaa', 'sk-bad-check-0000bbbb'], 'log');
   });
 });
+
+describe('failover to a second upstream that has the same key string', () => {
+  // Upstream a refuses connections; b is the fake. "Tried" was kept per key string, so with
+  // the same key on both (or the client's own key) b was never tried and the client got 502.
+  const KEY = 'sk-shared-abcd1234';
+  const twoUpstreams = (keyLine) => (url) => `[upstream a]\nurl = http://127.0.0.1:9\n${keyLine}priority = 0\n`
+    + `[upstream b]\nurl = ${url}\n${keyLine}priority = 1\n`;
+
+  test('server keys: a shared key is tried on b after a failed', T, async () => {
+    const st = await startStack({ config: twoUpstreams(`api_key = ${KEY}\n`) });
+    try {
+      const res = await st.fetch('/chat/completions', { json: { model: 'deepseek-chat', messages: userMsg('hi') } });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal((await res.json()).choices[0].message.content, TEXT_ANSWER);
+      assert.deepEqual((await st.fakeStats()).by_key, { [KEY]: 1 });
+    } finally { await st.stop(); }
+  });
+
+  test('bring your own key: the client\'s key is tried on b after a failed', T, async () => {
+    const st = await startStack({ config: twoUpstreams('') });
+    try {
+      const res = await st.fetch('/chat/completions', { json: { model: 'deepseek-chat', messages: userMsg('hi') }, auth: KEY });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal((await res.json()).choices[0].message.content, TEXT_ANSWER);
+      assert.deepEqual((await st.fakeStats()).by_key, { [KEY]: 1 });
+    } finally { await st.stop(); }
+  });
+});

@@ -15,11 +15,11 @@ static const pool_policy_t POLICY = {
 static const char *const K3[] = {"sk-k1-0000", "sk-k2-0000", "sk-k3-0000"};
 static const char *const ALL[] = {"*"};
 
-static pool_pick_result_t pick(pool_t *p, const char *model, const char *const *tried, int ntried,
+static pool_pick_result_t pick(pool_t *p, const char *model, const pool_pick_t *tried, int ntried,
                                int64_t now, pool_pick_t *out)
 {
     pool_refusal_t why;
-    return pool_pick(p, model, NULL, 0, tried, ntried, now, out, &why);
+    return pool_pick(p, model, 0, tried, ntried, now, out, &why);
 }
 
 static void keys_rotate_round_robin(void **state)
@@ -48,17 +48,17 @@ static void a_request_never_reuses_a_key(void **state)
         .name = "a", .url = "http://x", .keys = K3, .nkeys = 3, .models = ALL, .nmodels = 1};
     pool_t p;
     pool_init(&p, &d, 1, &POLICY);
-    const char *tried[3];
+    pool_pick_t tried[3];
     int n = 0;
     pool_pick_t o;
     for (int i = 0; i < 3; i++) {
         assert_int_equal(pick(&p, "m", tried, n, 0, &o), PICK_OK);
         for (int j = 0; j < n; j++)
-            assert_string_not_equal(tried[j], p.ups[0].keys[o.key].key);
-        tried[n++] = p.ups[0].keys[o.key].key;
+            assert_int_not_equal(tried[j].key, o.key);
+        tried[n++] = o;
     }
     pool_refusal_t why;
-    assert_int_equal(pool_pick(&p, "m", NULL, 0, tried, n, 0, &o, &why), PICK_NONE);
+    assert_int_equal(pool_pick(&p, "m", 0, tried, n, 0, &o, &why), PICK_NONE);
     assert_non_null(strstr(why.msg, "tried"));
     pool_free(&p);
 }
@@ -133,7 +133,7 @@ static void priority_then_weight(void **state)
     assert_int_equal(pick(&p, "deepseek-reasoner", NULL, 0, 0, &o), PICK_OK);
     assert_int_equal(o.up, 0);
     /* the heavy and light keys were tried: the backup is next */
-    const char *tried[] = {K3[1], K3[2]};
+    const pool_pick_t tried[] = {{1, 0}, {2, 0}};
     assert_int_equal(pick(&p, "deepseek-chat", tried, 2, 0, &o), PICK_OK);
     assert_int_equal(o.up, 0);
     pool_free(&p);
@@ -157,7 +157,7 @@ static void rate_limit_cools_a_key_for_retry_after(void **state)
     /* both keys cooling: 429 with the time until the first one returns */
     pool_report(&p, 0, 1, OUT_RATE_LIMIT, 5000, "429", 1000);
     pool_refusal_t why;
-    assert_int_equal(pool_pick(&p, "m", NULL, 0, NULL, 0, 1500, &o, &why), PICK_NONE);
+    assert_int_equal(pool_pick(&p, "m", 0, NULL, 0, 1500, &o, &why), PICK_NONE);
     assert_int_equal(why.status, 429);
     assert_int_equal(why.retry_after_ms, 1500);
     p.ups[0].keys[1].state = KEY_OK;
@@ -184,7 +184,7 @@ static void auth_failure_disables_until_a_probe_succeeds(void **state)
     assert_string_equal(p.ups[0].keys[0].reason, "upstream 401: invalid key");
     pool_pick_t o;
     pool_refusal_t why;
-    assert_int_equal(pool_pick(&p, "m", NULL, 0, NULL, 0, 10, &o, &why), PICK_NONE);
+    assert_int_equal(pool_pick(&p, "m", 0, NULL, 0, 10, &o, &why), PICK_NONE);
     assert_int_equal(why.status, 502);
     assert_string_equal(why.type, "authentication_error");
     assert_non_null(strstr(why.msg, "rejected by the upstream (upstream 401: invalid key)"));
@@ -253,17 +253,61 @@ static void client_keys_rotate_and_are_not_reused(void **state)
         .name = "a", .url = "http://x", .keys = NULL, .nkeys = 0, .models = ALL, .nmodels = 1};
     pool_t p;
     pool_init(&p, &d, 1, &POLICY);
-    const char *byot[] = {"c1", "c2"};
-    const char *tried[2];
+    pool_pick_t tried[2]; /* the client brought two keys */
     pool_pick_t o;
     pool_refusal_t why;
-    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 0, 0, &o, &why), PICK_OK);
+    assert_int_equal(pool_pick(&p, "m", 2, tried, 0, 0, &o, &why), PICK_OK);
     assert_int_equal(o.key, -1);
-    tried[0] = byot[-1 - o.key];
-    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 1, 0, &o, &why), PICK_OK);
+    tried[0] = o;
+    assert_int_equal(pool_pick(&p, "m", 2, tried, 1, 0, &o, &why), PICK_OK);
     assert_int_equal(o.key, -2);
-    tried[1] = byot[-1 - o.key];
-    assert_int_equal(pool_pick(&p, "m", byot, 2, tried, 2, 0, &o, &why), PICK_NONE);
+    tried[1] = o;
+    assert_int_equal(pool_pick(&p, "m", 2, tried, 2, 0, &o, &why), PICK_NONE);
+    pool_free(&p);
+}
+
+/* "Tried" is per (upstream, key): the same key string on a second upstream, or the client's
+ * own key there, is still worth an attempt when the first upstream failed. */
+static void a_shared_key_is_tried_on_each_upstream(void **state)
+{
+    (void)state;
+    static const char *const one[] = {"sk-shared-0000"};
+    pool_upstream_def_t d[2] = {
+        {.name = "a",
+         .url = "http://a",
+         .keys = one,
+         .nkeys = 1,
+         .models = ALL,
+         .nmodels = 1,
+         .priority = 1},
+        {.name = "b",
+         .url = "http://b",
+         .keys = one,
+         .nkeys = 1,
+         .models = ALL,
+         .nmodels = 1,
+         .priority = 2},
+    };
+    pool_t p;
+    pool_init(&p, d, 2, &POLICY);
+    pool_pick_t tried[2], o;
+    pool_refusal_t why;
+    assert_int_equal(pick(&p, "m", tried, 0, 0, &o), PICK_OK);
+    assert_int_equal(o.up, 0);
+    tried[0] = o;
+    assert_int_equal(pick(&p, "m", tried, 1, 0, &o), PICK_OK);
+    assert_int_equal(o.up, 1);
+    assert_int_equal(o.key, 0);
+    tried[1] = o;
+    assert_int_equal(pool_pick(&p, "m", 0, tried, 2, 0, &o, &why), PICK_NONE);
+    /* the client's own (one) key: once per upstream too */
+    assert_int_equal(pool_pick(&p, "m", 1, tried, 0, 0, &o, &why), PICK_OK);
+    assert_true(o.up == 0 && o.key == -1);
+    tried[0] = o;
+    assert_int_equal(pool_pick(&p, "m", 1, tried, 1, 0, &o, &why), PICK_OK);
+    assert_true(o.up == 1 && o.key == -1);
+    tried[1] = o;
+    assert_int_equal(pool_pick(&p, "m", 1, tried, 2, 0, &o, &why), PICK_NONE);
     pool_free(&p);
 }
 
@@ -278,6 +322,7 @@ int main(void)
         cmocka_unit_test(auth_failure_disables_until_a_probe_succeeds),
         cmocka_unit_test(errors_in_window_eject_and_degraded_mode_still_serves),
         cmocka_unit_test(client_keys_rotate_and_are_not_reused),
+        cmocka_unit_test(a_shared_key_is_tried_on_each_upstream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
