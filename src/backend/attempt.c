@@ -24,7 +24,7 @@ struct attempt {
     bool sse, html;
     char retry_after[32];
     char ctype[128]; /* ATT_RAW: handed to the owner with the body */
-    bool got_done; /* [DONE] */
+    bool got_done;   /* [DONE] */
     bool stopped, failed, delivered, paused;
     bool bounded;      /* the first-token timer is the owner's deadline, until the head */
     bool deadline_hit; /* and it passed */
@@ -128,8 +128,7 @@ static int on_sse_data(void *ud, slice_t data)
 static slice_t header_value(slice_t v)
 {
     size_t n = 0;
-    while (n < v.len && ((unsigned char)v.ptr[n] >= 0x20 || v.ptr[n] == '\t') &&
-           v.ptr[n] != 0x7f)
+    while (n < v.len && ((unsigned char)v.ptr[n] >= 0x20 || v.ptr[n] == '\t') && v.ptr[n] != 0x7f)
         n++;
     return (slice_t){v.ptr ? v.ptr : "", n};
 }
@@ -148,8 +147,7 @@ static void on_head(void *ud, int status, slice_t ctype, slice_t retry_after)
     }
     a->sse = ctype.len >= 17 && strncasecmp(ctype.ptr, "text/event-stream", 17) == 0;
     a->html = ctype.len >= 9 && strncasecmp(ctype.ptr, "text/html", 9) == 0;
-    snprintf(a->retry_after, sizeof a->retry_after, "%.*s", (int)retry_after.len,
-             retry_after.ptr);
+    snprintf(a->retry_after, sizeof a->retry_after, "%.*s", (int)retry_after.len, retry_after.ptr);
     if (a->s.mode == ATT_RAW)
         snprintf(a->ctype, sizeof a->ctype, "%.*s", (int)ctype.len, ctype.ptr);
 }

@@ -30,11 +30,11 @@ typedef enum {
 
 /** How an attempt ended. */
 typedef struct {
-    bool failed;       /* `fail` says how; with `delivered` the client already heard it */
-    bool delivered;    /* ATT_ANSWER: answer events reached the sink (no failover now) */
-    bool stopped;      /* the sink asked to stop (client gone): the key did nothing wrong */
-    bool unterminated; /* a stream that ended cleanly but without [DONE] */
-    bool deadline;     /* first_byte_ms passed without an answer head: the owner's deadline */
+    bool failed;            /* `fail` says how; with `delivered` the client already heard it */
+    bool delivered;         /* ATT_ANSWER: answer events reached the sink (no failover now) */
+    bool stopped;           /* the sink asked to stop (client gone): the key did nothing wrong */
+    bool unterminated;      /* a stream that ended cleanly but without [DONE] */
+    bool deadline;          /* first_byte_ms passed without an answer head: the owner's deadline */
     pool_outcome_t outcome; /* for the key pool; OUT_OK unless failed */
     int retry_after_ms;     /* the answer's Retry-After; -1: none */
     int status;             /* the answer's HTTP status; 0: no answer */

@@ -18,8 +18,8 @@ char *upstream_headers(const char *key, const char *accept, bool json_body, size
 {
     /* by hand, not printf: bring-your-own-key requests build this every time */
     static const char auth[] = "Authorization: Bearer ", crlf[] = "\r\n",
-                      ctype[] = "Content-Type: application/json\r\n", acc[] = "Accept: ",
-                      ua[] = "\r\nUser-Agent: seekd/" SEEKD_VERSION "\r\n";
+                      ctype[] = "Content-Type: application/json\r\n",
+                      acc[] = "Accept: ", ua[] = "\r\nUser-Agent: seekd/" SEEKD_VERSION "\r\n";
     const char *parts[] = {auth, key ? key : "", crlf, json_body ? ctype : "", acc, accept, ua};
     size_t n = 0;
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)

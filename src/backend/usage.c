@@ -116,7 +116,8 @@ static long count_prompt(const json_t *body, bk_kind_t kind, bool *bounded)
             m[i].content = scratch.data ? scratch.data + offs[i] : "";
     /* A prefix completion continues the last assistant message: no generation prompt, and the
      * template's end-of-sentence after it is not part of the prompt the model sees. */
-    if (!buf_failed(&scratch) && tok_chat_render(TOK_TPL_DEEPSEEK_V3, m, nmsg, !prefix, &text) == 0) {
+    if (!buf_failed(&scratch) &&
+        tok_chat_render(TOK_TPL_DEEPSEEK_V3, m, nmsg, !prefix, &text) == 0) {
         static const char eos[] = "<\xef\xbd\x9c"
                                   "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>";
         size_t el = sizeof eos - 1;

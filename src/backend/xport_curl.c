@@ -21,7 +21,7 @@ struct xport_curl_env {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
-    struct event *now; /* curl's "act at once" timeouts: run in this loop pass */
+    struct event *now;  /* curl's "act at once" timeouts: run in this loop pass */
     sock_ctx_t **socks; /* by fd: every socket curl has open that we have watched */
     int nsocks;
     long connect_timeout_ms, conn_idle_ms;

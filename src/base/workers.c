@@ -12,11 +12,11 @@
 struct workers {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    work_t *qhead, *qtail;  /* waiting, oldest first */
-    work_t *finished;       /* ran, not yet handed back (newest first) */
-    int pending;            /* queued + running + finished, as the loop sees it */
+    work_t *qhead, *qtail; /* waiting, oldest first */
+    work_t *finished;      /* ran, not yet handed back (newest first) */
+    int pending;           /* queued + running + finished, as the loop sees it */
     bool stop;
-    struct event *wake;     /* activated from the threads: hand finished jobs back */
+    struct event *wake; /* activated from the threads: hand finished jobs back */
     pthread_t *threads;
     int nthreads;
 };

@@ -40,8 +40,8 @@ static void run_case(void **state)
         /* what goes upstream is still the same JSON with include_usage on */
         json_t *out = json_loadb(got.ptr, got.len, 0, &je);
         assert_non_null(out);
-        assert_true(json_is_true(json_object_get(json_object_get(out, "stream_options"),
-                                                 "include_usage")));
+        assert_true(
+            json_is_true(json_object_get(json_object_get(out, "stream_options"), "include_usage")));
         json_decref(out);
     }
     free(owned);

@@ -20,7 +20,7 @@ typedef struct {
     int *order; /* where done() writes its id */
     int *ndone;
     struct event_base *base;
-    int stop_after;    /* done(): leave the loop once this many are back */
+    int stop_after;      /* done(): leave the loop once this many are back */
     useconds_t sleep_us; /* run(): work this long */
 } job_t;
 
@@ -50,8 +50,12 @@ static void jobs_run_off_the_loop_and_come_back_on_it(void **state)
     job_t jobs[N] = {0};
     int order[N], ndone = 0;
     for (int i = 0; i < N; i++) {
-        jobs[i] = (job_t){.w = {.run = job_run, .done = job_done}, .id = i, .order = order,
-                          .ndone = &ndone, .base = base, .stop_after = N};
+        jobs[i] = (job_t){.w = {.run = job_run, .done = job_done},
+                          .id = i,
+                          .order = order,
+                          .ndone = &ndone,
+                          .base = base,
+                          .stop_after = N};
         workers_submit(ws, &jobs[i].w);
     }
     assert_int_equal(ndone, 0); /* never inside submit */
@@ -79,8 +83,11 @@ static void freeing_hands_back_queued_jobs_unrun(void **state)
     int order[N], ndone = 0;
     /* the first job keeps the only thread busy, so the others are still queued at free */
     for (int i = 0; i < N; i++) {
-        jobs[i] = (job_t){.w = {.run = job_run, .done = job_done}, .id = i, .order = order,
-                          .ndone = &ndone, .sleep_us = i == 0 ? 200000 : 0};
+        jobs[i] = (job_t){.w = {.run = job_run, .done = job_done},
+                          .id = i,
+                          .order = order,
+                          .ndone = &ndone,
+                          .sleep_us = i == 0 ? 200000 : 0};
         workers_submit(ws, &jobs[i].w);
     }
     usleep(50000); /* the thread has taken job 0 */
