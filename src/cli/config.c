@@ -3,11 +3,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "base/netaddr.h"
 #include "base/mem.h"
 
 void config_defaults(seekd_config_t *c)
@@ -102,8 +104,19 @@ int config_parse_listen(seekd_config_t *c, const char *hp)
 
 bool config_is_loopback(const char *host)
 {
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-           strcmp(host, "localhost") == 0;
+    net_addr_t a;
+    if (net_addr_parse(host, strlen(host), &a) == 0)
+        return net_addr_is_loopback(&a);
+    /* a name is loopback only when every address it resolves to is */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    if (!*host || getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return false;
+    bool all = true;
+    for (struct addrinfo *ai = res; ai && all; ai = ai->ai_next)
+        all = net_addr_from_sockaddr(ai->ai_addr, &a) == 0 && net_addr_is_loopback(&a);
+    freeaddrinfo(res);
+    return all;
 }
 
 static int parse_size(const char *v, size_t *out)

@@ -81,7 +81,8 @@ int config_set(seekd_config_t *c, const char *key, const char *value, char *err,
 int config_parse_listen(seekd_config_t *c, const char *hostport);
 /** Replaces the server keys with a comma-separated list (DEEPSEEK_API_KEY). */
 void config_set_keys(seekd_config_t *c, const char *csv);
-/** Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
+/** Whether host is a loopback address (127.0.0.0/8, ::1, their IPv4-mapped IPv6 forms), or a
+ * name that resolves to loopback addresses only. */
 bool config_is_loopback(const char *host);
 /** Server-side keys over all upstreams (after config_finish). */
 int config_server_keys(const seekd_config_t *c);
