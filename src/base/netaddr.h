@@ -9,7 +9,7 @@
 /** An IPv4 or IPv6 address. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is always held as the
  * IPv4 address it maps, so one rule covers both spellings. */
 typedef struct {
-    int family; /* 4 or 6 */
+    int family;    /* 4 or 6 */
     uint8_t a[16]; /* network order; 4 bytes used for IPv4 */
 } net_addr_t;
 

@@ -59,6 +59,14 @@ typedef struct {
     long eject_ms;
     long cooldown_ms;
     long token_check_per_min;
+    /* who may reach the server (docs/config.md "Browsers, hosts and proxies") */
+    char *cors_origins[CFG_MAX_LIST];
+    int ncors_origins;
+    char *allowed_hosts[CFG_MAX_LIST];
+    int nallowed_hosts;
+    char *trusted_proxies[CFG_MAX_LIST]; /* each parses as an IP or CIDR */
+    int ntrusted_proxies;
+    char *admin_token; /* NULL: /health details are shown to nobody */
 } seekd_config_t;
 
 /** Fills defaults: 127.0.0.1:8000, https://api.deepseek.com, models deepseek-chat and
