@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential cmake pkg-config git curl ca-certificates
       libevent-dev libcurl4-openssl-dev libjansson-dev libpcre2-dev libcmocka-dev
-      clang libclang-rt-14-dev)
+      clang libclang-rt-14-dev
+      chromium) # headless, for tests/e2e/browser.test.mjs (CORS in a real browser)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()

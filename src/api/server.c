@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/access.h"
 #include "api/encode.h"
 #include "api/error.h"
 #include "api/validate.h"
@@ -21,6 +22,7 @@
 
 struct api_server {
     api_server_opts_t o;
+    api_access_t *access;
     time_t started;
     long long requests;
     int active;
@@ -29,10 +31,15 @@ struct api_server {
 
 /* ---- small responses ---- */
 
-static void log_simple(http_req_t *r, int status)
+static void log_simple(const api_server_t *s, http_req_t *r, int status)
 {
-    log_info("req=%s %s %.*s status=%d dur_us=%lld", http_req_id(r), http_req_method(r),
-             (int)http_req_path(r).len, http_req_path(r).ptr, status, http_req_elapsed_us(r));
+    if (!log_on(LOG_INFO))
+        return;
+    char client[NET_ADDR_STRLEN];
+    api_client_addr_str(s->access, r, client, sizeof client);
+    log_info("req=%s %s %.*s status=%d dur_us=%lld client=%s", http_req_id(r), http_req_method(r),
+             (int)http_req_path(r).len, http_req_path(r).ptr, status, http_req_elapsed_us(r),
+             client);
 }
 
 static void send_error(http_req_t *r, const api_error_t *err)
@@ -54,26 +61,26 @@ static void send_error(http_req_t *r, const api_error_t *err)
 
 /* Sends a JSON body built in b with status 200 (logged), or a 500 envelope when the builder
  * ran into b's cap: a cut body is never sent. */
-static void send_built(http_req_t *r, const buf_t *b)
+static void send_built(const api_server_t *s, http_req_t *r, const buf_t *b)
 {
     if (buf_failed(b)) {
         api_error_t err;
         api_error_set(&err, 500, "api_error", NULL, NULL,
                       "the response is larger than this server builds (%zu bytes)", b->cap);
-        log_simple(r, 500);
+        log_simple(s, r, 500);
         send_error(r, &err);
         return;
     }
-    log_simple(r, 200);
+    log_simple(s, r, 200);
     http_resp_send(r, 200, "application/json", b->data ? b->data : "", b->len);
 }
 
-static void reply_error(http_req_t *r, int status, const char *type, const char *code,
-                        const char *param, const char *msg)
+static void reply_error(const api_server_t *s, http_req_t *r, int status, const char *type,
+                        const char *code, const char *param, const char *msg)
 {
     api_error_t err;
     api_error_set(&err, status, type, code, param, "%s", msg);
-    log_simple(r, status);
+    log_simple(s, r, status);
     send_error(r, &err);
 }
 
@@ -83,7 +90,7 @@ static bool authorize(api_server_t *s, http_req_t *r, gw_auth_t *auth)
 {
     if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), auth) == 0)
         return true;
-    reply_error(r, 401, "authentication_error", "invalid_request_error", NULL, auth->message);
+    reply_error(s, r, 401, "authentication_error", "invalid_request_error", NULL, auth->message);
     return false;
 }
 
@@ -101,6 +108,7 @@ typedef struct {
     char model[128];
     char route[40];
     char rid[65];
+    char client[NET_ADDR_STRLEN];
     struct timespec t0;
     bool stream;
     bool responded; /* an error response or event went out */
@@ -123,9 +131,10 @@ static void chat_log(chat_t *c, const char *outcome)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double dur_ms = (double)(now.tv_sec - c->t0.tv_sec) * 1e3 + (now.tv_nsec - c->t0.tv_nsec) / 1e6;
-    log_info("req=%s POST %s model=%s stream=%d status=%d upstream_ttfb_ms=%.1f dur_ms=%.1f %s %s",
+    log_info("req=%s POST %s model=%s stream=%d status=%d upstream_ttfb_ms=%.1f dur_ms=%.1f "
+             "client=%s %s %s",
              c->rid, c->route, c->model, c->stream, c->status,
-             c->ttfb_us >= 0 ? c->ttfb_us / 1000.0 : -1.0, dur_ms, usage, outcome);
+             c->ttfb_us >= 0 ? c->ttfb_us / 1000.0 : -1.0, dur_ms, c->client, usage, outcome);
 }
 
 static void chat_free(chat_t *c)
@@ -339,7 +348,7 @@ static void handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const c
         char msg[128];
         snprintf(msg, sizeof msg, "Request body is too large (%zu bytes; the limit is %zu)",
                  refused ? refused : raw.len, s->o.max_body);
-        reply_error(r, 413, "invalid_request_error", "invalid_request_error", NULL, msg);
+        reply_error(s, r, 413, "invalid_request_error", "invalid_request_error", NULL, msg);
         free(c);
         return;
     }
@@ -347,7 +356,7 @@ static void handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const c
     json_t *body = NULL;
     if (api_parse_json(raw.ptr, raw.len, &body, &err) || api_validate(body, kind, &err)) {
         json_decref(body);
-        log_simple(r, err.status);
+        log_simple(s, r, err.status);
         send_error(r, &err);
         free(c);
         return;
@@ -363,6 +372,7 @@ static void handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const c
     c->sink.writable = sink_writable;
     snprintf(c->route, sizeof c->route, "%s", route);
     snprintf(c->rid, sizeof c->rid, "%s", http_req_id(r));
+    api_client_addr_str(s->access, r, c->client, sizeof c->client);
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
     const char *model = json_string_value(json_object_get(body, "model"));
     snprintf(c->model, sizeof c->model, "%s", model ? model : "");
@@ -416,14 +426,14 @@ static void handle_models(api_server_t *s, http_req_t *r, slice_t id)
             model_obj(&b, s->o.models[i], s->started);
         }
         buf_puts(&b, "]}");
-        send_built(r, &b);
+        send_built(s, r, &b);
         buf_free(&b);
         return;
     }
     for (int i = 0; i < s->o.nmodels; i++) {
         if (slice_eq_cstr(id, s->o.models[i])) {
             model_obj(&b, s->o.models[i], s->started);
-            send_built(r, &b);
+            send_built(s, r, &b);
             buf_free(&b);
             return;
         }
@@ -432,7 +442,7 @@ static void handle_models(api_server_t *s, http_req_t *r, slice_t id)
     char msg[256];
     snprintf(msg, sizeof msg, "Model Not Exist: '%.*s'", (int)(id.len > 128 ? 128 : id.len),
              id.ptr);
-    reply_error(r, 404, "invalid_request_error", "model_not_found", "model", msg);
+    reply_error(s, r, 404, "invalid_request_error", "model_not_found", "model", msg);
 }
 
 typedef struct {
@@ -455,10 +465,11 @@ static void token_checked(void *ud, int status, slice_t ctype, slice_t body, con
     (void)body;
     relay_t *x = ud;
     http_req_t *r = x->req;
+    api_server_t *s = x->srv;
     free(x);
     if (status == 200 || status == 401 || status == 403 || status == 402) {
         const char *out = status == 200 ? "{\"live\":true}" : "{\"live\":false}";
-        log_simple(r, 200);
+        log_simple(s, r, 200);
         http_resp_send(r, 200, "application/json", out, strlen(out));
         return;
     }
@@ -467,7 +478,7 @@ static void token_checked(void *ud, int status, slice_t ctype, slice_t body, con
         snprintf(msg, sizeof msg, "upstream unreachable: %s", err ? err : "no answer");
     else
         snprintf(msg, sizeof msg, "upstream answered %d; the key's state is unknown", status);
-    reply_error(r, 502, "api_error", NULL, NULL, msg);
+    reply_error(s, r, 502, "api_error", NULL, NULL, msg);
 }
 
 static void handle_token_check(api_server_t *s, http_req_t *r)
@@ -476,7 +487,7 @@ static void handle_token_check(api_server_t *s, http_req_t *r)
     if (!authorize(s, r, &auth))
         return;
     if (!s->o.upstream) {
-        reply_error(r, 404, "invalid_request_error", NULL, NULL,
+        reply_error(s, r, 404, "invalid_request_error", NULL, NULL,
                     "token check needs an upstream backend");
         return;
     }
@@ -484,12 +495,12 @@ static void handle_token_check(api_server_t *s, http_req_t *r)
     json_t *body = NULL;
     slice_t raw = http_req_body(r);
     if (raw.len > 65536 || http_req_body_refused(r)) {
-        reply_error(r, 413, "invalid_request_error", "invalid_request_error", NULL,
+        reply_error(s, r, 413, "invalid_request_error", "invalid_request_error", NULL,
                     "Request body is too large");
         return;
     }
     if (api_parse_json(raw.ptr, raw.len, &body, &err)) {
-        log_simple(r, err.status);
+        log_simple(s, r, err.status);
         send_error(r, &err);
         return;
     }
@@ -501,7 +512,7 @@ static void handle_token_check(api_server_t *s, http_req_t *r)
         sane = (unsigned char)t[i] > 0x20 && (unsigned char)t[i] < 0x7f && t[i] != ',';
     if (!sane) {
         json_decref(body);
-        reply_error(r, 400, "invalid_request_error", "invalid_request_error", "token",
+        reply_error(s, r, 400, "invalid_request_error", "invalid_request_error", "token",
                     "token must be a non-empty string without spaces or commas");
         return;
     }
@@ -516,7 +527,7 @@ static void handle_token_check(api_server_t *s, http_req_t *r)
         api_error_set(&e, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
                       "Rate Limit Reached: token checks are limited to %ld per minute",
                       s->o.token_check_per_min);
-        log_simple(r, 429);
+        log_simple(s, r, 429);
         send_error(r, &e);
         return;
     }
@@ -532,12 +543,13 @@ static void relay_done(void *ud, int status, slice_t ctype, slice_t body, const 
 {
     relay_t *x = ud;
     http_req_t *r = x->req;
-    size_t max_output = x->srv->o.max_output;
+    api_server_t *s = x->srv;
+    size_t max_output = s->o.max_output;
     free(x);
     if (status == 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "upstream unreachable: %s", err ? err : "no answer");
-        reply_error(r, 502, "api_error", NULL, NULL, msg);
+        reply_error(s, r, 502, "api_error", NULL, NULL, msg);
         return;
     }
     char ct[128];
@@ -546,7 +558,7 @@ static void relay_done(void *ud, int status, slice_t ctype, slice_t body, const 
         char msg[200];
         snprintf(msg, sizeof msg, "upstream answered %d with %s instead of JSON", status,
                  ct[0] ? ct : "no content type");
-        reply_error(r, 502, "api_error", NULL, NULL, msg);
+        reply_error(s, r, 502, "api_error", NULL, NULL, msg);
         return;
     }
     if (body.len > max_output) {
@@ -554,10 +566,10 @@ static void relay_done(void *ud, int status, slice_t ctype, slice_t body, const 
         char msg[200];
         snprintf(msg, sizeof msg, "upstream answer too large (%zu bytes; max_output is %zu)",
                  body.len, max_output);
-        reply_error(r, 502, "api_error", NULL, NULL, msg);
+        reply_error(s, r, 502, "api_error", NULL, NULL, msg);
         return;
     }
-    log_simple(r, status);
+    log_simple(s, r, status);
     http_resp_send(r, status, ct, body.ptr, body.len);
 }
 
@@ -567,7 +579,7 @@ static void handle_balance(api_server_t *s, http_req_t *r)
     if (!authorize(s, r, &auth))
         return;
     if (!s->o.upstream) {
-        reply_error(r, 404, "invalid_request_error", NULL, NULL,
+        reply_error(s, r, 404, "invalid_request_error", NULL, NULL,
                     "balance is only available with an upstream backend");
         return;
     }
@@ -628,25 +640,70 @@ static void health_upstreams(const upstream_t *up, int64_t now, buf_t *b)
     }
 }
 
-static void handle_health(api_server_t *s, http_req_t *r)
+/* Whether some key can serve now (ready) and whether anything is impaired (degraded): an
+ * ejected upstream, a server key not OK. Ejected keys and upstreams count as able to serve:
+ * the pool still tries them when nothing healthy is left. Not ready means every server key is
+ * disabled, without balance or cooling down. */
+static void health_state(const api_server_t *s, int64_t now, bool *ready, bool *degraded)
 {
+    *ready = true;
+    *degraded = false;
+    if (!s->o.upstream)
+        return;
+    const pool_t *p = upstream_pool(s->o.upstream);
+    *ready = false;
+    for (int i = 0; i < p->nups; i++) {
+        const pool_upstream_t *u = &p->ups[i];
+        if (u->nkeys == 0)
+            *ready = true; /* the clients bring the keys */
+        for (int k = 0; k < u->nkeys; k++) {
+            const pool_key_t *key = &u->keys[k];
+            *ready |= key->state == KEY_OK || key->state == KEY_EJECTED ||
+                      (key->state == KEY_COOLDOWN && now >= key->until_ms);
+            *degraded |= key->state != KEY_OK;
+        }
+        *degraded |= u->ejected;
+    }
+    *degraded |= !*ready;
+}
+
+/* GET /health: public, always 200 with the status only; the details (upstream URLs, masked
+ * keys, their states and errors) only to the admin token. GET /health/ready: 503 when nothing
+ * can serve, for load balancers. */
+static void handle_health(api_server_t *s, http_req_t *r, bool readiness)
+{
+    bool ready, degraded;
+    int64_t now = mono_ms();
+    health_state(s, now, &ready, &degraded);
+    const char *status = !ready ? "unavailable" : degraded ? "degraded" : "ok";
+    bool details = gw_admin_ok(s->o.admin_token, http_req_header(r, "Authorization"));
+    if (readiness || !details) {
+        char body[64];
+        int code = readiness && !ready ? 503 : 200;
+        int n = snprintf(body, sizeof body, "{\"status\":\"%s\"}",
+                         readiness || ready ? status : "degraded");
+        log_simple(s, r, code);
+        http_resp_send(r, code, "application/json", body, (size_t)n);
+        return;
+    }
     buf_t b;
     buf_init(&b, 4u << 20);
     buf_printf(&b,
-               "{\"status\":\"ok\",\"version\":\"%s\",\"uptime_s\":%lld,\"requests\":%lld,"
-               "\"active\":%d",
-               SEEKD_VERSION, (long long)(time(NULL) - s->started), s->requests, s->active);
+               "{\"status\":\"%s\",\"ready\":%s,\"version\":\"%s\",\"uptime_s\":%lld,"
+               "\"requests\":%lld,\"active\":%d",
+               ready ? status : "degraded", ready ? "true" : "false", SEEKD_VERSION,
+               (long long)(time(NULL) - s->started), s->requests, s->active);
     if (s->o.upstream) {
         buf_printf(&b,
                    ",\"queued\":%d,\"backends\":[{\"name\":\"upstream\",\"mode\":\"%s\","
                    "\"upstreams\":[",
                    upstream_queued(s->o.upstream),
                    s->o.auth.server_keys ? "server_keys" : "client_keys");
-        health_upstreams(s->o.upstream, mono_ms(), &b);
+        health_upstreams(s->o.upstream, now, &b);
         buf_puts(&b, "]}]");
     }
     buf_puts(&b, "}");
-    send_built(r, &b);
+    send_built(s, r, &b);
     buf_free(&b);
 }
 
@@ -657,6 +714,17 @@ void api_server_handle(http_req_t *r, void *ud)
     api_server_t *s = ud;
     slice_t p = http_req_path(r);
     const char *m = http_req_method(r);
+    api_error_t refusal;
+    if (api_access_check(s->access, r, &refusal)) {
+        log_simple(s, r, refusal.status);
+        send_error(r, &refusal);
+        return;
+    }
+    if (strcmp(m, "OPTIONS") == 0) {
+        log_simple(s, r, 204);
+        api_access_preflight(s->access, r);
+        return;
+    }
     bool post = strcmp(m, "POST") == 0;
     bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
     if (slice_starts_with(p, "/v1/") && !slice_starts_with(p, "/v1/beta")) {
@@ -675,7 +743,7 @@ void api_server_handle(http_req_t *r, void *ud)
     for (size_t i = 0; i < sizeof chat_routes / sizeof chat_routes[0]; i++) {
         if (slice_eq_cstr(p, chat_routes[i].path)) {
             if (!post) {
-                reply_error(r, 405, "invalid_request_error", NULL, NULL,
+                reply_error(s, r, 405, "invalid_request_error", NULL, NULL,
                             "Method not allowed: use POST");
                 return;
             }
@@ -691,16 +759,16 @@ void api_server_handle(http_req_t *r, void *ud)
     } else if (get && slice_eq_cstr(p, "/user/balance")) {
         handle_balance(s, r);
     } else if (get && slice_eq_cstr(p, "/ping")) {
-        log_simple(r, 200);
+        log_simple(s, r, 200);
         http_resp_send(r, 200, "text/plain; charset=utf-8", "pong", 4);
     } else if (post && slice_eq_cstr(p, "/token/check")) {
         handle_token_check(s, r);
-    } else if (get && slice_eq_cstr(p, "/health")) {
-        handle_health(s, r);
+    } else if (get && (slice_eq_cstr(p, "/health") || slice_eq_cstr(p, "/health/ready"))) {
+        handle_health(s, r, p.len > 7);
     } else {
         char msg[200];
         snprintf(msg, sizeof msg, "Not found: %s %.*s", m, (int)(p.len > 100 ? 100 : p.len), p.ptr);
-        reply_error(r, 404, "invalid_request_error", NULL, NULL, msg);
+        reply_error(s, r, 404, "invalid_request_error", NULL, NULL, msg);
     }
 }
 
@@ -709,13 +777,27 @@ api_server_t *api_server_new(const api_server_opts_t *opts)
     api_server_t *s = xcalloc(1, sizeof *s);
     s->o = *opts;
     s->started = time(NULL);
+    s->access = api_access_new(&opts->access);
     gw_bucket_init(&s->token_checks, (double)opts->token_check_per_min,
                    opts->token_check_per_min < 5 ? (double)opts->token_check_per_min : 5.0,
                    mono_ms());
     return s;
 }
 
+void api_server_set_listen(api_server_t *s, const char *host, int port)
+{
+    api_access_set_listen(s->access, host, port);
+}
+
+const api_access_t *api_server_access(const api_server_t *s)
+{
+    return s->access;
+}
+
 void api_server_free(api_server_t *s)
 {
+    if (!s)
+        return;
+    api_access_free(s->access);
     free(s);
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "api/access.h"
 #include "backend/backend.h"
 #include "backend/upstream.h"
 #include "gateway/auth.h"
@@ -23,12 +24,18 @@ typedef struct {
     long keepalive_ms;        /* `: keep-alive` interval while a stream waits for its first token */
     size_t max_output;        /* per-client output cap; above a quarter of it the upstream pauses */
     long token_check_per_min; /* POST /token/check budget (upstream calls it may cause) */
+    api_access_opts_t access; /* Host, CORS and client-address policy */
+    const char *admin_token;  /* shows /health's details to "Bearer <it>"; NULL: to nobody */
 } api_server_opts_t;
 
 typedef struct api_server api_server_t;
 
 api_server_t *api_server_new(const api_server_opts_t *opts);
 void api_server_free(api_server_t *s);
+/** Where the server listens (the Host check accepts this name); call once the port is bound. */
+void api_server_set_listen(api_server_t *s, const char *host, int port);
+/** The access policy, for api_client_addr() in code that limits per client address. */
+const api_access_t *api_server_access(const api_server_t *s);
 /** The http_handler_fn to give http_server_new, with the api_server_t as its ud. */
 void api_server_handle(http_req_t *req, void *ud);
 

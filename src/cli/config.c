@@ -3,11 +3,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "base/netaddr.h"
 #include "base/mem.h"
 
 void config_defaults(seekd_config_t *c)
@@ -102,8 +104,19 @@ int config_parse_listen(seekd_config_t *c, const char *hp)
 
 bool config_is_loopback(const char *host)
 {
-    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-           strcmp(host, "localhost") == 0;
+    net_addr_t a;
+    if (net_addr_parse(host, strlen(host), &a) == 0)
+        return net_addr_is_loopback(&a);
+    /* a name is loopback only when every address it resolves to is */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    if (!*host || getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return false;
+    bool all = true;
+    for (struct addrinfo *ai = res; ai && all; ai = ai->ai_next)
+        all = net_addr_from_sockaddr(ai->ai_addr, &a) == 0 && net_addr_is_loopback(&a);
+    freeaddrinfo(res);
+    return all;
 }
 
 static int parse_size(const char *v, size_t *out)
@@ -154,6 +167,49 @@ static int parse_int(const char *v, int lo, int hi, int *out)
     if (end == v || *end || errno || n < lo || n > hi)
         return -1;
     *out = (int)n;
+    return 0;
+}
+
+static bool visible_word(const char *s);
+
+/* cors_origins, allowed_hosts, trusted_proxies: comma-separated, lines add up. Each entry is
+ * checked here so a typo stops startup instead of silently letting nobody (or everybody) in. */
+static int set_access_list(seekd_config_t *c, const char *key, const char *v, char *err,
+                           size_t errlen)
+{
+    char **list = key[0] == 'c'   ? c->cors_origins
+                  : key[0] == 'a' ? c->allowed_hosts
+                                  : c->trusted_proxies;
+    int *n = key[0] == 'c'   ? &c->ncors_origins
+             : key[0] == 'a' ? &c->nallowed_hosts
+                             : &c->ntrusted_proxies;
+    int first = *n;
+    if (list_add_csv(list, n, v)) {
+        snprintf(err, errlen, "too many %s entries (at most %d)", key, CFG_MAX_LIST);
+        return -1;
+    }
+    for (int i = first; i < *n; i++) {
+        const char *e = list[i];
+        bool ok = visible_word(e);
+        if (ok && key[0] == 'c' && strcmp(e, "*") != 0) {
+            const char *rest = !strncmp(e, "http://", 7)    ? e + 7
+                               : !strncmp(e, "https://", 8) ? e + 8
+                                                            : NULL;
+            ok = rest && *rest && !strchr(rest, '/');
+        } else if (ok && key[0] == 'a') {
+            ok = !strchr(e, '/') && !strchr(e, ',');
+        } else if (ok && key[0] == 't') {
+            net_cidr_t cidr;
+            ok = net_cidr_parse(e, &cidr) == 0;
+        }
+        if (!ok) {
+            snprintf(err, errlen, "%s: '%.100s' is not %s", key, e,
+                     key[0] == 'c'   ? "an origin like https://app.example or http://localhost:3000"
+                     : key[0] == 'a' ? "a host name like seekd.lan or seekd.lan:8000"
+                                     : "an IP address or a CIDR range like 10.0.0.0/8");
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -277,6 +333,22 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
         rc = parse_ms(v, dst);
         if (rc)
             snprintf(err, errlen, "%s must be a whole number of milliseconds, got '%s'", key, v);
+    } else if (!strcmp(key, "cors_origins") || !strcmp(key, "allowed_hosts") ||
+               !strcmp(key, "trusted_proxies")) {
+        rc = set_access_list(c, key, v, err, errlen);
+    } else if (!strcmp(key, "admin_token")) {
+        if (!visible_word(v) || strlen(v) < 16 || strlen(v) > CFG_MAX_KEY) {
+            /* never echo the token */
+            snprintf(err, errlen,
+                     "admin_token must be one word of 16 to %d visible ASCII characters",
+                     CFG_MAX_KEY);
+            return -1;
+        }
+        if (c->admin_token) {
+            memset(c->admin_token, 0, strlen(c->admin_token));
+            free(c->admin_token);
+        }
+        c->admin_token = xstrdup(v);
     } else if (!strcmp(key, "log_level")) {
         c->log_level = log_level_parse(v);
         if (c->log_level < 0) {
@@ -493,6 +565,14 @@ void config_free(seekd_config_t *c)
     c->nkeys = 0;
     list_clear(c->client_keys, &c->nclient_keys);
     list_clear(c->models, &c->nmodels);
+    list_clear(c->cors_origins, &c->ncors_origins);
+    list_clear(c->allowed_hosts, &c->nallowed_hosts);
+    list_clear(c->trusted_proxies, &c->ntrusted_proxies);
+    if (c->admin_token) {
+        memset(c->admin_token, 0, strlen(c->admin_token));
+        free(c->admin_token);
+        c->admin_token = NULL;
+    }
     for (int i = 0; i < c->nups; i++) {
         for (int k = 0; k < c->ups[i].nkeys; k++)
             memset(c->ups[i].keys[k], 0, strlen(c->ups[i].keys[k]));

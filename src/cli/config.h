@@ -59,6 +59,14 @@ typedef struct {
     long eject_ms;
     long cooldown_ms;
     long token_check_per_min;
+    /* who may reach the server (docs/config.md "Browsers, hosts and proxies") */
+    char *cors_origins[CFG_MAX_LIST];
+    int ncors_origins;
+    char *allowed_hosts[CFG_MAX_LIST];
+    int nallowed_hosts;
+    char *trusted_proxies[CFG_MAX_LIST]; /* each parses as an IP or CIDR */
+    int ntrusted_proxies;
+    char *admin_token; /* NULL: /health details are shown to nobody */
 } seekd_config_t;
 
 /** Fills defaults: 127.0.0.1:8000, https://api.deepseek.com, models deepseek-chat and
@@ -81,7 +89,8 @@ int config_set(seekd_config_t *c, const char *key, const char *value, char *err,
 int config_parse_listen(seekd_config_t *c, const char *hostport);
 /** Replaces the server keys with a comma-separated list (DEEPSEEK_API_KEY). */
 void config_set_keys(seekd_config_t *c, const char *csv);
-/** Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
+/** Whether host is a loopback address (127.0.0.0/8, ::1, their IPv4-mapped IPv6 forms), or a
+ * name that resolves to loopback addresses only. */
 bool config_is_loopback(const char *host);
 /** Server-side keys over all upstreams (after config_finish). */
 int config_server_keys(const seekd_config_t *c);

@@ -224,6 +224,14 @@ static int serve(int argc, char **argv)
         .keepalive_ms = cfg.keepalive_ms,
         .max_output = cfg.max_output,
         .token_check_per_min = cfg.token_check_per_min,
+        .access = {.strict = server_keys > 0 && cfg.nclient_keys == 0,
+                   .cors_origins = (const char *const *)cfg.cors_origins,
+                   .ncors_origins = cfg.ncors_origins,
+                   .allowed_hosts = (const char *const *)cfg.allowed_hosts,
+                   .nallowed_hosts = cfg.nallowed_hosts,
+                   .trusted_proxies = (const char *const *)cfg.trusted_proxies,
+                   .ntrusted_proxies = cfg.ntrusted_proxies},
+        .admin_token = cfg.admin_token,
     };
     api_server_t *api = api_server_new(&ao);
     http_opts_t ho = {.max_body = cfg.max_body,
@@ -237,6 +245,7 @@ static int serve(int argc, char **argv)
                 strerror(errno));
         return 1;
     }
+    api_server_set_listen(api, cfg.listen_host, port);
     if (port_file) {
         FILE *f = fopen(port_file, "w");
         if (f) {

@@ -71,3 +71,14 @@ int gw_authorize(const gw_auth_cfg_t *cfg, const char *authorization, gw_auth_t 
     }
     return 0;
 }
+
+bool gw_admin_ok(const char *admin_token, const char *authorization)
+{
+    if (!admin_token || !*admin_token || !authorization ||
+        strncasecmp(authorization, "Bearer ", 7) != 0)
+        return false;
+    const char *tok = authorization + 7;
+    while (*tok == ' ')
+        tok++;
+    return key_equal(tok, admin_token);
+}

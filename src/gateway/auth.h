@@ -28,4 +28,8 @@ typedef struct {
  * answers 401 authentication_error. */
 int gw_authorize(const gw_auth_cfg_t *cfg, const char *authorization, gw_auth_t *out);
 
+/** Whether an Authorization header value is "Bearer <admin_token>" (compared in constant time).
+ * False when no admin token is configured (NULL or empty). */
+bool gw_admin_ok(const char *admin_token, const char *authorization);
+
 #endif

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -99,13 +100,6 @@ struct http_req {
     size_t drain_low;
     char raw[]; /* the head's bytes, parsed in place */
 };
-
-static const char CORS_HEADERS[] =
-    "Authorization, Content-Type, X-Request-Id, OpenAI-Organization, "
-    "OpenAI-Project, X-Stainless-Lang, X-Stainless-Package-Version, "
-    "X-Stainless-OS, X-Stainless-Arch, X-Stainless-Runtime, "
-    "X-Stainless-Runtime-Version, X-Stainless-Retry-Count, "
-    "X-Stainless-Timeout";
 
 static void on_conn_event(evutil_socket_t fd, short what, void *arg);
 static int process(conn_t *c);
@@ -493,13 +487,6 @@ static void dispatch(conn_t *c)
     http_req_t *r = c->req;
     c->busy = true;
     arm_timer(c);
-    if (strcmp(r->head.method, "OPTIONS") == 0) {
-        http_resp_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-        http_resp_header(r, "Access-Control-Allow-Headers", CORS_HEADERS);
-        http_resp_header(r, "Access-Control-Max-Age", "86400");
-        http_resp_send(r, 204, NULL, NULL, 0);
-        return;
-    }
     c->srv->handler(r, c->srv->ud);
 }
 
@@ -760,6 +747,28 @@ const char *http_req_header(const http_req_t *r, const char *name)
     return http_head_get(&r->head, name);
 }
 
+int http_req_header_all(const http_req_t *r, const char *name, const char **values, int max)
+{
+    int n = 0;
+    for (int i = 0; i < r->head.nhdrs; i++) {
+        if (strcasecmp(r->head.hdrs[i].name, name) != 0)
+            continue;
+        if (n == max)
+            return -1;
+        values[n++] = r->head.hdrs[i].value;
+    }
+    return n;
+}
+
+int http_req_peer(const http_req_t *r, net_addr_t *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getpeername(r->c->fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    return net_addr_from_sockaddr(&ss, out);
+}
+
 slice_t http_req_body(http_req_t *r)
 {
     return r->body.len ? (slice_t){r->body.data, r->body.len} : (slice_t){"", 0};
@@ -819,10 +828,7 @@ static int put_head(http_req_t *r, int status, const char *ctype, long long clen
     } else {
         c->closing = true;
     }
-    buf_printf(o,
-               "x-request-id: %s\r\nAccess-Control-Allow-Origin: *\r\n"
-               "Access-Control-Expose-Headers: x-request-id\r\n",
-               r->id);
+    buf_printf(o, "x-request-id: %s\r\n", r->id);
     if (r->extra.len)
         buf_append(o, r->extra.data, r->extra.len);
     if (c->closing)

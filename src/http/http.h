@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "base/buf.h"
+#include "base/netaddr.h"
 #include "base/slice.h"
 
 struct event_base;
@@ -42,6 +43,12 @@ const char *http_req_method(const http_req_t *r);
 slice_t http_req_path(const http_req_t *r);
 /** A request header (case-insensitive name), or NULL. */
 const char *http_req_header(const http_req_t *r, const char *name);
+/** Every value of header `name` (case-insensitive), in the order sent, into values[0..max).
+ * Returns how many, or -1 when there are more than max. */
+int http_req_header_all(const http_req_t *r, const char *name, const char **values, int max);
+/** The address of the TCP peer (which may be a proxy). Returns 0, or -1 when the socket has
+ * none any more. */
+int http_req_peer(const http_req_t *r, net_addr_t *out);
 /** The whole body, contiguous; valid until the response ends. */
 slice_t http_req_body(http_req_t *r);
 /** A body over max_body is not read: the handler sees an empty body, this returns its length

@@ -25,6 +25,8 @@ export const TEXT_JSON = '{"answer": 42, "ok": true}';
 export const TEXT_TOOL_ARGS = '{"location": "Hangzhou"}';
 export const TEXT_FIM = 'return a + b\n';
 export const FINGERPRINT = 'fp_fake0820_prod0820_fp8_kvcache';
+// Every stack's admin_token (made up): /health shows its details only to this bearer.
+export const ADMIN_TOKEN = 'adm-e2e-7c1f0a9d2b4e6f8a';
 
 // Every child process this harness started, killed on exit whatever happens.
 const children = new Set();
@@ -113,7 +115,8 @@ export async function runSeekd(args, { env = {}, timeoutMs = 5000, portFile = nu
 /**
  * Starts a fake upstream and seekd in front of it.
  * opts.config: text of a seekd config file (optional), or a function (fakeUrl) => text for
- *   configs that name the fake themselves (`[upstream NAME]` sections with `url = ...`)
+ *   configs that name the fake themselves (`[upstream NAME]` sections with `url = ...`); the
+ *   file always starts with `admin_token = ADMIN_TOKEN`
  * opts.serverKey: DEEPSEEK_API_KEY for seekd (omitted: bring your own token)
  * opts.fakeArgs: extra fake_upstream arguments (e.g. ['--key-fault', 'sk-x=429'])
  * opts.logLevel: seekd --log-level (default debug)
@@ -132,11 +135,10 @@ export async function startStack(opts = {}) {
     const fakeUrl = `http://127.0.0.1:${fakePort}`;
     const args = ['serve', '--listen', '127.0.0.1:0', '--port-file', seekdPortFile,
       '--upstream', fakeUrl, '--log-level', opts.logLevel || 'debug'];
-    if (opts.config !== undefined) {
-      const cfgFile = path.join(dir, 'seekd.conf');
-      fs.writeFileSync(cfgFile, typeof opts.config === 'function' ? opts.config(fakeUrl) : opts.config);
-      args.push('--config', cfgFile);
-    }
+    const cfgFile = path.join(dir, 'seekd.conf');
+    const cfgText = typeof opts.config === 'function' ? opts.config(fakeUrl) : (opts.config || '');
+    fs.writeFileSync(cfgFile, `admin_token = ${ADMIN_TOKEN}\n${cfgText}`);
+    args.push('--config', cfgFile);
     args.push(...(opts.seekdArgs || []));
     const env = { ...process.env };
     delete env.DEEPSEEK_API_KEY;
@@ -212,9 +214,12 @@ class Stack {
     }
   }
 
-  /** GET /health (no auth needed). */
+  /** GET /health with its details (upstreams, keys, states): the admin token's view. */
   async health() {
-    const r = await fetch(this.baseURL + '/health', { signal: AbortSignal.timeout(5000) });
+    const r = await fetch(this.baseURL + '/health', {
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+      signal: AbortSignal.timeout(5000),
+    });
     if (r.status !== 200) throw new Error(`/health: ${r.status}`);
     return r.json();
   }

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SEEKD_BIN, FAKE_BIN, tmpDir, runSeekd, parseSSE, withDeadline, waitFor } from './harness.mjs';
+import { SEEKD_BIN, FAKE_BIN, ADMIN_TOKEN, tmpDir, runSeekd, parseSSE, withDeadline, waitFor } from './harness.mjs';
 
 const T = { timeout: 8000 };
 const SERVER_KEY = 'sk-test-made-up-key';
@@ -214,10 +214,8 @@ async function startSeekd(upstreamUrl, { env = {}, wrap = null, config = null } 
   const portFile = path.join(dir, 'seekd.port');
   const args = ['serve', '--listen', '127.0.0.1:0', '--port-file', portFile, '--upstream', upstreamUrl,
     '--log-level', 'debug'];
-  if (config) {
-    fs.writeFileSync(path.join(dir, 'seekd.conf'), config);
-    args.push('--config', path.join(dir, 'seekd.conf'));
-  }
+  fs.writeFileSync(path.join(dir, 'seekd.conf'), `admin_token = ${ADMIN_TOKEN}\n${config || ''}`);
+  args.push('--config', path.join(dir, 'seekd.conf'));
   const [bin, argv] = wrap ? wrap(SEEKD_BIN, args) : [SEEKD_BIN, args];
   const proc = spawn(bin, argv, { env: seekdEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
   procs.add(proc);
@@ -981,7 +979,9 @@ test('startup line: which transport each upstream uses', T, async () => {
 
 test('/health names each upstream\'s transport: builtin for http://, libcurl when asked for', T, async () => {
   const transport = async (sd) => {
-    const r = await fetch(`${sd.url}/health`, { signal: AbortSignal.timeout(5000) });
+    const r = await fetch(`${sd.url}/health`, {
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` }, signal: AbortSignal.timeout(5000),
+    });
     assert.equal(r.status, 200);
     return (await r.json()).backends[0].upstreams.map((u) => [u.name, u.transport]);
   };

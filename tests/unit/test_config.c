@@ -224,6 +224,24 @@ static void listen_forms(void **state)
     config_free(&c);
 }
 
+/* The open-relay guard (main.c) reads addresses, not prefixes of strings. */
+static void loopback_is_parsed_not_prefix_matched(void **state)
+{
+    (void)state;
+    assert_true(config_is_loopback("127.0.0.1"));
+    assert_true(config_is_loopback("127.9.8.7"));
+    assert_true(config_is_loopback("::1"));
+    assert_true(config_is_loopback("0:0:0:0:0:0:0:1"));
+    assert_true(config_is_loopback("::ffff:127.0.0.1"));
+    assert_true(config_is_loopback("localhost"));
+    assert_false(config_is_loopback("0.0.0.0"));
+    assert_false(config_is_loopback("::"));
+    assert_false(config_is_loopback("::ffff:10.0.0.1"));
+    assert_false(config_is_loopback("127.attacker.invalid"));
+    assert_false(config_is_loopback("127.0.0.1.invalid"));
+    assert_false(config_is_loopback(""));
+}
+
 static void auth_bring_your_own_token_splits_pools(void **state)
 {
     (void)state;
@@ -275,6 +293,7 @@ int main(void)
         cmocka_unit_test(without_sections_one_default_upstream_serves_everything),
         cmocka_unit_test(bad_lines_name_file_and_line),
         cmocka_unit_test(listen_forms),
+        cmocka_unit_test(loopback_is_parsed_not_prefix_matched),
         cmocka_unit_test(urls_and_keys_must_be_visible_words),
         cmocka_unit_test(keys_longer_than_the_bound_are_refused),
         cmocka_unit_test(auth_bring_your_own_token_splits_pools),
