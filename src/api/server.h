@@ -2,6 +2,7 @@
 #ifndef SEEKD_API_SERVER_H
 #define SEEKD_API_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "backend/backend.h"
@@ -31,5 +32,9 @@ api_server_t *api_server_new(const api_server_opts_t *opts);
 void api_server_free(api_server_t *s);
 /** The http_handler_fn to give http_server_new, with the api_server_t as its ud. */
 void api_server_handle(http_req_t *req, void *ud);
+/** The http_head_fn to give http_opts_t.on_head, with the same ud: a POST with a body to a
+ * route that needs a key is authorized from its head, and a client without one gets its 401
+ * before any of the body is read (the route authorizes again, cheaply). */
+bool api_server_head(http_req_t *req, void *ud);
 
 #endif
