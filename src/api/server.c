@@ -94,6 +94,23 @@ static bool authorize(api_server_t *s, http_req_t *r, gw_auth_t *auth)
     return false;
 }
 
+bool api_server_head(http_req_t *r, void *ud)
+{
+    slice_t p = http_req_path(r);
+    if (slice_starts_with(p, "/v1/") && !slice_starts_with(p, "/v1/beta")) {
+        p.ptr += 3; /* as api_server_handle */
+        p.len -= 3;
+    }
+    bool keyed = slice_eq_cstr(p, "/chat/completions") ||
+                 slice_eq_cstr(p, "/beta/chat/completions") ||
+                 slice_eq_cstr(p, "/beta/completions") || slice_eq_cstr(p, "/completions") ||
+                 slice_eq_cstr(p, "/token/check");
+    if (!keyed || strcmp(http_req_method(r), "POST") != 0)
+        return true;
+    gw_auth_t auth;
+    return authorize(ud, r, &auth);
+}
+
 /* ---- the chat flow ---- */
 
 typedef struct {

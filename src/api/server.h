@@ -2,6 +2,7 @@
 #ifndef SEEKD_API_SERVER_H
 #define SEEKD_API_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "api/access.h"
@@ -38,5 +39,9 @@ void api_server_set_listen(api_server_t *s, const char *host, int port);
 const api_access_t *api_server_access(const api_server_t *s);
 /** The http_handler_fn to give http_server_new, with the api_server_t as its ud. */
 void api_server_handle(http_req_t *req, void *ud);
+/** The http_head_fn to give http_opts_t.on_head, with the same ud: a POST with a body to a
+ * route that needs a key is authorized from its head, and a client without one gets its 401
+ * before any of the body is read (the route authorizes again, cheaply). */
+bool api_server_head(http_req_t *req, void *ud);
 
 #endif

@@ -27,6 +27,10 @@ void config_defaults(seekd_config_t *c)
     c->total_timeout_ms = 0;
     c->keepalive_ms = 3000;
     c->client_timeout_ms = 120000;
+    c->header_timeout_ms = 10000;
+    c->min_body_rate = 1024;
+    c->max_connections_per_ip = 512;
+    c->max_body_total = 256u << 20;
     c->log_level = LOG_INFO;
     c->max_attempts = 3;
     c->queue_max = 4096;
@@ -273,6 +277,9 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
                  : !strcmp(key, "cooldown_ms")         ? &c->cooldown_ms
                  : !strcmp(key, "token_check_per_min") ? &c->token_check_per_min
                  : !strcmp(key, "client_timeout_ms")   ? &c->client_timeout_ms
+                 : !strcmp(key, "header_timeout_ms")   ? &c->header_timeout_ms
+                 : !strcmp(key, "max_connections")     ? &c->max_connections
+                 : !strcmp(key, "max_connections_per_ip") ? &c->max_connections_per_ip
                                                        : NULL;
     if (ival) {
         int lo = !strcmp(key, "max_concurrent_per_key") ? 0 : 1;
@@ -283,6 +290,12 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
         rc = parse_ms(v, lval);
         if (rc)
             snprintf(err, errlen, "%s must be a whole number >= 0, got '%s'", key, v);
+        if (!rc && (lval == &c->max_connections || lval == &c->max_connections_per_ip) &&
+            *lval > 1000000) {
+            snprintf(err, errlen, "%s must be at most 1000000, got '%s'", key, v);
+            rc = -1;
+        }
+        c->per_ip_set |= !rc && lval == &c->max_connections_per_ip;
     } else if (!strcmp(key, "listen")) {
         rc = config_parse_listen(c, v);
         if (rc)
@@ -321,6 +334,11 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
                      key, v);
             rc = -1;
         }
+    } else if (!strcmp(key, "min_body_rate") || !strcmp(key, "max_body_total")) {
+        size_t *dst = key[1] == 'i' ? &c->min_body_rate : &c->max_body_total;
+        rc = parse_size(v, dst);
+        if (rc)
+            snprintf(err, errlen, "%s must be a size like 1k or 256m (0: none), got '%s'", key, v);
     } else if (!strcmp(key, "connect_timeout_ms") || !strcmp(key, "first_token_timeout_ms") ||
                !strcmp(key, "idle_timeout_ms") || !strcmp(key, "total_timeout_ms") ||
                !strcmp(key, "keepalive_ms") || !strcmp(key, "upstream_idle_ms")) {

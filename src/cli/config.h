@@ -45,6 +45,12 @@ typedef struct {
     long total_timeout_ms;
     long keepalive_ms;
     long client_timeout_ms;
+    long header_timeout_ms;     /* a whole request head, from its first byte */
+    size_t min_body_rate;       /* bytes/s over each header_timeout_ms window; 0: none */
+    long max_connections;       /* 0: half the open-files limit */
+    long max_connections_per_ip; /* 0: none */
+    bool per_ip_set;            /* max_connections_per_ip was configured: loopback counts too */
+    size_t max_body_total;      /* request bodies held at once, all connections */
     int log_level;
     /* upstream pools */
     cfg_upstream_t ups[CFG_MAX_UPSTREAMS];

@@ -237,7 +237,14 @@ static int serve(int argc, char **argv)
     http_opts_t ho = {.max_body = cfg.max_body,
                       .max_output = cfg.max_output,
                       .idle_timeout_ms = cfg.client_timeout_ms,
-                      .error_body = api_http_error_body};
+                      .error_body = api_http_error_body,
+                      .on_head = api_server_head,
+                      .header_timeout_ms = cfg.header_timeout_ms,
+                      .min_body_rate = cfg.min_body_rate,
+                      .max_connections = (int)cfg.max_connections,
+                      .max_connections_per_ip = (int)cfg.max_connections_per_ip,
+                      .per_ip_loopback = cfg.per_ip_set,
+                      .max_body_total = cfg.max_body_total};
     http_server_t *http = http_server_new(g_base, &ho, api_server_handle, api);
     int port = 0;
     if (http_server_listen(http, cfg.listen_host, cfg.listen_port, &port)) {

@@ -18,12 +18,29 @@ typedef struct http_req http_req_t;
  * large) to out, and returns its content type. */
 typedef const char *(*http_error_body_fn)(int status, const char *message, buf_t *out);
 
+/** Called on the loop thread when a request's head is in, for a request that has a body,
+ * before any of the body is read (and before `100 Continue`). Return true to go on (the body is
+ * read, then the handler runs); or answer the request with http_resp_send() and return false:
+ * the body is then never read and the connection closes after that answer. */
+typedef bool (*http_head_fn)(http_req_t *req, void *ud);
+
 typedef struct {
     size_t max_body;      /* bodies above this are not read: see http_req_body_refused() */
     size_t max_output;    /* bytes queued for one slow client before it is dropped; also the
                            * largest body http_resp_send takes */
     long idle_timeout_ms; /* a client that neither sends nor takes bytes this long is dropped */
     http_error_body_fn error_body; /* NULL: the message as plain text */
+    http_head_fn on_head;          /* NULL: every head is accepted; called with the handler's ud */
+    long header_timeout_ms;  /* a request head (from its first byte) must be whole within this;
+                              * else the connection is dropped. 0: 10 s */
+    size_t min_body_rate;    /* bytes per second a body must average over each window of
+                              * header_timeout_ms, else 408 and close. 0: no minimum */
+    int max_connections;     /* open client connections; beyond it a new one gets 503 and is
+                              * closed. 0: half the open-files limit (at least 16) */
+    int max_connections_per_ip; /* per client address; beyond it 429 and close. 0: no cap */
+    bool per_ip_loopback;       /* the per-IP cap counts loopback clients too (else exempt) */
+    size_t max_body_total; /* request body bytes held across all connections; a body that would
+                            * go beyond gets 503 with Retry-After before it is read. 0: no cap */
 } http_opts_t;
 
 /** Called once per request, on the loop thread. The handler must eventually answer with
@@ -76,8 +93,9 @@ void http_resp_send(http_req_t *r, int status, const char *content_type, const v
 /** Starts a streamed (chunked) response. If its head cannot be queued, the connection is
  * dropped from the loop and the abort callback runs then; writes until that are discarded. */
 void http_resp_start(http_req_t *r, int status, const char *content_type);
-/** Queues bytes of a streamed response. Returns 0, or HTTP_GONE when the client had more than
- * max_output bytes unread and was dropped: the request is over, make no further http_* call
+/** Queues bytes of a streamed response. A write larger than max_output is taken whole while
+ * the client keeps up (an event is never cut). Returns 0, or HTTP_GONE when the client had more
+ * than max_output bytes unread and was dropped: the request is over, make no further http_* call
  * with it; the abort callback is NOT called (the caller is already on its way out). */
 int http_resp_write(http_req_t *r, const void *data, size_t len);
 /** Bytes of this response queued in user space, not yet taken by the client's socket. */

@@ -151,6 +151,8 @@ static int parse_fields(char *buf, size_t len, size_t pos, http_head_t *h)
     if (h->chunked && h->content_length >= 0)
         return 400; /* both framings: a smuggling attempt or a broken client */
     h->keep_alive = h->minor == 1 ? !close : keep && !close;
+    if (h->minor == 0 && h->chunked)
+        h->keep_alive = false; /* RFC 9112 §6.1: the framing may have been misread: close after */
     return 0;
 }
 

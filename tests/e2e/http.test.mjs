@@ -770,6 +770,43 @@ test('(p) a client pipelining without reading its answers is held to max_output,
   c.destroy();
 });
 
+test('(q) HTTP/1.1 without Host, or any request with two, -> 400 (RFC 9112 §3.2)', T, async () => {
+  for (const wire of [
+    'GET /ping HTTP/1.1\r\nx-request-id: nohost\r\n\r\n',
+    'GET /ping HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n',
+    'GET /ping HTTP/1.0\r\nHost: x\r\nhost: x\r\n\r\n',
+  ]) {
+    const c = await Raw.open();
+    await c.write(wire);
+    assertRefusal(await c.response(), 'HTTP/1.1 400 Bad Request', 'malformed HTTP request');
+    await c.serverCloses();
+  }
+  const c = await Raw.open(); // HTTP/1.0 needs none
+  await c.write('GET /ping HTTP/1.0\r\nx-request-id: h10\r\n\r\n');
+  assertPong(await c.response(), 'h10', { Connection: 'close' });
+  await c.serverCloses();
+});
+
+test('(r) HTTP/1.0 with Transfer-Encoding: answered, then closed even if keep-alive was asked', T, async () => {
+  const c = await Raw.open();
+  await c.write('POST /nowhere HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n' +
+    '2\r\n{}\r\n0\r\n\r\n' + ping('after-te', '1.0', 'Connection: keep-alive\r\n'));
+  const res = await c.response();
+  assert.equal(res.status, 404);
+  assert.equal(res.get('connection'), 'close');
+  await c.serverCloses();
+  assert.equal(c.buf.length, 0, 'the request behind it is not read: its framing is in doubt');
+});
+
+test('(s) an absolute-form request target is served by its path', T, async () => {
+  const c = await Raw.open();
+  await c.write(`GET http://127.0.0.1:${st.port}/ping HTTP/1.1\r\nHost: x\r\nx-request-id: abs-1\r\n\r\n`);
+  assertPong(await c.response(), 'abs-1');
+  await c.write('GET HTTP://x/ping?q=1 HTTP/1.1\r\nHost: x\r\nx-request-id: abs-2\r\n\r\n');
+  assertPong(await c.response(), 'abs-2');
+  c.destroy();
+});
+
 test('seekd still serves after all of the above', T, async () => {
   const c = await Raw.open();
   await c.write(ping('final'));

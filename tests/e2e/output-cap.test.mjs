@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startStack, userMsg } from './harness.mjs';
+import { startStack, userMsg, parseSSE, withDeadline } from './harness.mjs';
 
 // 40 model names of 60 bytes: GET /models is about 4.5 KiB, twice max_output.
 const MODELS = Array.from({ length: 40 }, (_, i) => `m${String(i).padStart(2, '0')}-` + 'x'.repeat(56));
@@ -66,3 +66,18 @@ test('a non-streamed answer over max_output is a 502 envelope, not a cut body', 
   assert.equal(body.error.message, "answer exceeds the server's size limit");
 });
 
+
+// Regression: with max_output = 2k a streamed echo of 3000 characters stalled (the upstream
+// paused for the slow-client rule and was never resumed), or the client was cut.
+test('a streamed answer several times max_output arrives whole to a client that reads', T, async () => {
+  const text = 'z'.repeat(3000);
+  const res = await st.fetch('/chat/completions', {
+    json: { model: 'deepseek-chat', stream: true, messages: userMsg('echo:' + text) },
+  });
+  assert.equal(res.status, 200);
+  // 8 s: the whole stream takes well under a second even under ASan; a stall never ends
+  const { events } = parseSSE(await withDeadline(res.text(), 8000, new Error('stream stalled')));
+  assert.equal(events.at(-1), '[DONE]');
+  const got = events.slice(0, -1).map((e) => e.choices?.[0]?.delta?.content ?? '').join('');
+  assert.equal(got, text);
+});
