@@ -13,6 +13,8 @@
 
 struct event_base;
 
+struct workers;
+
 typedef struct {
     struct event_base *base;
     backend_t *backend;
@@ -27,6 +29,7 @@ typedef struct {
     long token_check_per_min; /* POST /token/check budget (upstream calls it may cause) */
     api_access_opts_t access; /* Host, CORS and client-address policy */
     const char *admin_token;  /* shows /health's details to "Bearer <it>"; NULL: to nobody */
+    struct workers *workers;  /* large bodies are parsed here, off the loop; NULL: on it */
 } api_server_opts_t;
 
 typedef struct api_server api_server_t;

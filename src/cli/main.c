@@ -212,6 +212,7 @@ static int serve(int argc, char **argv)
     }
     api_server_opts_t ao = {
         .base = g_base,
+        .workers = workers,
         .backend = upstream_backend(up),
         .upstream = up,
         .auth = {.client_keys = (const char *const *)cfg.client_keys,

@@ -399,6 +399,12 @@ slice_t http_req_body(http_req_t *r)
     return r->body.len ? (slice_t){r->body.data, r->body.len} : (slice_t){"", 0};
 }
 
+void http_req_take_body(http_req_t *r, buf_t *out)
+{
+    *out = r->body;
+    buf_init(&r->body, out->cap);
+}
+
 size_t http_req_body_refused(const http_req_t *r)
 {
     return r->refused;

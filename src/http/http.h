@@ -68,6 +68,11 @@ int http_req_header_all(const http_req_t *r, const char *name, const char **valu
 int http_req_peer(const http_req_t *r, net_addr_t *out);
 /** The whole body, contiguous; valid until the response ends. */
 slice_t http_req_body(http_req_t *r);
+/** Moves the body's buffer into *out (the caller frees it with buf_free): the bytes then live
+ * as long as the caller wants, past the request's end (a worker may still read them after the
+ * client left). The request's body is empty afterwards; the bytes still count against
+ * max_body_total until the request ends. */
+void http_req_take_body(http_req_t *r, buf_t *out);
 /** A body over max_body is not read: the handler sees an empty body, this returns its length
  * (declared, or reached while decoding chunks), and the connection closes after the answer.
  * 0 for every other request. */
