@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/loopmon.h"
 #include "base/mem.h"
 #include "base/workers.h"
 #include "gateway/ratelimit.h"
@@ -27,6 +28,7 @@ struct api_server {
     time_t started;
     long long requests;
     int active;
+    struct chat *chats; /* the answers in flight, for a stop that has to end them */
     gw_bucket_t token_checks;
 };
 
@@ -114,8 +116,9 @@ bool api_server_head(http_req_t *r, void *ud)
 
 /* ---- the chat flow ---- */
 
-typedef struct {
+typedef struct chat {
     bk_sink_t sink; /* first: the backend calls back through it */
+    struct chat *prev, *next; /* in srv->chats while active */
     api_server_t *srv;
     http_req_t *req; /* NULL once the client is gone or the response ended */
     json_t *body;
@@ -168,6 +171,12 @@ static void chat_log(chat_t *c, const char *outcome)
 static void chat_free(chat_t *c)
 {
     c->srv->active--;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->srv->chats = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     if (c->ka)
         event_free(c->ka);
     json_decref(c->body);
@@ -362,6 +371,37 @@ static void on_client_abort(void *ud)
     chat_free(c);
 }
 
+void api_server_shutdown(api_server_t *s)
+{
+    bk_event_t e;
+    memset(&e, 0, sizeof e);
+    e.type = BK_EV_ERROR;
+    e.error.status = 503;
+    e.error.type = "api_error";
+    e.error.message = SLICE_LIT("Service Unavailable: the server is shutting down");
+    while (s->chats) {
+        chat_t *c = s->chats;
+        if (c->call) {
+            s->o.backend->cancel(c->call);
+            c->call = NULL;
+        }
+        if (c->req && !c->responded) {
+            chat_error(c, &e); /* a 503, or an error event that ends the stream; logged */
+        } else {
+            c->status = 503;
+            chat_log(c, "ended: the server is shutting down");
+        }
+        if (c->req)
+            http_req_on_abort(c->req, NULL, NULL);
+        chat_free(c);
+    }
+}
+
+int api_server_active(const api_server_t *s)
+{
+    return s->active;
+}
+
 /* Bodies from this size on are parsed and validated on a worker: jansson reads about 100 MB/s,
  * so an 8 MB body would hold every other connection for some 80 ms. Smaller ones cost less
  * than the hand-over. */
@@ -455,6 +495,10 @@ static void chat_begin(chat_t *c)
     }
     s->active++;
     s->requests++;
+    c->next = s->chats;
+    if (s->chats)
+        s->chats->prev = c;
+    s->chats = c;
     c->body = body;
     c->ttfb_us = -1;
     c->sink.events = sink_events;
@@ -782,6 +826,14 @@ static void handle_health(api_server_t *s, http_req_t *r, bool readiness)
                "\"requests\":%lld,\"active\":%d",
                ready ? status : "degraded", ready ? "true" : "false", SEEKD_VERSION,
                (long long)(time(NULL) - s->started), s->requests, s->active);
+    if (s->o.loopmon) {
+        loopmon_stats_t l = loopmon_read(s->o.loopmon);
+        buf_printf(&b,
+                   ",\"loop\":{\"max_stall_ms\":%.1f,\"recent_max_stall_ms\":%.1f,"
+                   "\"stalls_over_5ms\":%llu,\"stalls_over_100ms\":%llu}",
+                   l.max_ms, l.recent_ms, (unsigned long long)l.over_5ms,
+                   (unsigned long long)l.over_100ms);
+    }
     if (s->o.upstream) {
         buf_printf(&b,
                    ",\"queued\":%d,\"backends\":[{\"name\":\"upstream\",\"mode\":\"%s\","

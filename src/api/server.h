@@ -14,6 +14,7 @@
 struct event_base;
 
 struct workers;
+struct loopmon;
 
 typedef struct {
     struct event_base *base;
@@ -30,6 +31,7 @@ typedef struct {
     api_access_opts_t access; /* Host, CORS and client-address policy */
     const char *admin_token;  /* shows /health's details to "Bearer <it>"; NULL: to nobody */
     struct workers *workers;  /* large bodies are parsed here, off the loop; NULL: on it */
+    struct loopmon *loopmon;  /* the loop's stalls, shown in /health's details; may be NULL */
 } api_server_opts_t;
 
 typedef struct api_server api_server_t;
@@ -40,6 +42,12 @@ void api_server_free(api_server_t *s);
 void api_server_set_listen(api_server_t *s, const char *host, int port);
 /** The access policy, for api_client_addr() in code that limits per client address. */
 const api_access_t *api_server_access(const api_server_t *s);
+/** Answers still in flight (chat and completions). */
+int api_server_active(const api_server_t *s);
+/** Ends every answer in flight now, for a stop whose grace ran out: a client still waiting for
+ * its answer gets a 503 envelope, a stream gets an error event and its end; upstream calls are
+ * cancelled. */
+void api_server_shutdown(api_server_t *s);
 /** The http_handler_fn to give http_server_new, with the api_server_t as its ud. */
 void api_server_handle(http_req_t *req, void *ud);
 /** The http_head_fn to give http_opts_t.on_head, with the same ud: a POST with a body to a

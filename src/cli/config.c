@@ -27,6 +27,7 @@ void config_defaults(seekd_config_t *c)
     c->total_timeout_ms = 0;
     c->keepalive_ms = 3000;
     c->client_timeout_ms = 120000;
+    c->shutdown_grace_ms = 30000;
     c->header_timeout_ms = 10000;
     c->min_body_rate = 1024;
     c->max_connections_per_ip = 512;
@@ -277,6 +278,7 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
                  : !strcmp(key, "cooldown_ms")         ? &c->cooldown_ms
                  : !strcmp(key, "token_check_per_min") ? &c->token_check_per_min
                  : !strcmp(key, "client_timeout_ms")   ? &c->client_timeout_ms
+                 : !strcmp(key, "shutdown_grace_ms")   ? &c->shutdown_grace_ms
                  : !strcmp(key, "header_timeout_ms")   ? &c->header_timeout_ms
                  : !strcmp(key, "max_connections")     ? &c->max_connections
                  : !strcmp(key, "max_connections_per_ip") ? &c->max_connections_per_ip

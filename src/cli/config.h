@@ -45,6 +45,7 @@ typedef struct {
     long total_timeout_ms;
     long keepalive_ms;
     long client_timeout_ms;
+    long shutdown_grace_ms; /* SIGTERM: how long answers in flight may take to finish */
     long header_timeout_ms;     /* a whole request head, from its first byte */
     size_t min_body_rate;       /* bytes/s over each header_timeout_ms window; 0: none */
     long max_connections;       /* 0: half the open-files limit */

@@ -14,7 +14,9 @@
 #include "api/error.h"
 #include "api/server.h"
 #include "backend/upstream.h"
+#include "base/clock.h"
 #include "base/log.h"
+#include "base/loopmon.h"
 #include "base/workers.h"
 #include "cli/config.h"
 #include "cli/tokenize_cmd.h"
@@ -51,12 +53,56 @@ static const char USAGE[] =
 
 static struct event_base *g_base;
 
+/* A graceful stop: the first SIGTERM/SIGINT stops accepting and lets answers in flight finish
+ * for shutdown_grace_ms, then ends the rest; a second signal exits at once. */
+static struct {
+    http_server_t *http;
+    api_server_t *api;
+    long grace_ms;
+    int64_t deadline_ms;
+    struct event *poll;
+    bool stopping;
+} g_stop;
+
+static void on_stop_poll(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    int left = api_server_active(g_stop.api);
+    if (left > 0 && mono_ms() < g_stop.deadline_ms)
+        return;
+    if (left > 0) {
+        log_warn("shutdown: %d answer%s still in flight after %ld ms: ending %s", left,
+                 left == 1 ? "" : "s", g_stop.grace_ms, left == 1 ? "it" : "them");
+        api_server_shutdown(g_stop.api);
+    }
+    event_del(g_stop.poll);
+    /* what was just written (the last answers, error events) leaves before the loop ends */
+    struct timeval tv = {0, 50000};
+    event_base_loopexit(g_base, &tv);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     (void)arg;
-    log_info("signal %d: shutting down", (int)sig);
-    event_base_loopexit(g_base, NULL);
+    if (g_stop.stopping) {
+        log_warn("signal %d again: exiting now", (int)sig);
+        event_base_loopbreak(g_base);
+        return;
+    }
+    g_stop.stopping = true;
+    int busy = api_server_active(g_stop.api);
+    log_info("signal %d: shutting down; no new connections, %d answer%s in flight may take up "
+             "to %ld ms",
+             (int)sig, busy, busy == 1 ? "" : "s", g_stop.grace_ms);
+    http_server_drain(g_stop.http);
+    g_stop.deadline_ms = mono_ms() + g_stop.grace_ms;
+    g_stop.poll = event_new(g_base, -1, EV_PERSIST, on_stop_poll, NULL);
+    struct timeval tv = {0, 20000};
+    event_add(g_stop.poll, &tv);
+    on_stop_poll(-1, 0, NULL);
 }
 
 static int serve(int argc, char **argv)
@@ -210,9 +256,11 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "seekd: cannot start libcurl\n");
         return 1;
     }
+    loopmon_t *loopmon = loopmon_new(g_base);
     api_server_opts_t ao = {
         .base = g_base,
         .workers = workers,
+        .loopmon = loopmon,
         .backend = upstream_backend(up),
         .upstream = up,
         .auth = {.client_keys = (const char *const *)cfg.client_keys,
@@ -277,6 +325,9 @@ static int serve(int argc, char **argv)
                  u->priority, u->weight, keys, u->models[0], u->nmodels > 1 ? ",..." : "");
     }
 
+    g_stop.http = http;
+    g_stop.api = api;
+    g_stop.grace_ms = cfg.shutdown_grace_ms;
     struct event *sigint = evsignal_new(g_base, SIGINT, on_signal, NULL);
     struct event *sigterm = evsignal_new(g_base, SIGTERM, on_signal, NULL);
     event_add(sigint, NULL);
@@ -285,9 +336,12 @@ static int serve(int argc, char **argv)
 
     event_free(sigint);
     event_free(sigterm);
+    if (g_stop.poll)
+        event_free(g_stop.poll);
     workers_free(workers); /* hands back the counts in flight while their answers still exist */
     http_server_free(http);
     api_server_free(api);
+    loopmon_free(loopmon);
     upstream_free(up);
     event_base_free(g_base);
     curl_global_cleanup();

@@ -453,6 +453,8 @@ int put_head(http_req_t *r, int status, const char *ctype, long long clen)
     } else {
         c->closing = true;
     }
+    if (c->srv->draining)
+        c->closing = true; /* the server is stopping: this is the connection's last answer */
     buf_printf(o, "x-request-id: %s\r\n", r->id);
     if (r->extra.len)
         buf_append(o, r->extra.data, r->extra.len);
@@ -470,6 +472,8 @@ void req_end(http_req_t *r)
     conn_t *c = r->c;
     c->req = NULL;
     c->busy = false;
+    if (c->srv->draining)
+        c->closing = true;
     req_free(r);
     flush_from_caller(c);
     if (!c->dead && !c->lingering && in_len(c) && !c->depth)

@@ -51,6 +51,12 @@ http_server_t *http_server_new(struct event_base *base, const http_opts_t *opts,
                                http_handler_fn handler, void *ud);
 /** Binds host:port (port 0: any free port). Returns 0 and the bound port, or -1. */
 int http_server_listen(http_server_t *s, const char *host, int port, int *bound_port);
+/** Stops taking connections and requests, for a graceful stop: the listening socket is closed,
+ * connections between requests are closed now, and the others after the answer in flight
+ * (with Connection: close). */
+void http_server_drain(http_server_t *s);
+/** Connections whose request a handler is answering. */
+int http_server_busy(const http_server_t *s);
 void http_server_free(http_server_t *s);
 
 #define HTTP_GONE (-1) /* the client went away or was dropped; the request is over */

@@ -534,6 +534,34 @@ int http_server_listen(http_server_t *s, const char *host, int port, int *bound_
     return 0;
 }
 
+void http_server_drain(http_server_t *s)
+{
+    if (s->draining)
+        return;
+    s->draining = true;
+    if (s->lev)
+        event_del(s->lev);
+    if (s->lfd >= 0) {
+        close(s->lfd); /* new clients are refused by the kernel from now on */
+        s->lfd = -1;
+    }
+    evtimer_del(s->accept_retry);
+    /* connections between requests go now; the others after the answer in flight */
+    for (conn_t *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->busy)
+            conn_gone(c);
+    }
+}
+
+int http_server_busy(const http_server_t *s)
+{
+    int n = 0;
+    for (const conn_t *c = s->conns; c; c = c->next)
+        n += c->busy;
+    return n;
+}
+
 void http_server_free(http_server_t *s)
 {
     if (!s)

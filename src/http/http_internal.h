@@ -47,6 +47,7 @@ struct http_server {
     conn_t *conns;
     int nconns;
     size_t body_held; /* bytes of request bodies held across connections (max_body_total) */
+    bool draining;    /* http_server_drain: no new connections or requests */
     http_peer_t *peers[PEER_BUCKETS]; /* open connections per client address (per-IP cap) */
     time_t date_sec;
     char date[40];
