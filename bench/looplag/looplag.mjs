@@ -1,6 +1,8 @@
 // looplag.mjs - the event loop's worst pause while seekd counts tokens for answers whose
 // upstream reported no usage (see run.sh). Prints, per scenario, /ping latency p50, p99 and
-// max over back-to-back pings on one kept-alive connection, and seekd's CPU time.
+// max over back-to-back pings on one kept-alive connection (what a client sees, scheduling
+// noise included), seekd's CPU time, and seekd's own worst loop stall ("stall": the loop
+// thread busy without returning to its events; builds without it print NaN).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,17 +30,18 @@ async function start(bin, args, portFile) {
 }
 
 const [, fakePort] = await start(FAKE_BIN, ['--listen', '127.0.0.1:0', '--port-file', path.join(dir, 'f'), '--quiet'], path.join(dir, 'f'));
-fs.writeFileSync(path.join(dir, 'seekd.conf'), 'max_body = 16m\n');
+fs.writeFileSync(path.join(dir, 'seekd.conf'), 'max_body = 16m\nadmin_token = bench-admin-token\n');
 const [seekd, port] = await start(SEEKD_BIN, ['serve', '--listen', '127.0.0.1:0', '--port-file', path.join(dir, 's'),
   '--upstream', `http://127.0.0.1:${fakePort}`, '--log-level', 'warn', '--config', path.join(dir, 'seekd.conf')], path.join(dir, 's'));
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const bigAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-function request(p, body, ag) {
+function request(p, body, ag, auth = null) {
   return new Promise((resolve, reject) => {
-    const r = http.request({ host: '127.0.0.1', port, path: p, method: body ? 'POST' : 'GET', agent: ag,
-      headers: body ? { 'Content-Type': 'application/json', Authorization: 'Bearer sk-bench-0001', 'Content-Length': Buffer.byteLength(body) } : {} },
-    (res) => { let n = 0; res.on('data', (d) => { n += d.length; }); res.on('end', () => resolve([res.statusCode, n])); });
+    const headers = body ? { 'Content-Type': 'application/json', Authorization: 'Bearer sk-bench-0001', 'Content-Length': Buffer.byteLength(body) } : {};
+    if (auth) headers.Authorization = auth;
+    const r = http.request({ host: '127.0.0.1', port, path: p, method: body ? 'POST' : 'GET', agent: ag, headers },
+    (res) => { const parts = []; res.on('data', (d) => { parts.push(d); }); res.on('end', () => resolve([res.statusCode, Buffer.concat(parts)])); });
     r.on('error', reject);
     r.end(body);
   });
@@ -61,7 +64,15 @@ function cpuMs(pid) {
   return (Number(f[11]) + Number(f[12])) * 1000 / 100; // utime + stime, in ticks of 10 ms
 }
 
+// seekd's own figure: the longest stretch its loop thread ran without getting back to its
+// events (GET /health details, loop.recent_max_stall_ms: since the previous read).
+async function loopStall() {
+  const [, b] = await request('/health', null, agent, 'Bearer bench-admin-token');
+  return JSON.parse(b).loop?.recent_max_stall_ms ?? NaN;
+}
+
 async function measure(name, load) {
+  await loopStall();
   const lat = [];
   let done = false;
   const c0 = cpuMs(seekd.pid);
@@ -76,7 +87,8 @@ async function measure(name, load) {
   const wall = performance.now() - t0;
   lat.sort((a, b) => a - b);
   const q = (x) => lat[Math.min(lat.length - 1, Math.floor(x * lat.length))];
-  return { name, pings: lat.length, p50: q(0.5), p99: q(0.99), max: lat.at(-1), wall, cpu: cpuMs(seekd.pid) - c0 };
+  const stall = await loopStall();
+  return { name, pings: lat.length, p50: q(0.5), p99: q(0.99), max: lat.at(-1), wall, cpu: cpuMs(seekd.pid) - c0, stall };
 }
 
 const scenarios = [
@@ -93,11 +105,11 @@ const scenarios = [
 ];
 const fmt = (x) => x.toFixed(2).padStart(8);
 console.log(`seekd: ${SEEKD_BIN}`);
-console.log('scenario'.padEnd(58), '  pings', '  p50 ms', '  p99 ms', '  max ms', ' wall ms', ' cpu ms');
+console.log('scenario'.padEnd(58), '  pings', '  p50 ms', '  p99 ms', '  max ms', ' wall ms', ' cpu ms', ' stall ms');
 for (let r = 0; r < ROUNDS; r++) {
   for (const [name, load] of scenarios) {
     const m = await measure(name, load);
-    console.log(m.name.padEnd(58), String(m.pings).padStart(7), fmt(m.p50), fmt(m.p99), fmt(m.max), fmt(m.wall), fmt(m.cpu));
+    console.log(m.name.padEnd(58), String(m.pings).padStart(7), fmt(m.p50), fmt(m.p99), fmt(m.max), fmt(m.wall), fmt(m.cpu), fmt(m.stall));
   }
 }
 agent.destroy();

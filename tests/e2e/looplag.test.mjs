@@ -1,6 +1,6 @@
 // looplag.test.mjs - large request bodies are parsed and validated on the worker pool, not on
-// the event loop: /ping stays prompt while several 8 MB bodies are read, and a client that
-// leaves while its body is parsed costs nothing afterwards.
+// the event loop: the loop does not stall while several 8 MB bodies are read, and a client
+// that leaves while its body is parsed costs nothing afterwards.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -22,29 +22,24 @@ function words(bytes, seed) {
   return parts.join('').slice(0, bytes);
 }
 
-test('/ping stays prompt while four 8 MB bodies are parsed', { timeout: 60000 }, async () => {
-  const N = 4;
-  const bodies = [...Array(N).keys()].map((i) => JSON.stringify({ model: 'deepseek-chat', messages: userMsg(words(8e6, i)) }));
-  let left = N;
-  const chats = bodies.map((b) => st.fetch('/chat/completions', {
+test('the loop does not stall while four 8 MB bodies are parsed', { timeout: 60000 }, async () => {
+  // seekd's own measure of its loop (GET /health details: loop.recent_max_stall_ms, the
+  // longest stretch the loop thread ran without getting back to its events since the last
+  // read), so the figure does not depend on how busy this machine is. Parsing an 8 MB body
+  // with jansson takes ~80 ms optimized and ~300 ms under ASan: on the loop, that was a stall.
+  await st.health(); // starts a new window
+  const bodies = [...Array(4).keys()].map((i) => JSON.stringify({ model: 'deepseek-chat', messages: userMsg(words(8e6, i)) }));
+  const res = await Promise.all(bodies.map((b) => st.fetch('/chat/completions', {
     body: b, headers: { 'Content-Type': 'application/json' }, timeoutMs: 50000,
-  }).then(async (r) => { const j = await r.json(); left--; return [r.status, j]; }));
-  const lat = [];
-  while (left > 0) {
-    const p0 = performance.now();
-    const r = await st.fetch('/ping', { auth: false });
-    await r.text();
-    lat.push(performance.now() - p0);
-  }
-  for (const [status, j] of await Promise.all(chats)) {
+  }).then(async (r) => [r.status, await r.json()])));
+  for (const [status, j] of res) {
     assert.equal(status, 200, JSON.stringify(j).slice(0, 300));
     assert.equal(j.choices[0].message.content, TEXT_ANSWER);
   }
-  // Parsing an 8 MB body with jansson takes ~80 ms optimized and several hundred under ASan;
-  // on the loop, four in a row held a ping that long. Generous for two shared cores: node
-  // itself builds and sends 32 MB meanwhile.
-  const worst = Math.max(...lat);
-  assert.ok(worst < 200, `worst /ping ${worst.toFixed(1)} ms over ${lat.length} pings`);
+  const loop = (await st.health()).loop;
+  // What stays on the loop is reading the bytes and writing them upstream: a few ms, tens
+  // under ASan.
+  assert.ok(loop.recent_max_stall_ms < 60, `the loop stalled ${loop.recent_max_stall_ms} ms: ${JSON.stringify(loop)}`);
 });
 
 test('a client that leaves while its large body is parsed: nothing is sent upstream, the server serves on', { timeout: 30000 }, async () => {
