@@ -131,6 +131,7 @@ typedef struct chat {
     char rid[65];
     char client[NET_ADDR_STRLEN];
     struct timespec t0;
+    char served_by[160]; /* "upstream=NAME key=ID", once the backend says */
     bool stream;
     bool responded; /* an error response or event went out */
     int status;
@@ -162,9 +163,10 @@ static void chat_log(chat_t *c, const char *outcome)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double dur_ms = (double)(now.tv_sec - c->t0.tv_sec) * 1e3 + (now.tv_nsec - c->t0.tv_nsec) / 1e6;
-    log_info("req=%s POST %s model=%s stream=%d status=%d upstream_ttfb_ms=%.1f dur_ms=%.1f "
+    log_info("req=%s POST %s model=%s stream=%d status=%d %s upstream_ttfb_ms=%.1f dur_ms=%.1f "
              "client=%s %s %s",
              c->rid, c->route, c->model, c->stream, c->status,
+             c->served_by[0] ? c->served_by : "upstream=-",
              c->ttfb_us >= 0 ? c->ttfb_us / 1000.0 : -1.0, dur_ms, c->client, usage, outcome);
 }
 
@@ -348,6 +350,13 @@ static void on_drained(void *arg)
         c->srv->o.backend->resume(c->call); /* may deliver events, and even end the call */
 }
 
+static void sink_served_by(bk_sink_t *s, const char *where, const char *key_id)
+{
+    chat_t *c = (chat_t *)s;
+    snprintf(c->served_by, sizeof c->served_by, "upstream=%s key=%s", where,
+             key_id ? key_id : "-");
+}
+
 static bool sink_writable(bk_sink_t *s)
 {
     chat_t *c = (chat_t *)s;
@@ -504,9 +513,18 @@ static void chat_begin(chat_t *c)
     c->sink.events = sink_events;
     c->sink.end = sink_end;
     c->sink.writable = sink_writable;
+    c->sink.served_by = sink_served_by;
     snprintf(c->rid, sizeof c->rid, "%s", http_req_id(r));
     api_client_addr_str(s->access, r, c->client, sizeof c->client);
+    /* durations count from the request's arrival, as upstream_ttfb_ms does */
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    long long since = http_req_elapsed_us(r);
+    c->t0.tv_sec -= since / 1000000;
+    c->t0.tv_nsec -= (since % 1000000) * 1000;
+    if (c->t0.tv_nsec < 0) {
+        c->t0.tv_sec--;
+        c->t0.tv_nsec += 1000000000;
+    }
     const char *model = json_string_value(json_object_get(body, "model"));
     snprintf(c->model, sizeof c->model, "%s", model ? model : "");
     c->stream = json_is_true(json_object_get(body, "stream"));

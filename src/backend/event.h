@@ -96,6 +96,10 @@ typedef struct bk_sink {
      * pauses until the backend's resume() is called: a slow client slows the upstream instead
      * of filling memory. */
     bool (*writable)(struct bk_sink *sink);
+    /** Who serves the answer, for logs and the ledger (NULL: not wanted): called once, before
+     * the answer's first events, with the upstream's name and the key's id (the relay), or
+     * the engine and model (the local backend). The strings live during the call only. */
+    void (*served_by)(struct bk_sink *sink, const char *where, const char *key_id);
 } bk_sink_t;
 
 #endif

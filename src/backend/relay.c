@@ -156,9 +156,15 @@ static void queue_remove(upstream_t *up, bk_call_t *req)
 
 /* ---- the answer as it passes through ---- */
 
+static const char *key_name(const bk_call_t *req, char out[48]);
+
 static int relay_events(bk_sink_t *s, const bk_event_t *ev, int n)
 {
     bk_call_t *req = (bk_call_t *)((char *)s - offsetof(bk_call_t, relay));
+    if (!req->committed && req->sink->served_by) {
+        char kn[48];
+        req->sink->served_by(req->sink, req->up->pool.ups[req->ui].name, key_name(req, kn));
+    }
     req->committed = true;
     for (int i = 0; i < n; i++) {
         switch (ev[i].type) {
@@ -273,7 +279,8 @@ static void settle_usage(bk_call_t *req, bool complete)
 
 /* ---- attempts ---- */
 
-static const char *masked(const bk_call_t *req, char out[48])
+/* The key of the current attempt as logs name it. */
+static const char *key_name(const bk_call_t *req, char out[48])
 {
     if (req->ki >= 0)
         return req->up->pool.ups[req->ui].keys[req->ki].masked;
@@ -303,6 +310,13 @@ static void on_attempt_done(void *owner, const att_result_t *r)
     bk_call_t *req = owner;
     upstream_t *up = req->up;
     req->att = NULL;
+    if (log_on(LOG_DEBUG)) {
+        char kn[48];
+        log_debug("req=%s attempt %d on upstream %s key %s: status %d, %s%s%s", req->r.request_id,
+                  req->attempts, up->pool.ups[req->ui].name, key_name(req, kn), r->status,
+                  r->failed ? "failed: " : r->stopped ? "stopped by the client" : "answered",
+                  r->failed ? r->fail.msg : "", r->delivered && r->failed ? " (after answer bytes)" : "");
+    }
     if (req->ki >= 0)
         up->pool.ups[req->ui].keys[req->ki].active--;
     if (pool_report(&up->pool, req->ui, req->ki, r->outcome, r->retry_after_ms, r->fail.msg,
@@ -317,7 +331,7 @@ static void on_attempt_done(void *owner, const att_result_t *r)
             set_failure(req, 504, "api_error", "no upstream answered within %ld ms",
                         up->o.request_timeout_ms);
         log_info("req=%s attempt %d on upstream %s key %s failed before the first byte: %s",
-                 req->r.request_id, req->attempts, uname, masked(req, mk), r->fail.msg);
+                 req->r.request_id, req->attempts, uname, key_name(req, mk), r->fail.msg);
         if (r->outcome != OUT_CLIENT && !r->deadline && req->attempts < up->o.max_attempts)
             try_next(req, false);
         else
@@ -378,6 +392,12 @@ static void start_attempt(bk_call_t *req, pool_pick_t pick)
         .done = on_attempt_done,
         .owner = req,
     };
+    if (log_on(LOG_DEBUG)) {
+        char kn[48];
+        log_debug("req=%s attempt %d: upstream %s key %s, POST %s through %s", req->r.request_id,
+                  req->attempts, up->pool.ups[pick.up].name, key_name(req, kn), path,
+                  xport_name(up->via[pick.up]));
+    }
     req->att = attempt_start(up->base, &spec);
 }
 
