@@ -110,6 +110,25 @@ export async function runSeekd(args, { env = {}, timeoutMs = 5000, portFile = nu
   return { ...r, started, stdout: proc.stdoutText(), stderr: proc.stderrText() };
 }
 
+/** Starts a fake upstream alone (for commands that are not a server, such as `seekd check`):
+ * {url, stop()}. args: extra fake_upstream arguments. */
+export async function startFake(args = []) {
+  const dir = tmpDir();
+  const portFile = path.join(dir, 'fake.port');
+  const fake = spawnCaptured(FAKE_BIN, ['--listen', '127.0.0.1:0', '--port-file', portFile, '--quiet', ...args],
+    { ...process.env });
+  try {
+    const port = await waitPortFile(portFile, fake, 'fake_upstream');
+    return {
+      url: `http://127.0.0.1:${port}`,
+      stop: async () => { await stopProc(fake); fs.rmSync(dir, { recursive: true, force: true }); },
+    };
+  } catch (e) {
+    await stopProc(fake);
+    throw e;
+  }
+}
+
 /**
  * Starts a fake upstream and seekd in front of it.
  * opts.config: text of a seekd config file (optional), or a function (fakeUrl) => text for
