@@ -739,7 +739,7 @@ int config_build(seekd_config_t *c, const config_args_t *a, char *err, size_t er
                  "own api_key",
                  a->config_path);
     if (sections && a->upstream)
-        log_warn("--upstream is not used: %s defines [upstream] sections", a->config_path);
+        log_info("--upstream is not used: %s defines [upstream] sections", a->config_path);
     int server_keys = config_server_keys(c);
     if (sections && server_keys == 0)
         log_warn("no [upstream] section has an api_key: each client's own bearer key is sent "
