@@ -4,7 +4,9 @@
 # printed). Both compilers build with -Werror.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" = 0 ]; then bash scripts/deps.sh; else sudo bash scripts/deps.sh; fi || exit 1
+if ! bash scripts/deps.sh --check 2>/dev/null; then
+  if [ "$(id -u)" = 0 ]; then bash scripts/deps.sh; else sudo bash scripts/deps.sh; fi || exit 1
+fi
 jobs=$(nproc)
 status=0
 

@@ -773,8 +773,8 @@ static void health_upstreams(const upstream_t *up, int64_t now, buf_t *b)
         buf_puts(b, "],\"keys\":[");
         for (int k = 0; k < u->nkeys; k++) {
             const pool_key_t *key = &u->keys[k];
-            buf_puts(b, k ? ",{\"key\":" : "{\"key\":");
-            jw_str(b, key->masked, strlen(key->masked));
+            buf_puts(b, k ? ",{\"key_id\":" : "{\"key_id\":");
+            jw_str(b, key->id, strlen(key->id));
             buf_printf(b, ",\"state\":\"%s\",\"active\":%d,\"requests\":%lld,\"failures\":%lld",
                        pool_state_name(key->state), key->active, (long long)key->requests,
                        (long long)key->failures);
@@ -818,8 +818,8 @@ static void health_state(const api_server_t *s, int64_t now, bool *ready, bool *
     *degraded |= !*ready;
 }
 
-/* GET /health: public, always 200 with the status only; the details (upstream URLs, masked
- * keys, their states and errors) only to the admin token. GET /health/ready: 503 when nothing
+/* GET /health: public, always 200 with the status only; the details (upstream URLs, key ids,
+ * the keys' states and errors) only to the admin token. GET /health/ready: 503 when nothing
  * can serve, for load balancers. */
 static void handle_health(api_server_t *s, http_req_t *r, bool readiness)
 {

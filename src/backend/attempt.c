@@ -37,8 +37,8 @@ struct attempt {
     bk_failure_t f;
 };
 
-/* The attempt's key as logs may show it ("sk-…abcd"), masked only when a log line needs it. */
-#define MASKED(a) log_mask_key((a)->s.key, (a)->s.key ? strlen((a)->s.key) : 0, (char[48]){0}, 48)
+/* The attempt's key as logs name it (its key id), worked out only when a log line needs it. */
+#define KEY_ID(a) log_key_id((a)->s.key ? (a)->s.key : "", (a)->s.key ? strlen((a)->s.key) : 0, (char[LOG_KEY_ID_SIZE]){0})
 
 static void arm_timer(attempt_t *a, long ms)
 {
@@ -115,7 +115,7 @@ static int on_sse_data(void *ud, slice_t data)
     }
     if (rc == BK_CHUNK_MALFORMED) {
         log_warn("upstream %s key %s sent a malformed chunk (%s) after %d chunks", a->s.upstream,
-                 MASKED(a), why, a->st.chunks);
+                 KEY_ID(a), why, a->st.chunks);
         fail(a, OUT_SERVER, 502, "api_error", "upstream sent a malformed chunk: %s", why);
         return 1;
     }
@@ -323,7 +323,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)what;
     attempt_t *a = arg;
     bool first = a->st.chunks == 0;
-    log_warn("upstream %s key %s: %s", a->s.upstream, MASKED(a),
+    log_warn("upstream %s key %s: %s", a->s.upstream, KEY_ID(a),
              a->bounded ? "no answer before the request's deadline"
              : first    ? "first-token timeout"
                         : "idle timeout");

@@ -62,7 +62,7 @@ typedef struct {
     slice_t path, headers, body; /* see xport_req_t; must outlive the attempt */
     bk_sink_t *sink;             /* ATT_ANSWER: where the events go */
     bool client_key;             /* the client's own key: its 401/402 are the client's to hear */
-    const char *upstream;        /* the upstream's name, and its key, for log lines (masked) */
+    const char *upstream;        /* the upstream's name, and its key, for log lines (by id) */
     const char *key;
     const att_limits_t *lim; /* must outlive the attempt */
     long first_byte_ms;      /* > 0: the owner's own deadline for the answer's head, when

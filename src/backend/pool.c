@@ -45,8 +45,7 @@ void pool_init(pool_t *p, const pool_upstream_def_t *defs, int ndefs, const pool
         u->keys = xcalloc((size_t)d->nkeys + 1, sizeof *u->keys);
         for (int k = 0; k < d->nkeys; k++) {
             u->keys[k].key = xstrdup(d->keys[k]);
-            log_mask_key(d->keys[k], strlen(d->keys[k]), u->keys[k].masked,
-                         sizeof u->keys[k].masked);
+            log_key_id(d->keys[k], strlen(d->keys[k]), u->keys[k].id);
         }
         u->nmodels = d->nmodels;
         u->models = xcalloc((size_t)d->nmodels + 1, sizeof *u->models);

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/log.h"
+
 typedef enum {
     KEY_OK,
     KEY_COOLDOWN,   /* 429: until `until_ms` (Retry-After or backoff) */
@@ -17,7 +19,7 @@ typedef enum {
 
 typedef struct {
     char *key;
-    char masked[48];
+    char id[LOG_KEY_ID_SIZE]; /* the key's id (base/log.h): how logs and /health name it */
     pool_key_state_t state;
     char reason[160];
     int64_t until_ms;

@@ -60,10 +60,10 @@ static void on_probe_done(void *owner, const att_result_t *r)
     pool_upstream_t *u = &up->pool.ups[p->ui];
     pool_key_t *k = &u->keys[p->ki];
     bool was_ok = k->state == KEY_OK && !u->ejected;
-    log_debug("probe of upstream %s key %s: %s", u->name, k->masked, detail);
+    log_debug("probe of upstream %s key %s: %s", u->name, k->id, detail);
     pool_probe_result(&up->pool, p->ui, p->ki, ok, detail, mono_ms());
     if (ok && !was_ok)
-        log_info("upstream %s key %s is back: %s", u->name, k->masked, detail);
+        log_info("upstream %s key %s is back: %s", u->name, k->id, detail);
     probe_free(p);
     if (ok)
         relay_dispatch(up);
@@ -93,7 +93,7 @@ void probe_start(upstream_t *up, int ui, int ki)
         .done = on_probe_done,
         .owner = p,
     };
-    log_debug("probe of upstream %s key %s (%s): GET %s", u->name, k->masked,
+    log_debug("probe of upstream %s key %s (%s): GET %s", u->name, k->id,
               pool_state_name(k->state), p->balance ? "/user/balance" : "/models");
     p->next = up->probes;
     if (up->probes)

@@ -283,9 +283,9 @@ static void settle_usage(bk_call_t *req, bool complete)
 static const char *key_name(const bk_call_t *req, char out[48])
 {
     if (req->ki >= 0)
-        return req->up->pool.ups[req->ui].keys[req->ki].masked;
+        return req->up->pool.ups[req->ui].keys[req->ki].id;
     const char *k = req->r.client_keys[-1 - req->ki];
-    return log_mask_key(k, strlen(k), out, 48);
+    return log_key_id(k, strlen(k), out);
 }
 
 static void log_key_change(upstream_t *up, int ui, int ki)
@@ -298,7 +298,7 @@ static void log_key_change(upstream_t *up, int ui, int ki)
         return;
     }
     pool_key_t *k = &u->keys[ki];
-    log_warn("upstream %s key %s is now %s: %s", u->name, k->masked, pool_state_name(k->state),
+    log_warn("upstream %s key %s is now %s: %s", u->name, k->id, pool_state_name(k->state),
              k->reason);
     if (u->ejected)
         log_warn("upstream %s ejected: %s", u->name, u->reason);

@@ -7,6 +7,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "base/sha256.h"
+
 static log_level_t g_level = LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error", "off"};
 
@@ -67,5 +69,18 @@ char *log_mask_key(const char *key, size_t keylen, char *out, size_t outsz)
     else
         pre = 0;
     snprintf(out, outsz, "%.*s\xe2\x80\xa6%.*s", (int)pre, key, 4, key + keylen - 4);
+    return out;
+}
+
+char *log_key_id(const char *key, size_t keylen, char out[LOG_KEY_ID_SIZE])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t d[SHA256_SIZE];
+    sha256(key, keylen, d);
+    for (int i = 0; i < LOG_KEY_ID_LEN / 2; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[LOG_KEY_ID_LEN] = '\0';
     return out;
 }

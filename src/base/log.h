@@ -26,4 +26,15 @@ void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(prin
  * more than outsz bytes including the NUL. Returns out. */
 char *log_mask_key(const char *key, size_t keylen, char *out, size_t outsz);
 
+/* A key id: 8 lowercase hex digits, the first 4 bytes of the key's SHA-256. */
+#define LOG_KEY_ID_LEN 8
+#define LOG_KEY_ID_SIZE (LOG_KEY_ID_LEN + 1)
+
+/** Writes the key id of key[0..keylen) into out, NUL-terminated, and returns out. It names a key
+ * in logs, /health, metrics and the ledger without showing any of its characters, whatever the
+ * key's length. Unkeyed on purpose: the same key has the same id across restarts and instances,
+ * and an operator can find it with `printf %s "$KEY" | sha256sum | cut -c1-8`. 32 bits tell a
+ * handful of keys apart; they cannot give back a key of real entropy. */
+char *log_key_id(const char *key, size_t keylen, char out[LOG_KEY_ID_SIZE]);
+
 #endif

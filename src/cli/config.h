@@ -102,5 +102,25 @@ bool config_is_loopback(const char *host);
 /** Server-side keys over all upstreams (after config_finish). */
 int config_server_keys(const seekd_config_t *c);
 void config_free(seekd_config_t *c);
+/** Whether key is a setting the file accepts, at the top or in an [upstream] section. */
+bool config_known_setting(const char *key);
+
+/** What `seekd serve` (and `seekd check`) are given besides the file. NULL: not given. */
+typedef struct {
+    const char *config_path;
+    const char *listen;
+    const char *upstream;
+    const char *log_level;
+    const char *env_keys; /* DEEPSEEK_API_KEY */
+    bool allow_open;
+} config_args_t;
+
+/** Builds the settings `seekd serve` runs with, one way for serve and check: defaults, the
+ * file, DEEPSEEK_API_KEY, flags, config_finish, config_check, and the refusal to be an open
+ * relay beyond loopback. Sets the log level, then logs a warning for what is set but not used
+ * (DEEPSEEK_API_KEY or --upstream beside [upstream] sections) and for an open relay that
+ * --allow-open lets through. Returns 0, or -1 with the reason in err (the caller exits 2);
+ * c must be freed with config_free either way. */
+int config_build(seekd_config_t *c, const config_args_t *a, char *err, size_t errlen);
 
 #endif

@@ -1,4 +1,4 @@
-/* main.c - the seekd command line: serve, tokenize, --help, --version. */
+/* main.c - the seekd command line: serve, check, tokenize, --help, --version. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -18,6 +18,8 @@
 #include "base/log.h"
 #include "base/loopmon.h"
 #include "base/workers.h"
+#include "cli/args.h"
+#include "cli/check_cmd.h"
 #include "cli/config.h"
 #include "cli/tokenize_cmd.h"
 #include "http/http.h"
@@ -28,6 +30,8 @@ static const char USAGE[] =
     "Usage:\n"
     "  seekd serve [--listen HOST:PORT] [--upstream URL] [--config FILE] [--allow-open]\n"
     "              [--log-level LEVEL] [--port-file FILE]\n"
+    "  seekd check [--config FILE] [--probe] [--listen HOST:PORT] [--upstream URL]\n"
+    "              [--allow-open] [--log-level LEVEL]\n"
     "  seekd tokenize [--tokenizer FILE|--family NAME] [--chat] [--template T] [--special]\n"
     "                 [--bos] [--count] [--jsonl] [TEXT|-]\n"
     "  seekd --help | --version\n"
@@ -42,6 +46,9 @@ static const char USAGE[] =
     "                              no client_key (an open relay of your paid key!)\n"
     "          --log-level LEVEL   debug, info, warn, error or off (default info)\n"
     "          --port-file FILE    write the bound port there once listening\n"
+    "check   Validate the settings exactly as serve would (same flags, same environment) and\n"
+    "        exit: 0 fit to run, 2 invalid (as serve exits), 3 a probe failed.\n"
+    "          --probe             also GET /models from each upstream with each of its keys\n"
     "tokenize  Print the token ids of TEXT (or stdin) as one line, exactly as DeepSeek counts\n"
     "        them; --count prints only the count, --jsonl reads one JSON string per line.\n"
     "        Families: deepseek-v3 (default, built in), deepseek-llm, deepseek-coder, qwen2,\n"
@@ -108,10 +115,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static int serve(int argc, char **argv)
 {
     seekd_config_t cfg;
-    config_defaults(&cfg);
-    const char *config_path = NULL, *listen = NULL, *upstream = NULL, *level = NULL;
+    config_args_t args = {0};
     const char *port_file = NULL;
-    bool allow_open = false;
     static const struct option opts[] = {
         {"listen", required_argument, 0, 'l'},
         {"upstream", required_argument, 0, 'u'},
@@ -124,22 +129,23 @@ static int serve(int argc, char **argv)
     };
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "l:u:c:ov:p:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":l:u:c:ov:p:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'l':
-            listen = optarg;
+            args.listen = optarg;
             break;
         case 'u':
-            upstream = optarg;
+            args.upstream = optarg;
             break;
         case 'c':
-            config_path = optarg;
+            args.config_path = optarg;
             break;
         case 'o':
-            allow_open = true;
+            args.allow_open = true;
             break;
         case 'v':
-            level = optarg;
+            args.log_level = optarg;
             break;
         case 'p':
             port_file = optarg;
@@ -148,55 +154,22 @@ static int serve(int argc, char **argv)
             fputs(USAGE, stdout);
             return 0;
         default:
-            fputs(USAGE, stderr);
-            return 2;
+            return cli_bad_flag("serve", ch, argc, argv);
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "seekd serve: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "seekd serve: unexpected argument '%s'\nsee 'seekd serve --help'\n",
+                argv[optind]);
         return 2;
     }
+    args.env_keys = getenv("DEEPSEEK_API_KEY");
     char err[1024];
-    if (config_path && config_load(&cfg, config_path, err, sizeof err)) {
+    if (config_build(&cfg, &args, err, sizeof err)) {
         fprintf(stderr, "seekd: %s\n", err);
         config_free(&cfg);
         return 2;
     }
-    const char *env = getenv("DEEPSEEK_API_KEY");
-    if (env && *env)
-        config_set_keys(&cfg, env);
-    if ((listen && config_set(&cfg, "listen", listen, err, sizeof err)) ||
-        (upstream && config_set(&cfg, "upstream", upstream, err, sizeof err)) ||
-        (level && config_set(&cfg, "log_level", level, err, sizeof err))) {
-        fprintf(stderr, "seekd: %s\n", err);
-        config_free(&cfg);
-        return 2;
-    }
-    if (allow_open)
-        cfg.allow_open = true;
-    if (upstream && cfg.nups > 0)
-        fprintf(stderr, "seekd: note: --upstream is ignored: the config file defines [upstream] "
-                        "sections\n");
-    config_finish(&cfg);
-    if (config_check(&cfg, err, sizeof err)) {
-        fprintf(stderr, "seekd: %s\n", err);
-        config_free(&cfg);
-        return 2;
-    }
-    log_set_level((log_level_t)cfg.log_level);
     int server_keys = config_server_keys(&cfg);
-
-    if (!config_is_loopback(cfg.listen_host) && server_keys > 0 && cfg.nclient_keys == 0 &&
-        !cfg.allow_open) {
-        fprintf(stderr,
-                "seekd: refusing to listen on %s: the server holds upstream keys and no "
-                "client_key is configured, so anyone who can reach it could spend them.\n"
-                "       Set client_key in the config file, listen on 127.0.0.1, or pass "
-                "--allow-open if that is really what you want.\n",
-                cfg.listen_host);
-        config_free(&cfg);
-        return 2;
-    }
 
     /* Many concurrent streams need many descriptors. */
     struct rlimit rl;
@@ -313,15 +286,16 @@ static int serve(int argc, char **argv)
              server_keys ? (cfg.nclient_keys ? "server keys, client keys required"
                                              : "server keys, no client auth")
                          : "clients bring their own keys");
-    const pool_t *pool = upstream_pool(up);
-    for (int i = 0; i < pool->nups; i++) {
-        const pool_upstream_t *u = &pool->ups[i];
-        char keys[512] = "";
+    for (int i = 0; i < cfg.nups; i++) {
+        const cfg_upstream_t *u = &cfg.ups[i];
+        char keys[CFG_MAX_LIST * (LOG_KEY_ID_LEN + 1) + 1] = "";
         size_t off = 0;
-        for (int k = 0; k < u->nkeys && off < sizeof keys - 64; k++)
-            off += (size_t)snprintf(keys + off, sizeof keys - off, "%s%s", k ? "," : "",
-                                    u->keys[k].masked);
-        log_info("upstream %s %s priority=%d weight=%d keys=[%s] models=%s%s", u->name, u->url,
+        for (int k = 0; k < u->nkeys; k++) {
+            char id[LOG_KEY_ID_SIZE];
+            log_key_id(u->keys[k], strlen(u->keys[k]), id);
+            off += (size_t)snprintf(keys + off, sizeof keys - off, "%s%s", k ? "," : "", id);
+        }
+        log_info("upstream %s %s priority=%d weight=%d key_ids=[%s] models=%s%s", u->name, u->url,
                  u->priority, u->weight, keys, u->models[0], u->nmodels > 1 ? ",..." : "");
     }
 
@@ -353,7 +327,7 @@ static int serve(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(USAGE, stderr);
+        fprintf(stderr, "seekd: which command? (serve, check, tokenize)\nsee 'seekd --help'\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -369,6 +343,8 @@ int main(int argc, char **argv)
         return serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize"))
         return cli_tokenize_main(argc - 1, argv + 1);
-    fprintf(stderr, "seekd: unknown command '%s'\n\n%s", cmd, USAGE);
+    if (!strcmp(cmd, "check"))
+        return cli_check_main(argc - 1, argv + 1);
+    fprintf(stderr, "seekd: unknown command '%s'\nsee 'seekd --help'\n", cmd);
     return 2;
 }

@@ -14,8 +14,9 @@
 #define MAX_INPUT ((size_t)1 << 31)
 
 static const char usage[] =
-    "usage: seekd tokenize [--tokenizer FILE | --family NAME] [--chat] [--special] [--bos]\n"
-    "                      [--count] [--jsonl] [TEXT | -]\n"
+    "usage: seekd tokenize [--tokenizer FILE | --family NAME] [--chat] [--template T]\n"
+    "                      [--special] [--bos] [--count] [--jsonl] [TEXT | -]\n"
+    "\n"
     "  Prints the token ids of TEXT (stdin when TEXT is '-' or absent).\n"
     "  --family NAME   deepseek-v3 (default, built in), deepseek-llm, deepseek-coder, qwen2\n"
     "                  (deepseek-r1-qwen), gpt2, llama-spm; others need --tokenizer FILE\n"
@@ -216,18 +217,27 @@ int cli_tokenize_main(int argc, char **argv)
             text = a;
             have_text = true;
         } else {
-            fprintf(stderr, "seekd tokenize: unexpected argument '%s'\n%s", a, usage);
+            bool needs_value =
+                !strcmp(a, "--tokenizer") || !strcmp(a, "--family") || !strcmp(a, "--template");
+            if (needs_value)
+                fprintf(stderr, "seekd tokenize: %s needs a value\n", a);
+            else
+                fprintf(stderr, "seekd tokenize: %s '%s'\n",
+                        a[0] == '-' && a[1] ? "unknown flag" : "unexpected argument", a);
+            fputs("see 'seekd tokenize --help'\n", stderr);
             return 2;
         }
     }
     tok_family_t fam = TOK_FAM_AUTO;
     if (family && tok_family_parse(family, &fam) < 0) {
-        fprintf(stderr, "seekd tokenize: unknown family '%s'\n%s", family, usage);
+        fprintf(stderr, "seekd tokenize: unknown family '%s'\nsee 'seekd tokenize --help'\n",
+                family);
         return 2;
     }
     tok_template_t tpl = 0;
     if (tpl_name && tok_template_parse(tpl_name, &tpl) < 0) {
-        fprintf(stderr, "seekd tokenize: unknown template '%s'\n%s", tpl_name, usage);
+        fprintf(stderr, "seekd tokenize: unknown template '%s'\nsee 'seekd tokenize --help'\n",
+                tpl_name);
         return 2;
     }
     tok_t *owned = NULL;

@@ -2,6 +2,7 @@
 // captures seekd's stderr, and stops both at the end. Paths come from the environment ctest sets:
 // SEEKD_BIN, FAKE_BIN, FIXTURES_DIR (optional).
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,6 +111,25 @@ export async function runSeekd(args, { env = {}, timeoutMs = 5000, portFile = nu
   if (proc.exitCode === null && proc.signalCode === null) await stopProc(proc);
   const r = await proc.exited;
   return { ...r, started, stdout: proc.stdoutText(), stderr: proc.stderrText() };
+}
+
+/** Starts a fake upstream alone (for commands that are not a server, such as `seekd check`):
+ * {url, stop()}. args: extra fake_upstream arguments. */
+export async function startFake(args = []) {
+  const dir = tmpDir();
+  const portFile = path.join(dir, 'fake.port');
+  const fake = spawnCaptured(FAKE_BIN, ['--listen', '127.0.0.1:0', '--port-file', portFile, '--quiet', ...args],
+    { ...process.env });
+  try {
+    const port = await waitPortFile(portFile, fake, 'fake_upstream');
+    return {
+      url: `http://127.0.0.1:${port}`,
+      stop: async () => { await stopProc(fake); fs.rmSync(dir, { recursive: true, force: true }); },
+    };
+  } catch (e) {
+    await stopProc(fake);
+    throw e;
+  }
 }
 
 /**
@@ -340,11 +360,16 @@ export async function waitFor(fn, timeoutMs = 2000, everyMs = 25) {
 
 /** The /health entry of one server key, found by its last 4 characters (keys are masked there),
  * with its upstream: {up, key} or null. */
+/** How seekd names a key in logs and /health: the first 8 hex digits of its SHA-256. */
+export function keyId(key) {
+  return createHash('sha256').update(key).digest('hex').slice(0, 8);
+}
+
 export function healthKey(health, upstreamName, key) {
   for (const b of health.backends || []) {
     for (const u of b.upstreams || []) {
       if (upstreamName && u.name !== upstreamName) continue;
-      const k = (u.keys || []).find((x) => x.key.endsWith(key.slice(-4)));
+      const k = (u.keys || []).find((x) => x.key_id === keyId(key));
       if (k) return { up: u, key: k };
     }
   }

@@ -4,13 +4,13 @@
 // never written in full.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, userMsg, waitFor, TEXT_ANSWER } from './harness.mjs';
+import { startStack, userMsg, waitFor, keyId, TEXT_ANSWER } from './harness.mjs';
 
 const T = { timeout: 15000 };
 const K = ['sk-logs-first-aaaa1111', 'sk-logs-second-bbbb2222'];
 
-/** How logs name a key. */
-const keyName = (k) => `sk-…${k.slice(-4)}`;
+/** How logs name a key: its key id. */
+const keyName = keyId;
 
 function poolConfig(extra = '') {
   return (url) => `${extra}\n[upstream up1]\nurl = ${url}\napi_key = ${K.join(', ')}\n`;

@@ -1,8 +1,9 @@
-/* test_base.c - capped buffers, key masking and the JSON writer. */
+/* test_base.c - capped buffers, key masking and key ids, SHA-256 and the JSON writer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "api/error.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/sha256.h"
 #include "json/jw.h"
 
 static void buf_refuses_to_grow_past_cap(void **state)
@@ -132,6 +134,71 @@ static void mask_key_shows_prefix_and_last_four(void **state)
                         "\xe2\x80\xa6mnop");
 }
 
+static void hex(const uint8_t *d, char out[2 * SHA256_SIZE + 1])
+{
+    for (int i = 0; i < SHA256_SIZE; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* FIPS 180-4's examples, and lengths around the 55/56 and 64-byte padding edges (expected
+ * values from Python's hashlib). */
+static void sha256_matches_known_digests(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t xs; /* in == NULL: this many 'x' */
+        const char *want;
+    } cases[] = {
+        {"", 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", 0, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 0,
+         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+        {NULL, 55, "d5e285683cd4efc02d021a5c62014694958901005d6f71e89e0989fac77e4072"},
+        {NULL, 56, "04c26261370ee7541549d16dee320c723e3fd14671e66a099afe0a377c16888e"},
+        {NULL, 63, "75220b47218278e656f2013bb8f0c455a25eaf01e86c64924e9d48d89776d6f2"},
+        {NULL, 64, "7ce100971f64e7001e8fe5a51973ecdfe1ced42befe7ee8d5fd6219506b5393c"},
+        {NULL, 119, "000b48d4edf0fa7bee3c6236ecd2785baa5db4eeb8bb54341b029e0d9fa5fb0c"},
+        {NULL, 120, "13f05a0b594787f5ecd315edc96141bd3243203d1b7d4f0836f37308b276ba98"},
+    };
+    char xs[128];
+    memset(xs, 'x', sizeof xs);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t d[SHA256_SIZE];
+        char got[2 * SHA256_SIZE + 1];
+        if (cases[i].in)
+            sha256(cases[i].in, strlen(cases[i].in), d);
+        else
+            sha256(xs, cases[i].xs, d);
+        hex(d, got);
+        assert_string_equal(got, cases[i].want);
+    }
+    /* a million 'a': many blocks */
+    char *a = malloc(1000000);
+    memset(a, 'a', 1000000);
+    uint8_t d[SHA256_SIZE];
+    char got[2 * SHA256_SIZE + 1];
+    sha256(a, 1000000, d);
+    hex(d, got);
+    assert_string_equal(got, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    free(a);
+}
+
+/* A key id is the first 8 hex digits of the key's SHA-256 (`sha256sum | cut -c1-8`), the same
+ * for every length: no character of the key shows, a short one included. */
+static void key_id_is_a_sha256_prefix_and_shows_no_character(void **state)
+{
+    (void)state;
+    char id[LOG_KEY_ID_SIZE];
+    const char *k = "sk-test-0123456789abcdef";
+    assert_string_equal(log_key_id(k, strlen(k), id), "c871f067");
+    assert_string_equal(log_key_id("k1", 2, id), "6ab9f1eb");
+    assert_string_equal(log_key_id("local-token", 11, id), "c7ec7c54");
+    assert_int_equal(strlen(id), LOG_KEY_ID_LEN);
+    /* only the given bytes count */
+    assert_string_equal(log_key_id("k1-and-more", 2, id), "6ab9f1eb");
+}
+
 static void jw_str_escapes_controls_and_invalid_utf8(void **state)
 {
     (void)state;
@@ -182,6 +249,8 @@ int main(void)
         cmocka_unit_test(buf_reset_free_and_init_clear_the_failure),
         cmocka_unit_test(jw_after_failure_adds_nothing),
         cmocka_unit_test(mask_key_shows_prefix_and_last_four),
+        cmocka_unit_test(sha256_matches_known_digests),
+        cmocka_unit_test(key_id_is_a_sha256_prefix_and_shows_no_character),
         cmocka_unit_test(jw_str_escapes_controls_and_invalid_utf8),
         cmocka_unit_test(error_envelope_has_all_four_fields),
     };

@@ -95,6 +95,8 @@ static void bad_lines_name_file_and_line(void **state)
         {"bad-port.conf", "bad-port.conf:1: listen must be HOST:PORT"},
         {"does-not-exist.conf", "does-not-exist.conf: cannot open"},
         {"bad-no-url.conf", "bad-no-url.conf:1: upstream 'a' has no url"},
+        /* the line of the section without a url, not of the last section */
+        {"bad-no-url-first.conf", "bad-no-url-first.conf:1: upstream 'b' has no url"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         seekd_config_t c;
@@ -106,6 +108,145 @@ static void bad_lines_name_file_and_line(void **state)
             fail_msg("%s: got '%s', want it to contain '%s'", cases[i].file, err, cases[i].want);
         config_free(&c);
     }
+}
+
+/* A ' #' (or a tab then '#') starts a comment anywhere in a line: docs/config.md's first
+ * example is written that way. A '#' glued to a value is part of it. */
+static void inline_comments_are_cut(void **state)
+{
+    (void)state;
+    seekd_config_t c;
+    config_defaults(&c);
+    char err[512] = "";
+    if (config_load(&c, DATA "inline-comments.conf", err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(c.nkeys, 2);
+    assert_string_equal(c.keys[0], "sk-first-key");
+    assert_string_equal(c.keys[1], "sk-second-key");
+    assert_int_equal(c.nclient_keys, 2);
+    assert_string_equal(c.client_keys[0], "sk-my-team-key");
+    assert_string_equal(c.client_keys[1], "ck-with#hash");
+    assert_int_equal(c.nmodels, 2);
+    assert_string_equal(c.models[1], "deepseek-reasoner");
+    assert_int_equal(c.max_body, 8u << 20);
+    config_finish(&c);
+    assert_int_equal(config_check(&c, err, sizeof err), 0);
+    config_free(&c);
+}
+
+/* Every value error from the file names FILE:LINE; key errors name the key's position on its
+ * line, never the key. */
+static void value_errors_name_file_and_line(void **state)
+{
+    (void)state;
+    const struct {
+        const char *file, *want;
+    } cases[] = {
+        {"bad-key-space.conf",
+         "bad-key-space.conf:3: api key #2 on this line has a space, a control or a non-ASCII "
+         "character"},
+        {"bad-key-control-in-section.conf",
+         "bad-key-control-in-section.conf:3: api key #2 on this line has a space"},
+        {"bad-client-key-tab.conf",
+         "bad-client-key-tab.conf:3: client_key #2 on this line has a space"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        seekd_config_t c;
+        config_defaults(&c);
+        char path[512], err[512] = "";
+        snprintf(path, sizeof path, DATA "%s", cases[i].file);
+        assert_int_equal(config_load(&c, path, err, sizeof err), -1);
+        if (!strstr(err, cases[i].want))
+            fail_msg("%s: got '%s', want it to contain '%s'", cases[i].file, err, cases[i].want);
+        assert_null(strstr(err, "sk-"));
+        config_free(&c);
+    }
+}
+
+/* What used to start with something else than what was written: a directory as the file,
+ * "[upstreams foo]" as an upstream "s", "[upstream a b]" as "a", and a top-level key that
+ * sections make unused. */
+static void what_would_be_misread_is_refused(void **state)
+{
+    (void)state;
+    const struct {
+        const char *file, *want;
+    } cases[] = {
+        {"", "config/: not a config file (a directory)"},
+        {"bad-section-plural.conf",
+         "bad-section-plural.conf:1: expected a section '[upstream NAME]'"},
+        {"bad-section-two-words.conf",
+         "bad-section-two-words.conf:1: expected a section '[upstream NAME]'"},
+        {"bad-mix-api-key.conf",
+         "bad-mix-api-key.conf:2: a top-level 'api_key' is not used when the file defines "
+         "[upstream] sections (line 4): move it into a section"},
+        {"bad-mix-upstream.conf", "bad-mix-upstream.conf:1: a top-level 'upstream' is not used"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        seekd_config_t c;
+        config_defaults(&c);
+        char path[512], err[512] = "";
+        snprintf(path, sizeof path, DATA "%s", cases[i].file);
+        assert_int_equal(config_load(&c, path, err, sizeof err), -1);
+        if (!strstr(err, cases[i].want))
+            fail_msg("'%s': got '%s', want it to contain '%s'", cases[i].file, err, cases[i].want);
+        config_free(&c);
+    }
+}
+
+static void misspelt_settings_get_a_suggestion(void **state)
+{
+    (void)state;
+    const struct {
+        const char *file, *want;
+    } cases[] = {
+        {"bad-unknown.conf", ":2: unknown setting 'max_bodyy' (did you mean 'max_body'?)"},
+        {"bad-near-miss.conf",
+         ":1: unknown setting 'idle_timeout' (did you mean 'idle_timeout_ms'?)"},
+        {"bad-section-typo.conf",
+         ":3: unknown setting 'api_keys' in an [upstream] section (did you mean 'api_key'?)"},
+        {"bad-top-in-section.conf",
+         ":3: 'listen' is a top-level setting: put it above the first [upstream] section"},
+        {"bad-section-at-top.conf", ":1: 'url' is only valid inside an [upstream NAME] section"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        seekd_config_t c;
+        config_defaults(&c);
+        char path[512], err[512] = "";
+        snprintf(path, sizeof path, DATA "%s", cases[i].file);
+        assert_int_equal(config_load(&c, path, err, sizeof err), -1);
+        if (!strstr(err, cases[i].want))
+            fail_msg("%s: got '%s', want it to contain '%s'", cases[i].file, err, cases[i].want);
+        config_free(&c);
+    }
+}
+
+/* The names "did you mean" knows are the documented ones: each `key` of a table in
+ * docs/config.md is known, and each known top-level name is one config_set accepts. */
+static void documented_settings_are_known(void **state)
+{
+    (void)state;
+    FILE *f = fopen(SEEKD_SOURCE_DIR "/docs/config.md", "r");
+    assert_non_null(f);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        char name[128];
+        if (sscanf(line, "| `%127[a-z_]` |", name) != 1)
+            continue;
+        n++;
+        if (!config_known_setting(name))
+            fail_msg("docs/config.md documents '%s', which config.c does not list", name);
+        seekd_config_t c;
+        config_defaults(&c);
+        char err[512] = "";
+        config_set(&c, name, "1", err, sizeof err);
+        if (strstr(err, "unknown setting"))
+            fail_msg("'%s' is documented but config_set does not know it", name);
+        config_free(&c);
+    }
+    fclose(f);
+    assert_true(n >= 20);
 }
 
 static void urls_and_keys_must_be_visible_words(void **state)
@@ -292,6 +433,11 @@ int main(void)
         cmocka_unit_test(sections_define_upstreams_and_the_model_list),
         cmocka_unit_test(without_sections_one_default_upstream_serves_everything),
         cmocka_unit_test(bad_lines_name_file_and_line),
+        cmocka_unit_test(inline_comments_are_cut),
+        cmocka_unit_test(value_errors_name_file_and_line),
+        cmocka_unit_test(what_would_be_misread_is_refused),
+        cmocka_unit_test(misspelt_settings_get_a_suggestion),
+        cmocka_unit_test(documented_settings_are_known),
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(loopback_is_parsed_not_prefix_matched),
         cmocka_unit_test(urls_and_keys_must_be_visible_words),
