@@ -25,6 +25,8 @@
 struct api_server {
     api_server_opts_t o;
     api_access_t *access;
+    char listen_host[256]; /* for a new access policy on reload */
+    int listen_port;
     time_t started;
     long long requests;
     int active;
@@ -122,6 +124,7 @@ typedef struct chat {
     api_server_t *srv;
     http_req_t *req; /* NULL once the client is gone or the response ended */
     json_t *body;
+    backend_t *be; /* the backend of this answer (a reload may bring another for new ones) */
     bk_call_t *call;
     api_enc_t enc;
     buf_t out;
@@ -226,7 +229,7 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
         struct timeval tv = {c->srv->o.keepalive_ms / 1000, (c->srv->o.keepalive_ms % 1000) * 1000};
         evtimer_add(c->ka, &tv);
     } else if (!c->req && c->call) {
-        c->srv->o.backend->cancel(c->call);
+        c->be->cancel(c->call);
         c->call = NULL;
         chat_log(c, "dropped: client not reading");
         chat_free(c);
@@ -347,7 +350,7 @@ static void on_drained(void *arg)
 {
     chat_t *c = arg;
     if (c->req && c->call)
-        c->srv->o.backend->resume(c->call); /* may deliver events, and even end the call */
+        c->be->resume(c->call); /* may deliver events, and even end the call */
 }
 
 static void sink_served_by(bk_sink_t *s, const char *where, const char *key_id)
@@ -372,7 +375,7 @@ static void on_client_abort(void *ud)
     chat_t *c = ud;
     c->req = NULL;
     if (c->call) {
-        c->srv->o.backend->cancel(c->call);
+        c->be->cancel(c->call);
         c->call = NULL;
     }
     c->status = 499;
@@ -391,7 +394,7 @@ void api_server_shutdown(api_server_t *s)
     while (s->chats) {
         chat_t *c = s->chats;
         if (c->call) {
-            s->o.backend->cancel(c->call);
+            c->be->cancel(c->call);
             c->call = NULL;
         }
         if (c->req && !c->responded) {
@@ -551,7 +554,8 @@ static void chat_begin(chat_t *c)
         .client_keys = c->auth.byot,
         .nclient_keys = c->auth.nbyot,
     };
-    c->call = s->o.backend->start(s->o.backend, &breq, &c->sink);
+    c->be = s->o.backend;
+    c->call = c->be->start(c->be, &breq, &c->sink);
 }
 
 /* ---- models, balance, health ---- */
@@ -945,7 +949,22 @@ api_server_t *api_server_new(const api_server_opts_t *opts)
 
 void api_server_set_listen(api_server_t *s, const char *host, int port)
 {
+    snprintf(s->listen_host, sizeof s->listen_host, "%s", host);
+    s->listen_port = port;
     api_access_set_listen(s->access, host, port);
+}
+
+void api_server_reconfigure(api_server_t *s, const api_server_opts_t *opts)
+{
+    api_access_t *a = api_access_new(&opts->access);
+    api_access_set_listen(a, s->listen_host, s->listen_port);
+    api_access_free(s->access);
+    s->access = a;
+    if (opts->token_check_per_min != s->o.token_check_per_min)
+        gw_bucket_init(&s->token_checks, (double)opts->token_check_per_min,
+                       opts->token_check_per_min < 5 ? (double)opts->token_check_per_min : 5.0,
+                       mono_ms());
+    s->o = *opts;
 }
 
 const api_access_t *api_server_access(const api_server_t *s)

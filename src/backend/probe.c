@@ -34,6 +34,7 @@ static void probe_free(probe_t *p)
         p->next->prev = p->prev;
     free(p->hdrs);
     free(p);
+    upstream_idle_check(up);
 }
 
 /* Whether a balance answer says the account can be used. */
@@ -113,6 +114,7 @@ void probe_stop_all(upstream_t *up)
 /* ---- plain GETs ---- */
 
 struct upstream_get {
+    upstream_t *up;
     attempt_t *att;
     upstream_get_cb cb;
     void *ud;
@@ -123,9 +125,12 @@ struct upstream_get {
 
 static void get_free(upstream_get_t *g)
 {
+    upstream_t *up = g->up;
     free(g->path);
     free(g->hdrs);
     free(g);
+    up->gets--;
+    upstream_idle_check(up);
 }
 
 static void on_get_done(void *owner, const att_result_t *r)
@@ -150,6 +155,8 @@ upstream_get_t *upstream_get(upstream_t *up, const char *path, const char *clien
         if (u->keys[k].state == KEY_OK || k == u->nkeys - 1)
             key = u->keys[k].key;
     upstream_get_t *g = xcalloc(1, sizeof *g);
+    g->up = up;
+    up->gets++;
     g->cb = cb;
     g->ud = ud;
     g->path = xstrdup(path);

@@ -59,6 +59,7 @@ static void try_next(bk_call_t *req, bool deferred_failure);
 
 static void req_free(bk_call_t *req)
 {
+    upstream_t *up = req->up;
     buf_free(&req->said_reasoning);
     buf_free(&req->said_content);
     buf_free(&req->said_tools);
@@ -67,6 +68,8 @@ static void req_free(bk_call_t *req)
     free(req->post);
     free(req->own_hdrs);
     free(req);
+    up->calls--;
+    upstream_idle_check(up);
 }
 
 static void set_failure(bk_call_t *req, int status, const char *type, const char *fmt, ...)
@@ -493,6 +496,7 @@ bk_call_t *relay_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink)
     upstream_t *up = (upstream_t *)be;
     bk_call_t *req = xcalloc(1, sizeof *req);
     req->up = up;
+    up->calls++;
     req->sink = sink;
     req->r = *r;
     snprintf(req->rid, sizeof req->rid, "%s", r->request_id ? r->request_id : "-");

@@ -58,7 +58,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (pool_tick(&up->pool, now))
         relay_dispatch(up);
     relay_expire(up, now);
-    if (now >= up->next_probe_ms) {
+    if (now >= up->next_probe_ms && !up->retired) {
         up->next_probe_ms = now + up->o.probe_interval_ms;
         for (int u = 0; u < up->pool.nups; u++)
             for (int k = 0; k < up->pool.ups[u].nkeys; k++)
@@ -153,6 +153,33 @@ void upstream_free(upstream_t *up)
     xport_curl_env_free(up->curl);
     pool_free(&up->pool);
     free(up);
+}
+
+static void on_retired(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    upstream_t *up = arg;
+    up->on_idle(up->on_idle_ud, up);
+}
+
+void upstream_idle_check(upstream_t *up)
+{
+    if (!up->retired || up->free_scheduled || up->calls || up->gets || up->probes)
+        return;
+    /* not from here: the caller is still inside this relay's own code */
+    up->free_scheduled = true;
+    struct timeval now = {0, 0};
+    event_base_once(up->base, -1, EV_TIMEOUT, on_retired, up, &now);
+}
+
+void upstream_retire(upstream_t *up, void (*on_idle)(void *ud, upstream_t *up), void *ud)
+{
+    up->retired = true;
+    up->on_idle = on_idle;
+    up->on_idle_ud = ud;
+    probe_stop_all(up);
+    upstream_idle_check(up);
 }
 
 backend_t *upstream_backend(upstream_t *up)

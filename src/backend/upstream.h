@@ -43,6 +43,11 @@ backend_t *upstream_backend(upstream_t *up);
 const pool_t *upstream_pool(const upstream_t *up);
 /** How upstream i (pool order) is reached: "builtin" (http/client.c) or "libcurl". */
 const char *upstream_transport(const upstream_t *up, int i);
+/** Retires a relay a reload replaced: it takes no new work (the API sends new requests to the
+ * new one) and finishes what runs on it (answers, queued requests, GETs); probes stop. When
+ * the last of it has ended, on_idle(ud, up) runs from the loop, and the owner frees it (or at
+ * exit, if it never came). */
+void upstream_retire(upstream_t *up, void (*on_idle)(void *ud, upstream_t *up), void *ud);
 /** Requests waiting for a free key. */
 int upstream_queued(const upstream_t *up);
 

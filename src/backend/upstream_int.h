@@ -29,7 +29,17 @@ struct upstream {
     bk_call_t *qhead, *qtail; /* requests waiting for a free key, oldest first */
     int queued;
     probe_t *probes; /* in flight */
+    int calls;       /* client requests alive (relay.c) */
+    int gets;        /* plain GETs in flight (probe.c) */
+    bool retired;    /* replaced by a reload: its owner frees it once nothing runs on it */
+    bool free_scheduled;
+    void (*on_idle)(void *ud, upstream_t *up);
+    void *on_idle_ud;
 };
+
+/** A request, GET or probe of a retired relay ended: when it was the last thing running on it,
+ * tells the owner (from the loop, not from inside the relay's own code). */
+void upstream_idle_check(upstream_t *up);
 
 /** The header block (CRLF lines) for a request with key: Authorization, what is sent and
  * accepted, User-Agent. Returns a malloc'd block of *len bytes. */

@@ -12,6 +12,11 @@
 static log_level_t g_level = LOG_INFO;
 static const char *const names[] = {"debug", "info", "warn", "error", "off"};
 
+const char *log_level_name(log_level_t level)
+{
+    return level >= 0 && level <= LOG_OFF ? names[level] : "?";
+}
+
 void log_set_level(log_level_t level)
 {
     g_level = level;

@@ -11,6 +11,8 @@ typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF } log_level
 void log_set_level(log_level_t level);
 /** Whether a line of this level would be printed: lets callers skip formatting its parts. */
 bool log_on(log_level_t level);
+/** "debug", "info", "warn", "error" or "off". */
+const char *log_level_name(log_level_t level);
 /** Parses "debug", "info", "warn", "error", "off"; returns -1 when unknown. */
 int log_level_parse(const char *name);
 /** Prints one line "<time> <LEVEL> <message>" to stderr when level is enabled. */

@@ -7,4 +7,7 @@
  * Returns 2, the exit code for a bad command line. */
 int cli_bad_flag(const char *cmd, int ch, int argc, char **argv);
 
+/** The whole usage text (main.c), for --help. */
+extern const char cli_usage[];
+
 #endif

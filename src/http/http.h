@@ -51,6 +51,9 @@ http_server_t *http_server_new(struct event_base *base, const http_opts_t *opts,
                                http_handler_fn handler, void *ud);
 /** Binds host:port (port 0: any free port). Returns 0 and the bound port, or -1. */
 int http_server_listen(http_server_t *s, const char *host, int port, int *bound_port);
+/** New limits and timeouts (a reload): new connections and requests get them at once, open
+ * connections from their next timer or request on. The handler stays. */
+void http_server_reconfigure(http_server_t *s, const http_opts_t *opts);
 /** Stops taking connections and requests, for a graceful stop: the listening socket is closed,
  * connections between requests are closed now, and the others after the answer in flight
  * (with Connection: close). */

@@ -463,29 +463,41 @@ static const struct timeval *common_tv(struct event_base *base, long ms)
     return event_base_init_common_timeout(base, &tv);
 }
 
+/* Takes opts (connection caps, timeouts, body limits) into s; for new connections and the
+ * next timer of open ones. */
+static void apply_opts(http_server_t *s, const http_opts_t *opts)
+{
+    s->opts = *opts;
+    if (s->opts.max_connections <= 0)
+        s->opts.max_connections = default_max_connections();
+    long idle = opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : 120000;
+    long head = opts->header_timeout_ms > 0 ? opts->header_timeout_ms : 10000;
+    /* every connection's timer has one of a few durations: O(1) queues instead of a heap */
+    s->idle_tv = common_tv(s->base, idle);
+    s->linger_tv = common_tv(s->base, LINGER_MS);
+    s->head_tv = common_tv(s->base, head < idle ? head : idle);
+    s->body_tv = common_tv(s->base, head);
+}
+
 http_server_t *http_server_new(struct event_base *base, const http_opts_t *opts,
                                http_handler_fn handler, void *ud)
 {
     http_server_t *s = xcalloc(1, sizeof *s);
     s->base = base;
-    s->opts = *opts;
     s->handler = handler;
     s->ud = ud;
     s->lfd = -1;
-    if (s->opts.max_connections <= 0)
-        s->opts.max_connections = default_max_connections();
+    apply_opts(s, opts);
     if (getrandom(&s->id_seed, sizeof s->id_seed, 0) != sizeof s->id_seed)
         s->id_seed = (uint64_t)time(NULL) * 0x2545f4914f6cdd1dULL;
-    long idle = opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : 120000;
-    long head = opts->header_timeout_ms > 0 ? opts->header_timeout_ms : 10000;
-    /* every connection's timer has one of a few durations: O(1) queues instead of a heap */
-    s->idle_tv = common_tv(base, idle);
-    s->linger_tv = common_tv(base, LINGER_MS);
-    s->head_tv = common_tv(base, head < idle ? head : idle);
-    s->body_tv = common_tv(base, head);
     s->accept_retry = evtimer_new(base, on_accept_retry, s);
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return s;
+}
+
+void http_server_reconfigure(http_server_t *s, const http_opts_t *opts)
+{
+    apply_opts(s, opts);
 }
 
 int http_server_listen(http_server_t *s, const char *host, int port, int *bound_port)

@@ -140,6 +140,7 @@ export async function startFake(args = []) {
  * opts.serverKey: DEEPSEEK_API_KEY for seekd (omitted: bring your own token)
  * opts.fakeArgs: extra fake_upstream arguments (e.g. ['--key-fault', 'sk-x=429'])
  * opts.logLevel: seekd --log-level (default debug)
+ * opts.fileOnly: no --listen or --log-level flags (the config file's own settings apply)
  */
 export async function startStack(opts = {}) {
   const dir = tmpDir();
@@ -153,8 +154,10 @@ export async function startStack(opts = {}) {
   try {
     const fakePort = await waitPortFile(fakePortFile, fake, 'fake_upstream');
     const fakeUrl = `http://127.0.0.1:${fakePort}`;
-    const args = ['serve', '--listen', '127.0.0.1:0', '--port-file', seekdPortFile,
-      '--upstream', fakeUrl, '--log-level', opts.logLevel || 'debug'];
+    // opts.fileOnly: listen and log_level come from the config file alone (flags would win)
+    const args = opts.fileOnly ? ['serve', '--port-file', seekdPortFile, '--upstream', fakeUrl]
+      : ['serve', '--listen', '127.0.0.1:0', '--port-file', seekdPortFile,
+        '--upstream', fakeUrl, '--log-level', opts.logLevel || 'debug'];
     const cfgFile = path.join(dir, 'seekd.conf');
     const cfgText = typeof opts.config === 'function' ? opts.config(fakeUrl) : (opts.config || '');
     fs.writeFileSync(cfgFile, `admin_token = ${ADMIN_TOKEN}\n${cfgText}`);
