@@ -42,3 +42,19 @@ foreach(name request upstream_stream json_reader http_head http_response)
   target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_libraries(fuzz_${name} PRIVATE seekd_api_fuzzlib)
 endforeach()
+
+# The config file parser, addresses and CIDRs, and the Authorization header: the inputs an
+# operator's file and any client control.
+add_library(seekd_cfg_fuzzlib STATIC
+  ${PROJECT_SOURCE_DIR}/src/base/mem.c ${PROJECT_SOURCE_DIR}/src/base/buf.c
+  ${PROJECT_SOURCE_DIR}/src/base/log.c ${PROJECT_SOURCE_DIR}/src/base/sha256.c
+  ${PROJECT_SOURCE_DIR}/src/base/netaddr.c ${PROJECT_SOURCE_DIR}/src/cli/config.c
+  ${PROJECT_SOURCE_DIR}/src/gateway/auth.c)
+target_include_directories(seekd_cfg_fuzzlib PUBLIC ${PROJECT_SOURCE_DIR}/src)
+target_compile_options(seekd_cfg_fuzzlib PRIVATE ${SEEKD_FUZZ_FLAGS})
+foreach(name config netaddr auth)
+  add_executable(fuzz_${name} ${PROJECT_SOURCE_DIR}/fuzz/fuzz_${name}.c)
+  target_compile_options(fuzz_${name} PRIVATE ${SEEKD_FUZZ_FLAGS})
+  target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(fuzz_${name} PRIVATE seekd_cfg_fuzzlib)
+endforeach()
