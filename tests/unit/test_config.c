@@ -82,12 +82,29 @@ static void without_sections_one_default_upstream_serves_everything(void **state
     config_free(&c);
 }
 
+/* A config file of tests/data/config that must not load, and what the error must say. */
+typedef struct {
+    const char *file, *want;
+} load_case_t;
+
+static void expect_load_errors(const load_case_t *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        seekd_config_t c;
+        config_defaults(&c);
+        char path[512], err[512] = "";
+        snprintf(path, sizeof path, DATA "%s", cases[i].file);
+        assert_int_equal(config_load(&c, path, err, sizeof err), -1);
+        if (!strstr(err, cases[i].want))
+            fail_msg("%s: got '%s', want it to contain '%s'", cases[i].file, err, cases[i].want);
+        config_free(&c);
+    }
+}
+
 static void bad_lines_name_file_and_line(void **state)
 {
     (void)state;
-    const struct {
-        const char *file, *want;
-    } cases[] = {
+    const load_case_t cases[] = {
         {"bad-no-equals.conf", "bad-no-equals.conf:2: expected 'key = value'"},
         {"bad-upstream.conf", "bad-upstream.conf:3: upstream must be an http:// or https:// URL"},
         {"bad-unknown.conf", "bad-unknown.conf:2: unknown setting 'max_bodyy'"},
@@ -98,16 +115,7 @@ static void bad_lines_name_file_and_line(void **state)
         /* the line of the section without a url, not of the last section */
         {"bad-no-url-first.conf", "bad-no-url-first.conf:1: upstream 'b' has no url"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        seekd_config_t c;
-        config_defaults(&c);
-        char path[512], err[512] = "";
-        snprintf(path, sizeof path, DATA "%s", cases[i].file);
-        assert_int_equal(config_load(&c, path, err, sizeof err), -1);
-        if (!strstr(err, cases[i].want))
-            fail_msg("%s: got '%s', want it to contain '%s'", cases[i].file, err, cases[i].want);
-        config_free(&c);
-    }
+    expect_load_errors(cases, sizeof cases / sizeof cases[0]);
 }
 
 /* A ' #' (or a tab then '#') starts a comment anywhere in a line: docs/config.md's first
@@ -139,9 +147,7 @@ static void inline_comments_are_cut(void **state)
 static void value_errors_name_file_and_line(void **state)
 {
     (void)state;
-    const struct {
-        const char *file, *want;
-    } cases[] = {
+    const load_case_t cases[] = {
         {"bad-key-space.conf",
          "bad-key-space.conf:3: api key #2 on this line has a space, a control or a non-ASCII "
          "character"},
@@ -169,9 +175,7 @@ static void value_errors_name_file_and_line(void **state)
 static void what_would_be_misread_is_refused(void **state)
 {
     (void)state;
-    const struct {
-        const char *file, *want;
-    } cases[] = {
+    const load_case_t cases[] = {
         {"", "config/: not a config file (a directory)"},
         {"bad-section-plural.conf",
          "bad-section-plural.conf:1: expected a section '[upstream NAME]'"},
@@ -197,9 +201,7 @@ static void what_would_be_misread_is_refused(void **state)
 static void misspelt_settings_get_a_suggestion(void **state)
 {
     (void)state;
-    const struct {
-        const char *file, *want;
-    } cases[] = {
+    const load_case_t cases[] = {
         {"bad-unknown.conf", ":2: unknown setting 'max_bodyy' (did you mean 'max_body'?)"},
         {"bad-near-miss.conf",
          ":1: unknown setting 'idle_timeout' (did you mean 'idle_timeout_ms'?)"},
@@ -209,16 +211,7 @@ static void misspelt_settings_get_a_suggestion(void **state)
          ":3: 'listen' is a top-level setting: put it above the first [upstream] section"},
         {"bad-section-at-top.conf", ":1: 'url' is only valid inside an [upstream NAME] section"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        seekd_config_t c;
-        config_defaults(&c);
-        char path[512], err[512] = "";
-        snprintf(path, sizeof path, DATA "%s", cases[i].file);
-        assert_int_equal(config_load(&c, path, err, sizeof err), -1);
-        if (!strstr(err, cases[i].want))
-            fail_msg("%s: got '%s', want it to contain '%s'", cases[i].file, err, cases[i].want);
-        config_free(&c);
-    }
+    expect_load_errors(cases, sizeof cases / sizeof cases[0]);
 }
 
 /* The names "did you mean" knows are the documented ones: each `key` of a table in
