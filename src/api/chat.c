@@ -1,0 +1,458 @@
+/* chat.c - the chat flow: parse + validate (on a worker for large bodies), start a backend,
+ * encode its events for the client (a stream or one body), log one line per request, and end
+ * every answer in flight when the server stops. */
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/encode.h"
+#include "api/server_int.h"
+#include "backend/backend.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/workers.h"
+
+/* ---- the chat flow ---- */
+
+typedef struct chat {
+    bk_sink_t sink;           /* first: the backend calls back through it */
+    struct chat *prev, *next; /* in srv->chats while active */
+    api_server_t *srv;
+    http_req_t *req; /* NULL once the client is gone or the response ended */
+    json_t *body;
+    backend_t *be; /* the backend of this answer (a reload may bring another for new ones) */
+    bk_call_t *call;
+    api_enc_t enc;
+    buf_t out;
+    struct event *ka;
+    char model[128];
+    char route[40];
+    char rid[65];
+    char client[NET_ADDR_STRLEN];
+    struct timespec t0;
+    char served_by[160]; /* "upstream=NAME key=ID", once the backend says */
+    bool stream;
+    bool responded; /* an error response or event went out */
+    int status;
+    long long ttfb_us;
+    bk_usage_t usage;
+    bool has_usage;
+    gw_auth_t auth;
+    buf_t raw; /* the body's bytes, taken from the request: they outlive it */
+    /* parsing and validating the body, on a worker when it is large */
+    struct {
+        work_t w;
+        api_kind_t kind;
+        json_t *body;
+        api_error_t err;
+        bool failed;
+        bool gone; /* the client left meanwhile */
+    } parse;
+} chat_t;
+
+static void chat_log(chat_t *c, const char *outcome)
+{
+    if (!log_on(LOG_INFO))
+        return;
+    char usage[160] = "tokens=-";
+    if (c->has_usage)
+        snprintf(usage, sizeof usage, "prompt=%lld completion=%lld cache_hit=%lld",
+                 (long long)c->usage.prompt_tokens, (long long)c->usage.completion_tokens,
+                 (long long)c->usage.prompt_cache_hit_tokens);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double dur_ms = (double)(now.tv_sec - c->t0.tv_sec) * 1e3 + (now.tv_nsec - c->t0.tv_nsec) / 1e6;
+    log_info("req=%s POST %s model=%s stream=%d status=%d %s upstream_ttfb_ms=%.1f dur_ms=%.1f "
+             "client=%s %s %s",
+             c->rid, c->route, c->model, c->stream, c->status,
+             c->served_by[0] ? c->served_by : "upstream=-",
+             c->ttfb_us >= 0 ? c->ttfb_us / 1000.0 : -1.0, dur_ms, c->client, usage, outcome);
+}
+
+static void chat_free(chat_t *c)
+{
+    c->srv->active--;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->srv->chats = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->ka)
+        event_free(c->ka);
+    json_decref(c->body);
+    api_enc_free(&c->enc);
+    buf_free(&c->out);
+    buf_free(&c->raw);
+    free(c);
+}
+
+/* Writes c->out to the client, starting the 200 stream first if needed. Returns -1 when the
+ * client was dropped for not reading. */
+static int flush_stream(chat_t *c)
+{
+    if (!c->req)
+        return -1;
+    if (!http_resp_started(c->req)) {
+        c->status = 200;
+        http_resp_start(c->req, 200, "text/event-stream; charset=utf-8");
+    }
+    if (c->out.len == 0)
+        return 0;
+    int rc = http_resp_write(c->req, c->out.data, c->out.len);
+    buf_reset(&c->out);
+    if (rc == HTTP_GONE) {
+        c->req = NULL;
+        return -1;
+    }
+    if (c->ka)
+        evtimer_del(c->ka); /* the first token is out: keep-alives only while waiting */
+    return 0;
+}
+
+static void on_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    chat_t *c = arg;
+    if (!c->req || c->responded)
+        return;
+    /* c->out is empty between batches (flush_stream resets it), so this cannot be refused;
+     * if it were, no keep-alive is better than a comment cut in half */
+    if (buf_puts(&c->out, ": keep-alive\n\n"))
+        buf_reset(&c->out);
+    if (flush_stream(c) == 0 && c->req) {
+        struct timeval tv = {c->srv->o.keepalive_ms / 1000, (c->srv->o.keepalive_ms % 1000) * 1000};
+        evtimer_add(c->ka, &tv);
+    } else if (!c->req && c->call) {
+        c->be->cancel(c->call);
+        c->call = NULL;
+        chat_log(c, "dropped: client not reading");
+        chat_free(c);
+    }
+}
+
+static void chat_error(chat_t *c, const bk_event_t *ev)
+{
+    api_error_t err;
+    const char *type = ev->error.type ? ev->error.type : "api_error";
+    api_error_set(&err, ev->error.status ? ev->error.status : 502, type, ev->error.code, NULL,
+                  "%.*s", (int)ev->error.message.len, ev->error.message.ptr);
+    c->responded = true;
+    if (!c->req)
+        return;
+    if (c->stream && http_resp_started(c->req)) {
+        buf_reset(&c->out);
+        if (api_enc_error(&err, &c->out)) {
+            /* no error event: a clean end would pass for a complete answer, so cut it */
+            http_resp_abort(c->req);
+            c->req = NULL;
+            chat_log(c, "error after stream start; connection closed");
+            return;
+        }
+        flush_stream(c);
+        if (c->req) {
+            http_resp_end(c->req);
+            c->req = NULL;
+        }
+        chat_log(c, "error after stream start");
+        return;
+    }
+    c->status = err.status;
+    if (ev->error.retry_after_s > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", ev->error.retry_after_s);
+        http_resp_header(c->req, "Retry-After", ra);
+    }
+    api_send_error(c->req, &err);
+    c->req = NULL;
+    chat_log(c, err.message);
+}
+
+static int sink_events(bk_sink_t *s, const bk_event_t *ev, int n)
+{
+    chat_t *c = (chat_t *)s;
+    if (!c->req || c->responded)
+        return -1;
+    if (c->ttfb_us < 0)
+        c->ttfb_us = http_req_elapsed_us(c->req);
+    for (int i = 0; i < n; i++) {
+        if (ev[i].type == BK_EV_ERROR) {
+            chat_error(c, &ev[i]);
+            return -1;
+        }
+        if (ev[i].type == BK_EV_USAGE) {
+            c->usage = ev[i].usage;
+            c->has_usage = true;
+        }
+    }
+    if (api_enc_events(&c->enc, ev, n, &c->out)) {
+        bk_event_t e;
+        memset(&e, 0, sizeof e);
+        e.error.status = 502;
+        e.error.type = "api_error";
+        e.error.message = SLICE_LIT("answer exceeds the server's size limit");
+        chat_error(c, &e);
+        return -1;
+    }
+    if (c->stream && c->out.len && flush_stream(c))
+        return -1;
+    return 0;
+}
+
+static void sink_end(bk_sink_t *s)
+{
+    chat_t *c = (chat_t *)s;
+    c->call = NULL;
+    if (c->req && !c->responded) {
+        if (c->stream) {
+            if (api_enc_finish(&c->enc, &c->out)) {
+                /* without [DONE] the stream must not end cleanly */
+                http_resp_abort(c->req);
+                c->req = NULL;
+                chat_log(c, "[DONE] did not fit; connection closed");
+                chat_free(c);
+                return;
+            }
+            bool ok = flush_stream(c) == 0;
+            if (ok) {
+                http_resp_end(c->req);
+                c->req = NULL;
+            }
+            chat_log(c, ok ? "ok" : "dropped: client not reading");
+        } else {
+            /* the http layer sends no body over max_output: say why in our own envelope */
+            if (api_enc_finish(&c->enc, &c->out) || c->out.len > c->srv->o.max_output) {
+                api_error_t err;
+                api_error_set(&err, 502, "api_error", NULL, NULL,
+                              "answer exceeds the server's size limit");
+                api_send_error(c->req, &err);
+                c->status = 502;
+            } else {
+                c->status = 200;
+                http_resp_send(c->req, 200, "application/json", c->out.data, c->out.len);
+            }
+            c->req = NULL;
+            chat_log(c, "ok");
+        }
+    } else if (!c->responded) {
+        chat_log(c, "dropped: client not reading");
+    }
+    chat_free(c);
+}
+
+/* A paused upstream resumes once the client has taken most of what waits for it. */
+static void on_drained(void *arg)
+{
+    chat_t *c = arg;
+    if (c->req && c->call)
+        c->be->resume(c->call); /* may deliver events, and even end the call */
+}
+
+static void sink_served_by(bk_sink_t *s, const char *where, const char *key_id)
+{
+    chat_t *c = (chat_t *)s;
+    snprintf(c->served_by, sizeof c->served_by, "upstream=%s key=%s", where, key_id ? key_id : "-");
+}
+
+static bool sink_writable(bk_sink_t *s)
+{
+    chat_t *c = (chat_t *)s;
+    if (!c->stream || !c->req || !http_resp_started(c->req) ||
+        http_resp_queued(c->req) <= c->srv->o.max_output / 4)
+        return true;
+    http_resp_on_drain(c->req, c->srv->o.max_output / 8, on_drained, c);
+    return false;
+}
+
+static void on_client_abort(void *ud)
+{
+    chat_t *c = ud;
+    c->req = NULL;
+    if (c->call) {
+        c->be->cancel(c->call);
+        c->call = NULL;
+    }
+    c->status = 499;
+    chat_log(c, "client disconnected; upstream cancelled");
+    chat_free(c);
+}
+
+void api_server_shutdown(api_server_t *s)
+{
+    bk_event_t e;
+    memset(&e, 0, sizeof e);
+    e.type = BK_EV_ERROR;
+    e.error.status = 503;
+    e.error.type = "api_error";
+    e.error.message = SLICE_LIT("Service Unavailable: the server is shutting down");
+    while (s->chats) {
+        chat_t *c = s->chats;
+        if (c->call) {
+            c->be->cancel(c->call);
+            c->call = NULL;
+        }
+        if (c->req && !c->responded) {
+            chat_error(c, &e); /* a 503, or an error event that ends the stream; logged */
+        } else {
+            c->status = 503;
+            chat_log(c, "ended: the server is shutting down");
+        }
+        if (c->req)
+            http_req_on_abort(c->req, NULL, NULL);
+        chat_free(c);
+    }
+}
+
+int api_server_active(const api_server_t *s)
+{
+    return s->active;
+}
+
+/* Bodies from this size on are parsed and validated on a worker: jansson reads about 100 MB/s,
+ * so an 8 MB body would hold every other connection for some 80 ms. Smaller ones cost less
+ * than the hand-over. */
+#define PARSE_OFF_LOOP_BYTES (64 * 1024)
+
+/* Parses and validates the body; on a worker for large bodies (it reads only c->raw and writes
+ * only c->parse). */
+static void parse_run(work_t *w)
+{
+    chat_t *c = (chat_t *)((char *)w - offsetof(chat_t, parse.w));
+    slice_t raw = buf_slice(&c->raw);
+    c->parse.failed = api_parse_json(raw.ptr, raw.len, &c->parse.body, &c->parse.err) ||
+                      api_validate(c->parse.body, c->parse.kind, &c->parse.err);
+}
+
+static void chat_begin(chat_t *c);
+
+/* The client left while its body was being parsed: drop what the worker made when it is back. */
+static void on_parse_abort(void *ud)
+{
+    chat_t *c = ud;
+    c->req = NULL;
+    c->parse.gone = true;
+}
+
+static void parse_done(work_t *w)
+{
+    chat_t *c = (chat_t *)((char *)w - offsetof(chat_t, parse.w));
+    if (c->parse.gone || !w->ran) {
+        if (c->req)
+            http_req_on_abort(c->req, NULL, NULL);
+        json_decref(c->parse.body);
+        buf_free(&c->raw);
+        free(c);
+        return;
+    }
+    chat_begin(c);
+}
+
+void api_handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const char *route)
+{
+    /* The client's keys point into the auth result, so it lives in the request from the start
+     * and is never copied. */
+    chat_t *c = xcalloc(1, sizeof *c);
+    if (!api_authorize(s, r, &c->auth)) {
+        free(c);
+        return;
+    }
+    slice_t raw = http_req_body(r);
+    size_t refused = http_req_body_refused(r);
+    if (refused || raw.len > s->o.max_body) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "Request body is too large (%zu bytes; the limit is %zu)",
+                 refused ? refused : raw.len, s->o.max_body);
+        api_reply_error(s, r, 413, "invalid_request_error", "invalid_request_error", NULL, msg);
+        free(c);
+        return;
+    }
+    c->srv = s;
+    c->req = r;
+    snprintf(c->route, sizeof c->route, "%s", route);
+    http_req_take_body(r, &c->raw);
+    c->parse.kind = kind;
+    c->parse.w.run = parse_run;
+    c->parse.w.done = parse_done;
+    if (s->o.workers && c->raw.len >= PARSE_OFF_LOOP_BYTES) {
+        http_req_on_abort(r, on_parse_abort, c);
+        workers_submit(s->o.workers, &c->parse.w);
+        return;
+    }
+    parse_run(&c->parse.w);
+    chat_begin(c);
+}
+
+/* The body is parsed and valid (or the client hears why not): start the answer. */
+static void chat_begin(chat_t *c)
+{
+    api_server_t *s = c->srv;
+    http_req_t *r = c->req;
+    api_kind_t kind = c->parse.kind;
+    json_t *body = c->parse.body;
+    c->parse.body = NULL;
+    if (c->parse.failed) {
+        json_decref(body);
+        http_req_on_abort(r, NULL, NULL);
+        api_log_simple(s, r, c->parse.err.status);
+        api_send_error(r, &c->parse.err);
+        buf_free(&c->raw);
+        free(c);
+        return;
+    }
+    s->active++;
+    s->requests++;
+    c->next = s->chats;
+    if (s->chats)
+        s->chats->prev = c;
+    s->chats = c;
+    c->body = body;
+    c->ttfb_us = -1;
+    c->sink.events = sink_events;
+    c->sink.end = sink_end;
+    c->sink.writable = sink_writable;
+    c->sink.served_by = sink_served_by;
+    snprintf(c->rid, sizeof c->rid, "%s", http_req_id(r));
+    api_client_addr_str(s->access, r, c->client, sizeof c->client);
+    /* durations count from the request's arrival, as upstream_ttfb_ms does */
+    clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    long long since = http_req_elapsed_us(r);
+    c->t0.tv_sec -= since / 1000000;
+    c->t0.tv_nsec -= (since % 1000000) * 1000;
+    if (c->t0.tv_nsec < 0) {
+        c->t0.tv_sec--;
+        c->t0.tv_nsec += 1000000000;
+    }
+    const char *model = json_string_value(json_object_get(body, "model"));
+    snprintf(c->model, sizeof c->model, "%s", model ? model : "");
+    c->stream = json_is_true(json_object_get(body, "stream"));
+    bool include_usage =
+        json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
+    api_enc_init(&c->enc, kind == API_KIND_FIM, c->stream, include_usage, http_req_id(r), c->model,
+                 (int64_t)time(NULL), s->o.max_answer);
+    buf_init(&c->out, s->o.max_answer + 65536);
+    http_req_on_abort(r, on_client_abort, c);
+    if (c->stream && s->o.keepalive_ms > 0) {
+        c->ka = evtimer_new(s->o.base, on_keepalive, c);
+        struct timeval tv = {s->o.keepalive_ms / 1000, (s->o.keepalive_ms % 1000) * 1000};
+        evtimer_add(c->ka, &tv);
+    }
+    bk_request_t breq = {
+        .kind = kind == API_KIND_FIM           ? BK_KIND_FIM
+                : kind == API_KIND_CHAT_PREFIX ? BK_KIND_CHAT_PREFIX
+                                               : BK_KIND_CHAT,
+        .request_id = http_req_id(r),
+        .model = c->model,
+        .stream = c->stream,
+        .body = body,
+        .raw_body = buf_slice(&c->raw),
+        .client_keys = c->auth.byot,
+        .nclient_keys = c->auth.nbyot,
+    };
+    c->be = s->o.backend;
+    c->call = c->be->start(c->be, &breq, &c->sink);
+}

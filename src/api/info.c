@@ -1,0 +1,329 @@
+/* info.c - what the server says about itself and its upstreams: GET /models, /user/balance
+ * (relayed), POST /token/check and GET /health. */
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/server_int.h"
+#include "backend/upstream.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/loopmon.h"
+#include "base/mem.h"
+#include "json/jw.h"
+
+/* ---- models, balance, health ---- */
+
+/* Appends one model object; the caller checks b once when the body is built. */
+static void model_obj(buf_t *b, const char *id, time_t created)
+{
+    buf_puts(b, "{\"id\":");
+    jw_str(b, id, strlen(id));
+    buf_printf(b, ",\"object\":\"model\",\"owned_by\":\"deepseek\",\"created\":%lld}",
+               (long long)created);
+}
+
+void api_handle_models(api_server_t *s, http_req_t *r, slice_t id)
+{
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    if (id.ptr == NULL) {
+        buf_puts(&b, "{\"object\":\"list\",\"data\":[");
+        for (int i = 0; i < s->o.nmodels; i++) {
+            if (i)
+                buf_puts(&b, ",");
+            model_obj(&b, s->o.models[i], s->started);
+        }
+        buf_puts(&b, "]}");
+        api_send_built(s, r, &b);
+        buf_free(&b);
+        return;
+    }
+    for (int i = 0; i < s->o.nmodels; i++) {
+        if (slice_eq_cstr(id, s->o.models[i])) {
+            model_obj(&b, s->o.models[i], s->started);
+            api_send_built(s, r, &b);
+            buf_free(&b);
+            return;
+        }
+    }
+    buf_free(&b);
+    char msg[256];
+    snprintf(msg, sizeof msg, "Model Not Exist: '%.*s'", (int)(id.len > 128 ? 128 : id.len),
+             id.ptr);
+    api_reply_error(s, r, 404, "invalid_request_error", "model_not_found", "model", msg);
+}
+
+typedef struct {
+    http_req_t *req;
+    upstream_get_t *call;
+    api_server_t *srv;
+} relay_t;
+
+static void relay_abort(void *ud)
+{
+    relay_t *x = ud;
+    upstream_get_cancel(x->call);
+    free(x);
+}
+
+/* POST /token/check: a key is live when the upstream answers an authenticated GET /models. */
+static void token_checked(void *ud, int status, slice_t ctype, slice_t body, const char *err)
+{
+    (void)ctype;
+    (void)body;
+    relay_t *x = ud;
+    http_req_t *r = x->req;
+    api_server_t *s = x->srv;
+    free(x);
+    if (status == 200 || status == 401 || status == 403 || status == 402) {
+        const char *out = status == 200 ? "{\"live\":true}" : "{\"live\":false}";
+        api_log_simple(s, r, 200);
+        http_resp_send(r, 200, "application/json", out, strlen(out));
+        return;
+    }
+    char msg[300];
+    if (status == 0)
+        snprintf(msg, sizeof msg, "upstream unreachable: %s", err ? err : "no answer");
+    else
+        snprintf(msg, sizeof msg, "upstream answered %d; the key's state is unknown", status);
+    api_reply_error(s, r, 502, "api_error", NULL, NULL, msg);
+}
+
+void api_handle_token_check(api_server_t *s, http_req_t *r)
+{
+    gw_auth_t auth;
+    if (!api_authorize(s, r, &auth))
+        return;
+    if (!s->o.upstream) {
+        api_reply_error(s, r, 404, "invalid_request_error", NULL, NULL,
+                        "token check needs an upstream backend");
+        return;
+    }
+    api_error_t err;
+    json_t *body = NULL;
+    slice_t raw = http_req_body(r);
+    if (raw.len > 65536 || http_req_body_refused(r)) {
+        api_reply_error(s, r, 413, "invalid_request_error", "invalid_request_error", NULL,
+                        "Request body is too large");
+        return;
+    }
+    if (api_parse_json(raw.ptr, raw.len, &body, &err)) {
+        api_log_simple(s, r, err.status);
+        api_send_error(r, &err);
+        return;
+    }
+    json_t *tok = json_object_get(body, "token");
+    const char *t = json_string_value(tok);
+    size_t tlen = json_string_length(tok);
+    bool sane = t && tlen > 0 && tlen < 512;
+    for (size_t i = 0; sane && i < tlen; i++)
+        sane = (unsigned char)t[i] > 0x20 && (unsigned char)t[i] < 0x7f && t[i] != ',';
+    if (!sane) {
+        json_decref(body);
+        api_reply_error(s, r, 400, "invalid_request_error", "invalid_request_error", "token",
+                        "token must be a non-empty string without spaces or commas");
+        return;
+    }
+    int64_t now = mono_ms();
+    if (!gw_bucket_take(&s->token_checks, now)) {
+        json_decref(body);
+        char ra[32];
+        snprintf(ra, sizeof ra, "%lld",
+                 (long long)((gw_bucket_wait_ms(&s->token_checks, now) + 999) / 1000));
+        http_resp_header(r, "Retry-After", ra);
+        api_error_t e;
+        api_error_set(&e, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
+                      "Rate Limit Reached: token checks are limited to %ld per minute",
+                      s->o.token_check_per_min);
+        api_log_simple(s, r, 429);
+        api_send_error(r, &e);
+        return;
+    }
+    relay_t *x = xcalloc(1, sizeof *x);
+    x->req = r;
+    x->srv = s;
+    http_req_on_abort(r, relay_abort, x);
+    x->call = upstream_get(s->o.upstream, "/models", t, token_checked, x);
+    json_decref(body);
+}
+
+static void relay_done(void *ud, int status, slice_t ctype, slice_t body, const char *err)
+{
+    relay_t *x = ud;
+    http_req_t *r = x->req;
+    api_server_t *s = x->srv;
+    size_t max_output = s->o.max_output;
+    free(x);
+    if (status == 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "upstream unreachable: %s", err ? err : "no answer");
+        api_reply_error(s, r, 502, "api_error", NULL, NULL, msg);
+        return;
+    }
+    char ct[128];
+    snprintf(ct, sizeof ct, "%.*s", (int)ctype.len, ctype.ptr);
+    if (!slice_starts_with(ctype, "application/json")) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "upstream answered %d with %s instead of JSON", status,
+                 ct[0] ? ct : "no content type");
+        api_reply_error(s, r, 502, "api_error", NULL, NULL, msg);
+        return;
+    }
+    if (body.len > max_output) {
+        /* the http layer would refuse it with a bare 500; say what happened */
+        char msg[200];
+        snprintf(msg, sizeof msg, "upstream answer too large (%zu bytes; max_output is %zu)",
+                 body.len, max_output);
+        api_reply_error(s, r, 502, "api_error", NULL, NULL, msg);
+        return;
+    }
+    api_log_simple(s, r, status);
+    http_resp_send(r, status, ct, body.ptr, body.len);
+}
+
+void api_handle_balance(api_server_t *s, http_req_t *r)
+{
+    gw_auth_t auth;
+    if (!api_authorize(s, r, &auth))
+        return;
+    if (!s->o.upstream) {
+        api_reply_error(s, r, 404, "invalid_request_error", NULL, NULL,
+                        "balance is only available with an upstream backend");
+        return;
+    }
+    relay_t *x = xcalloc(1, sizeof *x);
+    x->req = r;
+    x->srv = s;
+    http_req_on_abort(r, relay_abort, x);
+    x->call = upstream_get(s->o.upstream, "/user/balance", auth.nbyot ? auth.byot[0] : NULL,
+                           relay_done, x);
+}
+
+/* Appends the upstreams' part of /health; the caller checks b once at the end. */
+static void health_upstreams(const upstream_t *up, int64_t now, buf_t *b)
+{
+    const pool_t *p = upstream_pool(up);
+    for (int i = 0; i < p->nups; i++) {
+        const pool_upstream_t *u = &p->ups[i];
+        buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        jw_str(b, u->name, strlen(u->name));
+        buf_puts(b, ",\"url\":");
+        jw_str(b, u->url, strlen(u->url));
+        buf_puts(b, ",\"transport\":\"");
+        buf_puts(b, upstream_transport(up, i));
+        buf_puts(b, "\"");
+        buf_printf(b,
+                   ",\"priority\":%d,\"weight\":%d,\"max_concurrent_per_key\":%d,"
+                   "\"state\":\"%s\"",
+                   u->priority, u->weight, u->max_per_key,
+                   u->ejected ? (now < u->until_ms ? "ejected" : "probing") : "ok");
+        if (u->ejected) {
+            buf_puts(b, ",\"reason\":");
+            jw_str(b, u->reason, strlen(u->reason));
+        }
+        buf_puts(b, ",\"models\":[");
+        for (int m = 0; m < u->nmodels; m++) {
+            if (m)
+                buf_puts(b, ",");
+            jw_str(b, u->models[m], strlen(u->models[m]));
+        }
+        buf_puts(b, "],\"keys\":[");
+        for (int k = 0; k < u->nkeys; k++) {
+            const pool_key_t *key = &u->keys[k];
+            buf_puts(b, k ? ",{\"key_id\":" : "{\"key_id\":");
+            jw_str(b, key->id, strlen(key->id));
+            buf_printf(b, ",\"state\":\"%s\",\"active\":%d,\"requests\":%lld,\"failures\":%lld",
+                       pool_state_name(key->state), key->active, (long long)key->requests,
+                       (long long)key->failures);
+            if (key->state != KEY_OK) {
+                buf_puts(b, ",\"reason\":");
+                jw_str(b, key->reason, strlen(key->reason));
+            }
+            if (key->state == KEY_COOLDOWN || key->state == KEY_EJECTED)
+                buf_printf(b, ",\"retry_in_ms\":%lld",
+                           (long long)(key->until_ms > now ? key->until_ms - now : 0));
+            buf_puts(b, "}");
+        }
+        buf_puts(b, "]}");
+    }
+}
+
+/* Whether some key can serve now (ready) and whether anything is impaired (degraded): an
+ * ejected upstream, a server key not OK. Ejected keys and upstreams count as able to serve:
+ * the pool still tries them when nothing healthy is left. Not ready means every server key is
+ * disabled, without balance or cooling down. */
+static void health_state(const api_server_t *s, int64_t now, bool *ready, bool *degraded)
+{
+    *ready = true;
+    *degraded = false;
+    if (!s->o.upstream)
+        return;
+    const pool_t *p = upstream_pool(s->o.upstream);
+    *ready = false;
+    for (int i = 0; i < p->nups; i++) {
+        const pool_upstream_t *u = &p->ups[i];
+        if (u->nkeys == 0)
+            *ready = true; /* the clients bring the keys */
+        for (int k = 0; k < u->nkeys; k++) {
+            const pool_key_t *key = &u->keys[k];
+            *ready |= key->state == KEY_OK || key->state == KEY_EJECTED ||
+                      (key->state == KEY_COOLDOWN && now >= key->until_ms);
+            *degraded |= key->state != KEY_OK;
+        }
+        *degraded |= u->ejected;
+    }
+    *degraded |= !*ready;
+}
+
+/* GET /health: public, always 200 with the status only; the details (upstream URLs, key ids,
+ * the keys' states and errors) only to the admin token. GET /health/ready: 503 when nothing
+ * can serve, for load balancers. */
+void api_handle_health(api_server_t *s, http_req_t *r, bool readiness)
+{
+    bool ready, degraded;
+    int64_t now = mono_ms();
+    health_state(s, now, &ready, &degraded);
+    const char *status = !ready ? "unavailable" : degraded ? "degraded" : "ok";
+    bool details = gw_admin_ok(s->o.admin_token, http_req_header(r, "Authorization"));
+    if (readiness || !details) {
+        char body[64];
+        int code = readiness && !ready ? 503 : 200;
+        int n = snprintf(body, sizeof body, "{\"status\":\"%s\"}",
+                         readiness || ready ? status : "degraded");
+        api_log_simple(s, r, code);
+        http_resp_send(r, code, "application/json", body, (size_t)n);
+        return;
+    }
+    buf_t b;
+    buf_init(&b, 4u << 20);
+    buf_printf(&b,
+               "{\"status\":\"%s\",\"ready\":%s,\"version\":\"%s\",\"uptime_s\":%lld,"
+               "\"requests\":%lld,\"active\":%d",
+               ready ? status : "degraded", ready ? "true" : "false", SEEKD_VERSION,
+               (long long)(time(NULL) - s->started), s->requests, s->active);
+    if (s->o.loopmon) {
+        loopmon_stats_t l = loopmon_read(s->o.loopmon);
+        buf_printf(&b,
+                   ",\"loop\":{\"max_stall_ms\":%.1f,\"recent_max_stall_ms\":%.1f,"
+                   "\"stalls_over_5ms\":%llu,\"stalls_over_100ms\":%llu}",
+                   l.max_ms, l.recent_ms, (unsigned long long)l.over_5ms,
+                   (unsigned long long)l.over_100ms);
+    }
+    if (s->o.upstream) {
+        buf_printf(&b,
+                   ",\"queued\":%d,\"backends\":[{\"name\":\"upstream\",\"mode\":\"%s\","
+                   "\"upstreams\":[",
+                   upstream_queued(s->o.upstream),
+                   s->o.auth.server_keys ? "server_keys" : "client_keys");
+        health_upstreams(s->o.upstream, now, &b);
+        buf_puts(&b, "]}]");
+    }
+    buf_puts(&b, "}");
+    api_send_built(s, r, &b);
+    buf_free(&b);
+}

@@ -1,0 +1,61 @@
+/* server_int.h - what the files of the API server share (private to api/): the server
+ * object, the small responses every route gives, and each file's handlers. */
+#ifndef SEEKD_API_SERVER_INT_H
+#define SEEKD_API_SERVER_INT_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "api/access.h"
+#include "api/error.h"
+#include "api/server.h"
+#include "api/validate.h"
+#include "gateway/auth.h"
+#include "gateway/ratelimit.h"
+#include "http/http.h"
+
+struct api_server {
+    api_server_opts_t o;
+    api_access_t *access;
+    char listen_host[256]; /* for a new access policy on reload */
+    int listen_port;
+    time_t started;
+    long long requests;
+    int active;
+    struct chat *chats; /* the answers in flight, for a stop that has to end them */
+    gw_bucket_t token_checks;
+};
+
+/* ---- small responses (server.c) ---- */
+
+/** Logs a request that got a plain answer (not a chat one). */
+void api_log_simple(const api_server_t *s, http_req_t *r, int status);
+/** Sends DeepSeek's error envelope with err's status. */
+void api_send_error(http_req_t *r, const api_error_t *err);
+/** Sends a JSON body built in b with status 200 (logged), or a 500 envelope when the builder
+ * ran into b's cap: a cut body is never sent. */
+void api_send_built(const api_server_t *s, http_req_t *r, const buf_t *b);
+/** An error envelope built from its parts, logged. */
+void api_reply_error(const api_server_t *s, http_req_t *r, int status, const char *type,
+                     const char *code, const char *param, const char *msg);
+/** Checks the Authorization header; answers 401 and returns false when the request may not
+ * go on. */
+bool api_authorize(api_server_t *s, http_req_t *r, gw_auth_t *auth);
+
+/* ---- the chat flow (chat.c) ---- */
+
+/** POST /chat/completions and its kin: validate, start the backend, encode its events. */
+void api_handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const char *route);
+
+/* ---- what the server says about itself and its upstreams (info.c) ---- */
+
+/** GET /models and /models/{id} (id.ptr NULL: the list). */
+void api_handle_models(api_server_t *s, http_req_t *r, slice_t id);
+/** POST /token/check: whether a key works upstream. */
+void api_handle_token_check(api_server_t *s, http_req_t *r);
+/** GET /user/balance, relayed. */
+void api_handle_balance(api_server_t *s, http_req_t *r);
+/** GET /health (readiness false) and /health/ready. */
+void api_handle_health(api_server_t *s, http_req_t *r, bool readiness);
+
+#endif
