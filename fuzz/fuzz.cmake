@@ -49,6 +49,7 @@ add_library(seekd_cfg_fuzzlib STATIC
   ${PROJECT_SOURCE_DIR}/src/base/mem.c ${PROJECT_SOURCE_DIR}/src/base/buf.c
   ${PROJECT_SOURCE_DIR}/src/base/log.c ${PROJECT_SOURCE_DIR}/src/base/sha256.c
   ${PROJECT_SOURCE_DIR}/src/base/netaddr.c ${PROJECT_SOURCE_DIR}/src/cli/config.c
+  ${PROJECT_SOURCE_DIR}/src/cli/config_file.c
   ${PROJECT_SOURCE_DIR}/src/gateway/auth.c)
 target_include_directories(seekd_cfg_fuzzlib PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_compile_options(seekd_cfg_fuzzlib PRIVATE ${SEEKD_FUZZ_FLAGS})

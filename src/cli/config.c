@@ -1,4 +1,5 @@
-/* config.c - the "key = value" config file and its validation. */
+/* config.c - the settings: defaults, each value and its parsing, the checks that make them fit
+ * to run, and how serve and check build them; the file's syntax is in config_file.c. */
 #include "cli/config.h"
 
 #include <ctype.h>
@@ -7,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/log.h"
 #include "base/netaddr.h"
@@ -176,7 +176,16 @@ static int parse_int(const char *v, int lo, int hi, int *out)
     return 0;
 }
 
-static bool visible_word(const char *s);
+/* Whether s is one visible ASCII word: what may go into a request line or a header as is. */
+bool config_visible_word(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
 
 /* cors_origins, allowed_hosts, trusted_proxies: comma-separated, lines add up. Each entry is
  * checked here so a typo stops startup instead of silently letting nobody (or everybody) in. */
@@ -196,7 +205,7 @@ static int set_access_list(seekd_config_t *c, const char *key, const char *v, ch
     }
     for (int i = first; i < *n; i++) {
         const char *e = list[i];
-        bool ok = visible_word(e);
+        bool ok = config_visible_word(e);
         if (ok && key[0] == 'c' && strcmp(e, "*") != 0) {
             const char *rest = !strncmp(e, "http://", 7)    ? e + 7
                                : !strncmp(e, "https://", 8) ? e + 8
@@ -220,7 +229,7 @@ static int set_access_list(seekd_config_t *c, const char *key, const char *v, ch
 }
 
 /* A setting inside an [upstream NAME] section. */
-static int set_upstream(cfg_upstream_t *u, const char *key, const char *v, char *err, size_t errlen)
+int config_set_upstream(cfg_upstream_t *u, const char *key, const char *v, char *err, size_t errlen)
 {
     if (!strcmp(key, "url")) {
         if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
@@ -272,18 +281,18 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
                 : !strcmp(key, "queue_max")            ? &c->queue_max
                 : !strcmp(key, "error_threshold")      ? &c->error_threshold
                                                        : NULL;
-    long *lval = !strcmp(key, "request_timeout_ms")    ? &c->request_timeout_ms
-                 : !strcmp(key, "probe_interval_ms")   ? &c->probe_interval_ms
-                 : !strcmp(key, "error_window_ms")     ? &c->error_window_ms
-                 : !strcmp(key, "eject_ms")            ? &c->eject_ms
-                 : !strcmp(key, "cooldown_ms")         ? &c->cooldown_ms
-                 : !strcmp(key, "token_check_per_min") ? &c->token_check_per_min
-                 : !strcmp(key, "client_timeout_ms")   ? &c->client_timeout_ms
-                 : !strcmp(key, "shutdown_grace_ms")   ? &c->shutdown_grace_ms
-                 : !strcmp(key, "header_timeout_ms")   ? &c->header_timeout_ms
-                 : !strcmp(key, "max_connections")     ? &c->max_connections
+    long *lval = !strcmp(key, "request_timeout_ms")       ? &c->request_timeout_ms
+                 : !strcmp(key, "probe_interval_ms")      ? &c->probe_interval_ms
+                 : !strcmp(key, "error_window_ms")        ? &c->error_window_ms
+                 : !strcmp(key, "eject_ms")               ? &c->eject_ms
+                 : !strcmp(key, "cooldown_ms")            ? &c->cooldown_ms
+                 : !strcmp(key, "token_check_per_min")    ? &c->token_check_per_min
+                 : !strcmp(key, "client_timeout_ms")      ? &c->client_timeout_ms
+                 : !strcmp(key, "shutdown_grace_ms")      ? &c->shutdown_grace_ms
+                 : !strcmp(key, "header_timeout_ms")      ? &c->header_timeout_ms
+                 : !strcmp(key, "max_connections")        ? &c->max_connections
                  : !strcmp(key, "max_connections_per_ip") ? &c->max_connections_per_ip
-                                                       : NULL;
+                                                          : NULL;
     if (ival) {
         int lo = !strcmp(key, "max_concurrent_per_key") ? 0 : 1;
         rc = parse_int(v, lo, 1000000, ival);
@@ -358,7 +367,7 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
                !strcmp(key, "trusted_proxies")) {
         rc = set_access_list(c, key, v, err, errlen);
     } else if (!strcmp(key, "admin_token")) {
-        if (!visible_word(v) || strlen(v) < 16 || strlen(v) > CFG_MAX_KEY) {
+        if (!config_visible_word(v) || strlen(v) < 16 || strlen(v) > CFG_MAX_KEY) {
             /* never echo the token */
             snprintf(err, errlen,
                      "admin_token must be one word of 16 to %d visible ASCII characters",
@@ -378,351 +387,6 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
         }
     } else {
         snprintf(err, errlen, "unknown setting '%s'", key);
-        rc = -1;
-    }
-    return rc;
-}
-
-/* ---- names, for "did you mean" ---- */
-
-/* Every top-level setting and every [upstream] setting config_set/set_upstream accept. A unit
- * test checks each documented key of docs/config.md is here, so a new setting that is documented
- * but not listed fails the suite instead of going without suggestions. */
-static const char *const top_names[] = {"listen",
-                                        "upstream",
-                                        "api_key",
-                                        "client_key",
-                                        "models",
-                                        "allow_open",
-                                        "max_body",
-                                        "max_output",
-                                        "client_timeout_ms",
-                                        "connect_timeout_ms",
-                                        "upstream_idle_ms",
-                                        "first_token_timeout_ms",
-                                        "idle_timeout_ms",
-                                        "total_timeout_ms",
-                                        "keepalive_ms",
-                                        "log_level",
-                                        "max_concurrent_per_key",
-                                        "max_attempts",
-                                        "queue_max",
-                                        "error_threshold",
-                                        "request_timeout_ms",
-                                        "probe_interval_ms",
-                                        "error_window_ms",
-                                        "eject_ms",
-                                        "cooldown_ms",
-                                        "token_check_per_min",
-                                        "shutdown_grace_ms",
-                                        "header_timeout_ms",
-                                        "min_body_rate",
-                                        "max_connections",
-                                        "max_connections_per_ip",
-                                        "max_body_total",
-                                        "cors_origins",
-                                        "allowed_hosts",
-                                        "trusted_proxies",
-                                        "admin_token",
-                                        NULL};
-static const char *const section_names[] = {
-    "url", "api_key", "models", "priority", "weight", "max_concurrent_per_key", NULL};
-
-static bool in_list(const char *const *names, const char *key)
-{
-    for (; *names; names++)
-        if (!strcmp(*names, key))
-            return true;
-    return false;
-}
-
-bool config_known_setting(const char *key)
-{
-    return in_list(top_names, key) || in_list(section_names, key);
-}
-
-/* Edit distance (insert, delete, substitute, swap of neighbours) between two short names;
- * anything over 63 bytes counts as far. */
-static int edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63)
-        return 99;
-    int d[64][64];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        for (size_t j = 1; j <= lb; j++) {
-            int cost = a[i - 1] != b[j - 1];
-            int v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < v)
-                v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    }
-    return d[la][lb];
-}
-
-/* The closest name to key, or NULL when none is near: 1 edit for names up to 4 bytes, 2 up to
- * 8, 3 beyond (so "idle_timeout" finds idle_timeout_ms). */
-static const char *closest(const char *const *names, const char *key)
-{
-    const char *best = NULL;
-    size_t len = strlen(key);
-    int limit = len <= 4 ? 1 : len <= 8 ? 2 : 3;
-    int bestd = limit + 1;
-    for (; *names; names++) {
-        int dist = edit_distance(key, *names);
-        if (dist < bestd) {
-            bestd = dist;
-            best = *names;
-        }
-    }
-    return best;
-}
-
-/* Rewrites an "unknown setting" into a hint: a name that belongs on the other side of the first
- * [upstream] line, or a near spelling. */
-static void unknown_setting(const char *key, bool in_section, char *err, size_t errlen)
-{
-    const char *const *here = in_section ? section_names : top_names;
-    const char *const *there = in_section ? top_names : section_names;
-    const char *where = in_section ? " in an [upstream] section" : "";
-    const char *near = closest(here, key);
-    if (near) {
-        snprintf(err, errlen, "unknown setting '%s'%s (did you mean '%s'?)", key, where, near);
-    } else if (in_list(there, key)) {
-        snprintf(err, errlen,
-                 in_section ? "'%s' is a top-level setting: put it above the first [upstream] "
-                              "section"
-                            : "'%s' is only valid inside an [upstream NAME] section",
-                 key);
-    } else if ((near = closest(there, key))) {
-        snprintf(err, errlen, "unknown setting '%s'%s (did you mean '%s', which %s?)", key, where,
-                 near,
-                 in_section ? "is a top-level setting" : "belongs in an [upstream NAME] section");
-    } else if (in_section) {
-        snprintf(err, errlen,
-                 "unknown setting '%s' in an [upstream] section (url, api_key, models, "
-                 "priority, weight, max_concurrent_per_key)",
-                 key);
-    } else {
-        snprintf(err, errlen, "unknown setting '%s'", key);
-    }
-}
-
-/* ---- the file ---- */
-
-/* Whether s is one visible ASCII word: what may go into a request line or a header as is. */
-static bool visible_word(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
-            return false;
-    return true;
-}
-
-/* Checks the keys list[from..to) one line added; what names them ("api_key", "client_key"). */
-static int check_new_keys(char *const *list, int from, int to, const char *what, char *err,
-                          size_t errlen)
-{
-    for (int k = from; k < to; k++) {
-        int pos = k - from + 1;
-        /* never echo the key, nor any part of it */
-        if (strlen(list[k]) > CFG_MAX_KEY) {
-            snprintf(err, errlen, "%s #%d on this line is longer than %d bytes", what, pos,
-                     CFG_MAX_KEY);
-            return -1;
-        }
-        if (!visible_word(list[k])) {
-            snprintf(err, errlen,
-                     "%s #%d on this line has a space, a control or a non-ASCII character", what,
-                     pos);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Parses a trimmed "[upstream NAME]" line: the word upstream, blanks, one NAME of letters,
- * digits, '_', '.', '-' (at most 63), optional blanks, ']', nothing after. Returns 0 or -1. */
-static int parse_section(const char *p, char *name, size_t namesz)
-{
-    p++; /* '[' */
-    while (*p == ' ' || *p == '\t')
-        p++;
-    if (strncmp(p, "upstream", 8) || (p[8] != ' ' && p[8] != '\t'))
-        return -1;
-    p += 8;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    size_t n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
-    if (n == 0 || n >= namesz)
-        return -1;
-    memcpy(name, p, n);
-    name[n] = '\0';
-    p += n;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    return strcmp(p, "]") == 0 ? 0 : -1;
-}
-
-/* Cuts a " # comment" (a '#' after a blank) off the line and the blanks before it. */
-static void cut_comment(char *p)
-{
-    for (char *h = strchr(p, '#'); h; h = strchr(h + 1, '#')) {
-        if (h > p && (h[-1] == ' ' || h[-1] == '\t')) {
-            while (h > p && (h[-1] == ' ' || h[-1] == '\t'))
-                h--;
-            *h = '\0';
-            return;
-        }
-    }
-}
-
-int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a config file (%s)", path,
-                 S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
-        fclose(f);
-        return -1;
-    }
-    char line[4096];
-    int lineno = 0, rc = 0;
-    int section_lines[CFG_MAX_UPSTREAMS] = {0};
-    int top_upstream_line = 0; /* first top-level upstream/api_key line */
-    const char *top_upstream_key = NULL;
-    cfg_upstream_t *section = NULL;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n') {
-            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
-            rc = -1;
-            break;
-        }
-        char *p = line;
-        while (isspace((unsigned char)*p))
-            p++;
-        if (*p == '#')
-            continue;
-        cut_comment(p);
-        char *e = p + strlen(p);
-        while (e > p && isspace((unsigned char)e[-1]))
-            *--e = '\0';
-        if (*p == '\0')
-            continue;
-        if (*p == '[') {
-            char name[64];
-            if (parse_section(p, name, sizeof name)) {
-                snprintf(err, errlen,
-                         "%s:%d: expected a section '[upstream NAME]' (NAME: one word of letters, "
-                         "digits, '_', '.', '-'), got '%.60s'",
-                         path, lineno, p);
-                rc = -1;
-                break;
-            }
-            for (int i = 0; i < c->nups; i++) {
-                if (!strcmp(c->ups[i].name, name)) {
-                    snprintf(err, errlen, "%s:%d: upstream '%s' is defined twice", path, lineno,
-                             name);
-                    rc = -1;
-                    goto out;
-                }
-            }
-            if (c->nups >= CFG_MAX_UPSTREAMS) {
-                snprintf(err, errlen, "%s:%d: too many upstreams (at most %d)", path, lineno,
-                         CFG_MAX_UPSTREAMS);
-                rc = -1;
-                break;
-            }
-            section_lines[c->nups] = lineno;
-            section = &c->ups[c->nups++];
-            snprintf(section->name, sizeof section->name, "%s", name);
-            section->weight = 1;
-            section->max_per_key = -1; /* not set: the global default applies */
-            continue;
-        }
-        char *eq = strchr(p, '=');
-        if (!eq) {
-            snprintf(err, errlen, "%s:%d: expected 'key = value', got '%.60s'", path, lineno, p);
-            rc = -1;
-            break;
-        }
-        char *k = p, *ke = eq;
-        while (ke > k && isspace((unsigned char)ke[-1]))
-            ke--;
-        *ke = '\0';
-        char *v = eq + 1;
-        while (isspace((unsigned char)*v))
-            v++;
-        if (!*k) {
-            snprintf(err, errlen, "%s:%d: missing setting name before '='", path, lineno);
-            rc = -1;
-            break;
-        }
-        char why[512];
-        int nkeys0 = section ? section->nkeys : c->nkeys, nclient0 = c->nclient_keys;
-        int bad = section ? set_upstream(section, k, v, why, sizeof why)
-                          : config_set(c, k, v, why, sizeof why);
-        if (bad && strncmp(why, "unknown setting", 15) == 0)
-            unknown_setting(k, section != NULL, why, sizeof why);
-        if (!bad && !strcmp(k, "api_key"))
-            bad = check_new_keys(section ? section->keys : c->keys, nkeys0,
-                                 section ? section->nkeys : c->nkeys, "api key", why, sizeof why);
-        if (!bad && !strcmp(k, "client_key"))
-            bad = check_new_keys(c->client_keys, nclient0, c->nclient_keys, "client_key", why,
-                                 sizeof why);
-        if (!bad && (!strcmp(k, "url") || !strcmp(k, "upstream")) && !visible_word(v)) {
-            snprintf(why, sizeof why, "%s has a space or a control character", k);
-            bad = -1;
-        }
-        if (bad) {
-            snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
-            rc = -1;
-            break;
-        }
-        if (!section && !top_upstream_line && (!strcmp(k, "upstream") || !strcmp(k, "api_key"))) {
-            top_upstream_line = lineno;
-            top_upstream_key = !strcmp(k, "upstream") ? "upstream" : "api_key";
-        }
-    }
-    if (rc == 0 && ferror(f)) {
-        snprintf(err, errlen, "%s:%d: cannot read: %s", path, lineno + 1, strerror(errno));
-        rc = -1;
-    }
-out:
-    fclose(f);
-    for (int i = 0; rc == 0 && i < c->nups; i++) {
-        if (!c->ups[i].url[0]) {
-            snprintf(err, errlen, "%s:%d: upstream '%s' has no url", path, section_lines[i],
-                     c->ups[i].name);
-            rc = -1;
-        }
-    }
-    /* With sections, a top-level upstream/api_key would be dropped, and with no key in any
-     * section the server would quietly let clients pay: refuse it where it was written. */
-    if (rc == 0 && c->nups > 0 && top_upstream_line) {
-        snprintf(err, errlen,
-                 "%s:%d: a top-level '%s' is not used when the file defines [upstream] sections "
-                 "(line %d): move it into a section",
-                 path, top_upstream_line, top_upstream_key, section_lines[0]);
         rc = -1;
     }
     return rc;
@@ -752,7 +416,7 @@ int config_check(const seekd_config_t *c, char *err, size_t errlen)
 {
     for (int i = 0; i < c->nups; i++) {
         const cfg_upstream_t *u = &c->ups[i];
-        if (!visible_word(u->url)) {
+        if (!config_visible_word(u->url)) {
             snprintf(err, errlen, "upstream '%s': the url has a space or a control character",
                      u->name);
             return -1;
@@ -764,7 +428,7 @@ int config_check(const seekd_config_t *c, char *err, size_t errlen)
                          k + 1, CFG_MAX_KEY);
                 return -1;
             }
-            if (!visible_word(u->keys[k])) {
+            if (!config_visible_word(u->keys[k])) {
                 /* never echo the key: it is a secret, and a broken one */
                 snprintf(err, errlen,
                          "upstream '%s': api key #%d has a space, a control or a non-ASCII "
@@ -779,7 +443,7 @@ int config_check(const seekd_config_t *c, char *err, size_t errlen)
             snprintf(err, errlen, "client_key #%d is longer than %d bytes", k + 1, CFG_MAX_KEY);
             return -1;
         }
-        if (!visible_word(c->client_keys[k])) {
+        if (!config_visible_word(c->client_keys[k])) {
             snprintf(err, errlen, "client_key #%d has a space, a control or a non-ASCII character",
                      k + 1);
             return -1;

@@ -45,13 +45,13 @@ typedef struct {
     long total_timeout_ms;
     long keepalive_ms;
     long client_timeout_ms;
-    long shutdown_grace_ms; /* SIGTERM: how long answers in flight may take to finish */
-    long header_timeout_ms;     /* a whole request head, from its first byte */
-    size_t min_body_rate;       /* bytes/s over each header_timeout_ms window; 0: none */
-    long max_connections;       /* 0: half the open-files limit */
+    long shutdown_grace_ms;      /* SIGTERM: how long answers in flight may take to finish */
+    long header_timeout_ms;      /* a whole request head, from its first byte */
+    size_t min_body_rate;        /* bytes/s over each header_timeout_ms window; 0: none */
+    long max_connections;        /* 0: half the open-files limit */
     long max_connections_per_ip; /* 0: none */
-    bool per_ip_set;            /* max_connections_per_ip was configured: loopback counts too */
-    size_t max_body_total;      /* request bodies held at once, all connections */
+    bool per_ip_set;             /* max_connections_per_ip was configured: loopback counts too */
+    size_t max_body_total;       /* request bodies held at once, all connections */
     int log_level;
     /* upstream pools */
     cfg_upstream_t ups[CFG_MAX_UPSTREAMS];
@@ -90,6 +90,10 @@ int config_check(const seekd_config_t *c, char *err, size_t errlen);
 /** Reads a config file (format in docs/config.md). Returns 0, or -1 with a message
  * "FILE:LINE: what is wrong" in err. */
 int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen);
+/** Sets one [upstream] section setting (url, api_key, models, ...). Returns 0, or -1 with
+ * the reason in err. */
+int config_set_upstream(cfg_upstream_t *u, const char *key, const char *v, char *err,
+                        size_t errlen);
 /** Applies one setting by name (shared by the file and the tests). Returns 0 or -1 + err. */
 int config_set(seekd_config_t *c, const char *key, const char *value, char *err, size_t errlen);
 /** Parses "HOST:PORT", "[V6]:PORT" or ":PORT". Returns 0 or -1. */
@@ -104,6 +108,8 @@ int config_server_keys(const seekd_config_t *c);
 void config_free(seekd_config_t *c);
 /** Whether key is a setting the file accepts, at the top or in an [upstream] section. */
 bool config_known_setting(const char *key);
+/** Whether s is one visible ASCII word: what may go into a request line or a header as is. */
+bool config_visible_word(const char *s);
 
 /** What `seekd serve` (and `seekd check`) are given besides the file. NULL: not given. */
 typedef struct {
