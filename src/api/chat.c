@@ -168,7 +168,11 @@ static void chat_error(chat_t *c, const bk_event_t *ev)
         snprintf(ra, sizeof ra, "%d", ev->error.retry_after_s);
         http_resp_header(c->req, "Retry-After", ra);
     }
-    api_send_error(c->req, &err);
+    if (ev->error.raw.len) /* the upstream's own envelope, as it came */
+        http_resp_send(c->req, err.status, "application/json", ev->error.raw.ptr,
+                       ev->error.raw.len);
+    else
+        api_send_error(c->req, &err);
     c->req = NULL;
     chat_log(c, err.message);
 }

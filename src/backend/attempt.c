@@ -38,7 +38,9 @@ struct attempt {
 };
 
 /* The attempt's key as logs name it (its key id), worked out only when a log line needs it. */
-#define KEY_ID(a) log_key_id((a)->s.key ? (a)->s.key : "", (a)->s.key ? strlen((a)->s.key) : 0, (char[LOG_KEY_ID_SIZE]){0})
+#define KEY_ID(a)                                                                                  \
+    log_key_id((a)->s.key ? (a)->s.key : "", (a)->s.key ? strlen((a)->s.key) : 0,                  \
+               (char[LOG_KEY_ID_SIZE]){0})
 
 static void arm_timer(attempt_t *a, long ms)
 {
@@ -193,46 +195,63 @@ static int parse_retry_after(const char *v)
     return (int)(s * 1000);
 }
 
-/* Classifies a non-2xx answer, keeping DeepSeek's own envelope message when there is one. */
+/* Classifies a non-2xx answer. An upstream's error envelope about the request itself (400,
+ * 422, 429, 5xx), and any one when the client brought its own key, is the client's to hear as
+ * the upstream said it: status and bytes unchanged. A server key the upstream refused
+ * (401/403/402) is not the client's fault: that stays seekd's own 502 in its own words. */
 static void fail_from_status(attempt_t *a)
 {
     int st = a->status;
     bool bad_request = st == 400 || st == 404 || st == 413 || st == 422;
-    slice_t m = bad_request ? SLICE_LIT("invalid request") : SLICE_LIT("no message");
-    if (!a->html) {
-        /* the answer's own reader (jr) serves error bodies too */
-        jr_doc_t *d = &a->st.doc;
-        jr_val_t root = jr_parse(d, buf_slice(&a->body).ptr, a->body.len, NULL, NULL);
-        jr_val_t v = jr_get(d, jr_get(d, root, "error"), "message");
-        if (!jr_is(d, v, JR_STR))
-            v = jr_get(d, root, "message");
-        if (!jr_is(d, v, JR_STR))
-            v = jr_get(d, root, "detail");
-        if (jr_is(d, v, JR_STR))
-            m = jr_str(d, v);
-    }
-    int n = (int)m.len;
-    const char *msg = m.ptr;
     bool client_key = a->s.client_key;
-    if (a->html)
+    bool server_key_refused = !client_key && (st == 401 || st == 403 || st == 402);
+    pool_outcome_t out = bad_request              ? OUT_CLIENT
+                         : st == 401 || st == 403 ? OUT_AUTH
+                         : st == 402              ? OUT_NO_BALANCE
+                         : st == 429              ? OUT_RATE_LIMIT
+                                                  : OUT_SERVER;
+    if (a->html) {
         fail(a, OUT_SERVER, 502, "api_error",
              "upstream answered %d with an HTML page (a proxy or firewall?)", st);
-    else if (bad_request)
-        fail(a, OUT_CLIENT, st, "invalid_request_error", "%.*s", n, msg);
+        return;
+    }
+    /* the answer's own reader (jr) serves error bodies too */
+    slice_t body = buf_slice(&a->body);
+    jr_doc_t *d = &a->st.doc;
+    jr_val_t root = jr_parse(d, body.ptr, body.len, NULL, NULL);
+    jr_val_t v = jr_get(d, jr_get(d, root, "error"), "message");
+    if (!server_key_refused && st >= 400 && st <= 599 && jr_is(d, v, JR_STR) &&
+        body.len <= sizeof a->f.raw) {
+        slice_t m = jr_str(d, v);
+        fail(a, out, st, "api_error", "%.*s", (int)m.len, m.ptr);
+        memcpy(a->f.raw, body.ptr, body.len);
+        a->f.raw_len = body.len;
+        return;
+    }
+    slice_t m = bad_request ? SLICE_LIT("invalid request") : SLICE_LIT("no message");
+    if (jr_is(d, v, JR_STR))
+        m = jr_str(d, v);
+    else if (jr_is(d, (v = jr_get(d, root, "message")), JR_STR) ||
+             jr_is(d, (v = jr_get(d, root, "detail")), JR_STR))
+        m = jr_str(d, v);
+    int n = (int)m.len;
+    const char *msg = m.ptr;
+    if (bad_request)
+        fail(a, out, st, "invalid_request_error", "%.*s", n, msg);
     else if (st == 401 || st == 403)
-        fail(a, OUT_AUTH, client_key ? st : 502, "authentication_error",
+        fail(a, out, client_key ? st : 502, "authentication_error",
              client_key ? "Authentication Fails: %.*s" : "upstream rejected the server's key: %.*s",
              n, msg);
     else if (st == 402)
-        fail(a, OUT_NO_BALANCE, client_key ? 402 : 502, "insufficient_balance",
+        fail(a, out, client_key ? 402 : 502, "insufficient_balance",
              client_key ? "Insufficient Balance: %.*s" : "upstream key has no balance: %.*s", n,
              msg);
     else if (st == 429)
-        fail(a, OUT_RATE_LIMIT, 429, "rate_limit_error", "Rate Limit Reached: %.*s", n, msg);
+        fail(a, out, 429, "rate_limit_error", "Rate Limit Reached: %.*s", n, msg);
     else if (st == 503)
-        fail(a, OUT_SERVER, 503, "server_overloaded", "Server Overloaded: %.*s", n, msg);
+        fail(a, out, 503, "server_overloaded", "Server Overloaded: %.*s", n, msg);
     else
-        fail(a, OUT_SERVER, 502, "api_error", "upstream error %d: %.*s", st, n, msg);
+        fail(a, out, 502, "api_error", "upstream error %d: %.*s", st, n, msg);
 }
 
 static void attempt_free(attempt_t *a)

@@ -15,12 +15,17 @@
 
 struct event_base;
 
-/** A failure as the client hears it, carried by value. `type` is a static string. */
+/** A failure as the client hears it, carried by value. `type` is a static string. When the
+ * upstream answered with an error envelope of its own about the request (or the client's own
+ * key), `raw` holds that envelope's bytes, relayed as they came with `status`; msg then is
+ * its message, for logs. */
 typedef struct {
     int status;
     const char *type;
     char msg[512];
     int retry_after_s; /* > 0: sent as Retry-After */
+    char raw[2048];
+    size_t raw_len;
 } bk_failure_t;
 
 typedef enum {

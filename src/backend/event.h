@@ -79,6 +79,7 @@ typedef struct {
         const char *type, *code;
         slice_t message;
         int retry_after_s; /* > 0: tell the client when to retry (429/503) */
+        slice_t raw;       /* not empty: the upstream's own envelope, to send as it is */
     } error;
 } bk_event_t;
 

@@ -79,6 +79,7 @@ static void set_failure(bk_call_t *req, int status, const char *type, const char
     req->fail.status = status;
     req->fail.type = type;
     req->fail.retry_after_s = 0;
+    req->fail.raw_len = 0; /* seekd's own words from here */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(req->fail.msg, sizeof req->fail.msg, fmt, ap);
@@ -99,6 +100,7 @@ static void deliver_failure(bk_call_t *req)
     ev.error.type = f.type ? f.type : "server_overloaded";
     ev.error.message = slice_of(f.msg);
     ev.error.retry_after_s = f.retry_after_s;
+    ev.error.raw = (slice_t){f.raw, f.raw_len};
     sink->events(sink, &ev, 1); /* the sink answers the client; its return changes nothing */
     sink->end(sink);
 }
@@ -317,8 +319,11 @@ static void on_attempt_done(void *owner, const att_result_t *r)
         char kn[48];
         log_debug("req=%s attempt %d on upstream %s key %s: status %d, %s%s%s", req->r.request_id,
                   req->attempts, up->pool.ups[req->ui].name, key_name(req, kn), r->status,
-                  r->failed ? "failed: " : r->stopped ? "stopped by the client" : "answered",
-                  r->failed ? r->fail.msg : "", r->delivered && r->failed ? " (after answer bytes)" : "");
+                  r->failed    ? "failed: "
+                  : r->stopped ? "stopped by the client"
+                               : "answered",
+                  r->failed ? r->fail.msg : "",
+                  r->delivered && r->failed ? " (after answer bytes)" : "");
     }
     if (req->ki >= 0)
         up->pool.ups[req->ui].keys[req->ki].active--;

@@ -53,9 +53,9 @@ describe('log lines at debug', () => {
     const lines = st.logs().split('\n').filter((l) => / debug /.test(l) && l.includes(`req=${rid} attempt`));
     assert.equal(lines.length, 4, lines.join('\n'));
     // a failure before the first byte is also worth a line at info
-    assert.ok(st.logs().includes(`req=${rid} attempt 1 on upstream up1 key ${keyName(K[0])} failed before the first byte: upstream error 500`));
+    assert.ok(st.logs().includes(`req=${rid} attempt 1 on upstream up1 key ${keyName(K[0])} failed before the first byte: Server Error`));
     assert.match(lines[0], new RegExp(`attempt 1: upstream up1 key ${keyName(K[0])}, POST /chat/completions through (builtin|libcurl)`));
-    assert.match(lines[1], new RegExp(`attempt 1 on upstream up1 key ${keyName(K[0])}: status 500, failed: upstream error 500: Server Error`));
+    assert.match(lines[1], new RegExp(`attempt 1 on upstream up1 key ${keyName(K[0])}: status 500, failed: Server Error`));
     assert.match(lines[2], new RegExp(`attempt 2: upstream up1 key ${keyName(K[1])}, POST /chat/completions`));
     assert.match(lines[3], new RegExp(`attempt 2 on upstream up1 key ${keyName(K[1])}: status 200, answered`));
   });
