@@ -211,3 +211,17 @@ test('chat prefix completion via /beta', T, async () => {
   assert.equal(s.last_request.messages[1].prefix, true);
   assert.deepEqual(s.last_request.stop, ['```']);
 });
+
+test('capabilities are the model\'s to decide: an image part and json_schema reach the upstream as sent', T, async () => {
+  await st.fakeReset();
+  const messages = [{ role: 'user', content: [
+    { type: 'text', text: 'What is in this picture?' },
+    { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+  ] }];
+  const response_format = { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'object' } } };
+  const r = await st.client().chat.completions.create({ model: 'deepseek-flash', messages, response_format });
+  assert.equal(r.choices[0].finish_reason, 'stop');
+  const s = await st.fakeStats();
+  assert.deepEqual(s.last_request.messages, messages);
+  assert.deepEqual(s.last_request.response_format, response_format);
+});
