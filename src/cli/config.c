@@ -19,7 +19,7 @@ void config_defaults(seekd_config_t *c)
     snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
     c->listen_port = 8000;
     snprintf(c->upstream, sizeof c->upstream, "https://api.deepseek.com");
-    c->max_body = 8u << 20;
+    c->max_body = 48u << 20; /* DeepSeek's own request limit */
     c->max_output = 1u << 20;
     c->connect_timeout_ms = 10000;
     c->upstream_idle_ms = 60000;
