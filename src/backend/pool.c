@@ -277,10 +277,9 @@ pool_pick_result_t pool_pick(pool_t *p, const char *model, int nbyot, const pool
 
 static void note(pool_window_t *w, pool_outcome_t out, int64_t now)
 {
-    memmove(w->t + 1, w->t, sizeof w->t[0] * (POOL_WINDOW - 1));
-    memmove(w->out + 1, w->out, sizeof w->out[0] * (POOL_WINDOW - 1));
-    w->t[0] = now;
-    w->out[0] = (uint8_t)out;
+    w->head = (w->head + 1) % POOL_WINDOW;
+    w->t[w->head] = now;
+    w->out[w->head] = (uint8_t)out;
     if (w->n < POOL_WINDOW)
         w->n++;
 }
@@ -297,9 +296,12 @@ static bool failing(const pool_window_t *w, pool_outcome_t out, const pool_polic
                     int64_t now)
 {
     int attempts = 0, failed = 0;
-    for (int i = 0; i < w->n && now - w->t[i] <= pol->error_window_ms; i++) {
+    for (int i = 0; i < w->n; i++) {
+        int at = (w->head - i + POOL_WINDOW) % POOL_WINDOW; /* newest first */
+        if (now - w->t[at] > pol->error_window_ms)
+            break;
         attempts++;
-        failed += out == OUT_RATE_LIMIT ? w->out[i] == OUT_RATE_LIMIT : is_error(w->out[i]);
+        failed += out == OUT_RATE_LIMIT ? w->out[at] == OUT_RATE_LIMIT : is_error(w->out[at]);
     }
     int threshold = pol->error_threshold < POOL_WINDOW ? pol->error_threshold : POOL_WINDOW;
     return failed >= threshold && failed * 2 >= attempts;

@@ -14,18 +14,19 @@ typedef enum {
     KEY_COOLDOWN,   /* 429s at a high rate: until `until_ms` (Retry-After or backoff) */
     KEY_DISABLED,   /* 401/403: until a probe is answered 200 */
     KEY_NO_BALANCE, /* 402: until a probe sees balance */
-    KEY_EJECTED, /* 5xx/connection errors at a high rate: until `until_ms`, then probed */
+    KEY_EJECTED,    /* 5xx/connection errors at a high rate: until `until_ms`, then probed */
 } pool_key_state_t;
 
 /* How many recent attempts a key or an upstream remembers: failure rates are counted over
  * those of them that fall within `error_window_ms`. */
 #define POOL_WINDOW 32
 
-/** Recent attempts, newest first: when each ended and how (a pool_outcome_t). */
+/** Recent attempts, a ring: when each ended and how (a pool_outcome_t); `head` is the newest
+ * of the `n` kept. */
 typedef struct {
     int64_t t[POOL_WINDOW];
     uint8_t out[POOL_WINDOW];
-    int n;
+    int head, n;
 } pool_window_t;
 
 typedef struct {

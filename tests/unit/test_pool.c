@@ -264,6 +264,26 @@ static void server_errors_never_eject_the_last_key_or_upstream(void **state)
     pool_free(&p);
 }
 
+/* Rates are counted over the last POOL_WINDOW attempts: a threshold above that counts as
+ * POOL_WINDOW, and older attempts fall out. */
+static void the_window_keeps_the_last_32_attempts(void **state)
+{
+    (void)state;
+    pool_policy_t pol = POLICY;
+    pol.error_threshold = 100;
+    pool_upstream_def_t d = {
+        .name = "a", .url = "http://x", .keys = K3, .nkeys = 2, .models = ALL, .nmodels = 1};
+    pool_t p;
+    pool_init(&p, &d, 1, &pol);
+    for (int i = 0; i < 40; i++)
+        pool_report(&p, 0, 0, OUT_OK, -1, NULL, 10);
+    for (int i = 0; i < 31; i++)
+        assert_false(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 1000, "429", 20));
+    assert_true(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 1000, "429", 20));
+    assert_int_equal(p.ups[0].keys[0].state, KEY_COOLDOWN);
+    pool_free(&p);
+}
+
 static void auth_failure_disables_until_a_probe_succeeds(void **state)
 {
     (void)state;
@@ -416,6 +436,7 @@ int main(void)
         cmocka_unit_test(a_key_429ing_while_others_serve_is_cooled_for_retry_after),
         cmocka_unit_test(the_last_usable_key_of_a_model_is_never_cooled),
         cmocka_unit_test(server_errors_never_eject_the_last_key_or_upstream),
+        cmocka_unit_test(the_window_keeps_the_last_32_attempts),
         cmocka_unit_test(auth_failure_disables_until_a_probe_succeeds),
         cmocka_unit_test(errors_at_a_high_rate_eject_while_another_upstream_serves),
         cmocka_unit_test(client_keys_rotate_and_are_not_reused),
