@@ -273,18 +273,81 @@ pool_pick_result_t pool_pick(pool_t *p, const char *model, int nbyot, const pool
     return PICK_NONE;
 }
 
-/* Adds an error time to a ring; returns the number of errors within the window. */
-static int note_error(int64_t *ring, int *n, int64_t now, int64_t window)
+/* ---- failure rates ---- */
+
+static void note(pool_window_t *w, pool_outcome_t out, int64_t now)
 {
-    memmove(ring + 1, ring, sizeof ring[0] * 7);
-    ring[0] = now;
-    if (*n < 8)
-        (*n)++;
-    int c = 0;
-    for (int i = 0; i < *n; i++)
-        if (now - ring[i] <= window)
-            c++;
-    return c;
+    w->head = (w->head + 1) % POOL_WINDOW;
+    w->t[w->head] = now;
+    w->out[w->head] = (uint8_t)out;
+    if (w->n < POOL_WINDOW)
+        w->n++;
+}
+
+static bool is_error(int out)
+{
+    return out == OUT_SERVER || out == OUT_CONNECT;
+}
+
+/* Whether the failures like `out` among the attempts within the window reach the threshold
+ * and are at least half of those attempts: one failure, or a few among many answers, are not
+ * enough to take a key out. */
+static bool failing(const pool_window_t *w, pool_outcome_t out, const pool_policy_t *pol,
+                    int64_t now)
+{
+    int attempts = 0, failed = 0;
+    for (int i = 0; i < w->n; i++) {
+        int at = (w->head - i + POOL_WINDOW) % POOL_WINDOW; /* newest first */
+        if (now - w->t[at] > pol->error_window_ms)
+            break;
+        attempts++;
+        failed += out == OUT_RATE_LIMIT ? w->out[at] == OUT_RATE_LIMIT : is_error(w->out[at]);
+    }
+    int threshold = pol->error_threshold < POOL_WINDOW ? pol->error_threshold : POOL_WINDOW;
+    return failed >= threshold && failed * 2 >= attempts;
+}
+
+/* ---- who else can carry the load ---- */
+
+/* Whether v serves everything `model` (an entry of another upstream's list) stands for. */
+static bool serves_entry(const pool_upstream_t *v, const char *model)
+{
+    if (strcmp(model, "*") != 0)
+        return pool_serves(v, model);
+    for (int m = 0; m < v->nmodels; m++)
+        if (strcmp(v->models[m], "*") == 0)
+            return true;
+    return false;
+}
+
+/* Whether upstream v, other than key `skip`, has a usable key now. */
+static bool has_usable_key(const pool_upstream_t *v, int skip, int64_t now)
+{
+    for (int j = 0; j < v->nkeys; j++)
+        if (j != skip && key_usable(&v->keys[j], now))
+            return true;
+    return false;
+}
+
+/* Whether every model upstream ui serves is also served by another usable key: another key of
+ * ui (when key >= 0 and ui is not ejected) or a key of another upstream that is not ejected.
+ * key == -1 asks for the whole upstream ui (its keys excluded); `client_keys`: the clients
+ * bring the keys, so any upstream that is not ejected carries. */
+static bool others_carry(const pool_t *p, int ui, int key, bool client_keys, int64_t now)
+{
+    const pool_upstream_t *u = &p->ups[ui];
+    for (int m = 0; m < u->nmodels; m++) {
+        bool carried = false;
+        for (int v = 0; v < p->nups && !carried; v++) {
+            const pool_upstream_t *o = &p->ups[v];
+            if ((v == ui && key < 0) || o->ejected || !serves_entry(o, u->models[m]))
+                continue;
+            carried = client_keys || has_usable_key(o, v == ui ? key : -1, now);
+        }
+        if (!carried)
+            return false;
+    }
+    return true;
 }
 
 static void set_state(pool_key_t *k, pool_key_state_t st, int64_t until, const char *why)
@@ -294,44 +357,56 @@ static void set_state(pool_key_t *k, pool_key_state_t st, int64_t until, const c
     snprintf(k->reason, sizeof k->reason, "%s", why ? why : "");
 }
 
+/* Notes the attempt against the upstream; ejects it when its errors are at a high rate and
+ * other upstreams carry its models. Returns true when it was ejected now. */
+static bool report_upstream(pool_t *p, int up, pool_outcome_t out, bool client_keys,
+                            const char *detail, int64_t now)
+{
+    pool_upstream_t *u = &p->ups[up];
+    if (out == OUT_AUTH || out == OUT_NO_BALANCE || out == OUT_RATE_LIMIT)
+        return false; /* about the key, not the upstream */
+    note(&u->recent, out, now);
+    if (!is_error(out) || u->ejected || !failing(&u->recent, out, &p->policy, now) ||
+        !others_carry(p, up, -1, client_keys, now))
+        return false;
+    u->ejected = true;
+    u->until_ms = now + p->policy.eject_ms;
+    u->recent.n = 0;
+    snprintf(u->reason, sizeof u->reason, "%s", detail ? detail : "errors");
+    return true;
+}
+
 bool pool_report(pool_t *p, int up, int key, pool_outcome_t out, int retry_after_ms,
                  const char *detail, int64_t now)
 {
     pool_upstream_t *u = &p->ups[up];
-    if (key < 0) { /* the client's own key: only the upstream's health is ours to track */
-        if (out == OUT_CONNECT || out == OUT_SERVER) {
-            if (note_error(u->errors, &u->nerr, now, p->policy.error_window_ms) >=
-                    p->policy.error_threshold &&
-                !u->ejected) {
-                u->ejected = true;
-                u->until_ms = now + p->policy.eject_ms;
-                snprintf(u->reason, sizeof u->reason, "%s", detail ? detail : "errors");
-                return true;
-            }
-        }
-        return false;
-    }
+    if (key < 0) /* the client's own key: only the upstream's health is ours to track */
+        return report_upstream(p, up, out, true, detail, now);
     pool_key_t *k = &u->keys[key];
     k->requests++;
     pool_key_state_t before = k->state;
+    if (out != OUT_OK && out != OUT_CLIENT)
+        k->failures++;
+    note(&k->recent, out, now);
     switch (out) {
     case OUT_OK:
+    case OUT_CLIENT: /* answered: the key works */
         k->backoff_ms = 0;
         if (k->state == KEY_COOLDOWN)
             set_state(k, KEY_OK, 0, NULL);
         break;
-    case OUT_CLIENT:
-        break;
     case OUT_AUTH:
-        k->failures++;
         set_state(k, KEY_DISABLED, 0, detail);
+        k->recent.n = 0;
         break;
     case OUT_NO_BALANCE:
-        k->failures++;
         set_state(k, KEY_NO_BALANCE, 0, detail);
+        k->recent.n = 0;
         break;
     case OUT_RATE_LIMIT: {
-        k->failures++;
+        if (!key_usable(k, now) || !failing(&k->recent, out, &p->policy, now) ||
+            !others_carry(p, up, key, false, now))
+            break;
         int ms = retry_after_ms;
         if (ms <= 0) {
             k->backoff_ms = k->backoff_ms ? k->backoff_ms * 2 : (int)p->policy.cooldown_ms;
@@ -344,25 +419,15 @@ bool pool_report(pool_t *p, int up, int key, pool_outcome_t out, int retry_after
     }
     case OUT_SERVER:
     case OUT_CONNECT:
-        k->failures++;
-        if (note_error(k->errors, &k->nerr, now, p->policy.error_window_ms) >=
-                p->policy.error_threshold &&
-            k->state == KEY_OK) {
+        if (k->state == KEY_OK && failing(&k->recent, out, &p->policy, now) &&
+            others_carry(p, up, key, false, now)) {
             set_state(k, KEY_EJECTED, now + p->policy.eject_ms, detail);
-            k->nerr = 0;
-        }
-        if (note_error(u->errors, &u->nerr, now, p->policy.error_window_ms) >=
-                p->policy.error_threshold &&
-            !u->ejected) {
-            u->ejected = true;
-            u->until_ms = now + p->policy.eject_ms;
-            u->nerr = 0;
-            snprintf(u->reason, sizeof u->reason, "%s", detail ? detail : "errors");
-            return true;
+            k->recent.n = 0;
         }
         break;
     }
-    return k->state != before;
+    bool ejected = report_upstream(p, up, out, false, detail, now);
+    return ejected || k->state != before;
 }
 
 bool pool_tick(pool_t *p, int64_t now)
@@ -404,9 +469,9 @@ void pool_probe_result(pool_t *p, int u, int k, bool ok, const char *detail, int
     if (ok) {
         if (key->state != KEY_OK)
             set_state(key, KEY_OK, 0, NULL);
-        key->nerr = 0;
+        key->recent.n = 0;
         up->ejected = false;
-        up->nerr = 0;
+        up->recent.n = 0;
         up->reason[0] = '\0';
         return;
     }

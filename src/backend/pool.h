@@ -11,11 +11,23 @@
 
 typedef enum {
     KEY_OK,
-    KEY_COOLDOWN,   /* 429: until `until_ms` (Retry-After or backoff) */
+    KEY_COOLDOWN,   /* 429s at a high rate: until `until_ms` (Retry-After or backoff) */
     KEY_DISABLED,   /* 401/403: until a probe is answered 200 */
     KEY_NO_BALANCE, /* 402: until a probe sees balance */
-    KEY_EJECTED, /* too many 5xx/connection errors in the window: until `until_ms`, then probed */
+    KEY_EJECTED,    /* 5xx/connection errors at a high rate: until `until_ms`, then probed */
 } pool_key_state_t;
+
+/* How many recent attempts a key or an upstream remembers: failure rates are counted over
+ * those of them that fall within `error_window_ms`. */
+#define POOL_WINDOW 32
+
+/** Recent attempts, a ring: when each ended and how (a pool_outcome_t); `head` is the newest
+ * of the `n` kept. */
+typedef struct {
+    int64_t t[POOL_WINDOW];
+    uint8_t out[POOL_WINDOW];
+    int head, n;
+} pool_window_t;
 
 typedef struct {
     char *key;
@@ -23,9 +35,8 @@ typedef struct {
     pool_key_state_t state;
     char reason[160];
     int64_t until_ms;
-    int active;        /* transfers in flight */
-    int64_t errors[8]; /* ring of recent error times */
-    int nerr;
+    int active; /* transfers in flight */
+    pool_window_t recent;
     int backoff_ms;
     bool probing;
     int64_t requests, failures;
@@ -44,8 +55,7 @@ typedef struct {
     bool ejected;
     char reason[160];
     int64_t until_ms;
-    int64_t errors[8];
-    int nerr;
+    pool_window_t recent;
     bool probing;
     unsigned rr;
     int current_weight; /* smooth weighted round-robin among equal priorities */
@@ -61,7 +71,11 @@ typedef struct {
 } pool_upstream_def_t;
 
 typedef struct {
-    int error_threshold; /* errors within the window that eject a key or an upstream */
+    /* A key is cooled (429) or ejected (5xx, connection errors), an upstream ejected, when
+     * within `error_window_ms` at least `error_threshold` (at most POOL_WINDOW) of its
+     * attempts failed that way and they are at least half of its attempts there; and only
+     * when every model it serves keeps another usable key (upstream) to carry the load. */
+    int error_threshold;
     int64_t error_window_ms;
     int64_t eject_ms;    /* how long an ejected key/upstream rests before it is probed */
     int64_t cooldown_ms; /* 429 without Retry-After: first backoff (doubles, max 60 s) */
@@ -115,8 +129,11 @@ bool pool_serves(const pool_upstream_t *u, const char *model);
 pool_pick_result_t pool_pick(pool_t *p, const char *model, int nbyot, const pool_pick_t *tried,
                              int ntried, int64_t now, pool_pick_t *out, pool_refusal_t *why);
 
-/** Records the outcome of an attempt on (up, key). retry_after_ms <= 0: none given. Returns
- * true when the key's state changed (the caller logs it). */
+/** Records the outcome of an attempt on (up, key). retry_after_ms <= 0: none given; it is the
+ * cooldown's length when a 429 cools the key. 401/403 and 402 take the key out at once; 429s
+ * and 5xx/connection errors only by rate (see pool_policy_t), and never the last usable key
+ * (upstream) of a model: its failures reach the requests that got them instead. Returns true
+ * when the key's or the upstream's state changed (the caller logs it). */
 bool pool_report(pool_t *p, int up, int key, pool_outcome_t out, int retry_after_ms,
                  const char *detail, int64_t now);
 

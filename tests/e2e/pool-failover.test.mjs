@@ -34,22 +34,31 @@ describe('429 with Retry-After on one key', () => {
   const K = ['sk-rl-one-aaaa1111', 'sk-rl-two-bbbb2222', 'sk-rl-three-cccc3333'];
   let st;
   before(async () => {
-    st = await startStack({ config: poolConfig(K), fakeArgs: ['--key-fault', `${K[0]}=429`, '--quiet'] });
+    st = await startStack({ config: poolConfig(K, 'error_threshold = 2'), fakeArgs: ['--key-fault', `${K[0]}=429`, '--quiet'] });
   });
   after(async () => { await st?.stop(); });
+
+  const ask = () => st.client().chat.completions.create({ model: 'deepseek-chat', messages: userMsg('hi') });
 
   test('fails over to another key: the client sees 200 and the whole answer', T, async () => {
     await st.fakeReset();
     // The first request of a fresh pool goes to the first key, which answers 429 (Retry-After: 1).
-    const r = await st.client().chat.completions.create({ model: 'deepseek-chat', messages: userMsg('hi'), fake: { retry_after: 1 } });
+    const r = await ask();
     assert.equal(r.choices[0].message.content, TEXT_ANSWER);
     assert.equal(r.choices[0].finish_reason, 'stop');
     const s = await st.fakeStats();
-    assert.equal(s.by_key[K[0]], 1, `the 429 key was tried: ${JSON.stringify(s.by_key)}`);
-    assert.equal((s.by_key[K[1]] || 0) + (s.by_key[K[2]] || 0), 1, `one other key answered: ${JSON.stringify(s.by_key)}`);
+    assert.deepEqual(s.by_key, { [K[0]]: 1, [K[1]]: 1 }, 'the 429 key was tried, then the next one answered');
   });
 
-  test('/health shows the key in cooldown with retry_in_ms ~ Retry-After; the log says so', T, async () => {
+  test('one 429 does not cool the key: /health still says ok', T, async () => {
+    const h = await st.health();
+    for (const k of K) assert.equal(healthKey(h, 'a', k).key.state, 'ok', JSON.stringify(healthKey(h, 'a', k)));
+  });
+
+  test('its second 429 (2 of its 2 attempts, error_threshold = 2) cools it: /health shows retry_in_ms ~ Retry-After; the log says so', T, async () => {
+    // Round-robin: this request goes to the third key, the next to the 429 key again.
+    for (let i = 0; i < 2; i++) assert.equal((await ask()).choices[0].message.content, TEXT_ANSWER);
+    assert.deepEqual((await st.fakeStats()).by_key, { [K[0]]: 2, [K[1]]: 2, [K[2]]: 1 });
     const h = await st.health();
     const k = healthKey(h, 'a', K[0]);
     assert.ok(k, JSON.stringify(h));
@@ -65,10 +74,7 @@ describe('429 with Retry-After on one key', () => {
 
   test('a key in cooldown is not used while it rests', T, async () => {
     const before = (await st.fakeStats()).by_key[K[0]];
-    for (let i = 0; i < 3; i++) {
-      const r = await st.client().chat.completions.create({ model: 'deepseek-chat', messages: userMsg('hi') });
-      assert.equal(r.choices[0].message.content, TEXT_ANSWER);
-    }
+    for (let i = 0; i < 3; i++) assert.equal((await ask()).choices[0].message.content, TEXT_ANSWER);
     assert.equal((await st.fakeStats()).by_key[K[0]], before, 'no request went to the cooling key');
   });
 
@@ -80,32 +86,109 @@ describe('429 with Retry-After on one key', () => {
   });
 });
 
+describe("a lone key's 429", () => {
+  const K = 'sk-rl-lone-ffff6666';
+  let st;
+  before(async () => {
+    st = await startStack({ config: poolConfig([K], 'error_threshold = 1'), fakeArgs: ['--quiet'] });
+  });
+  after(async () => { await st?.stop(); });
+
+  test("a lone key's 429 reaches that one client with Retry-After, and the next request is served", T, async () => {
+    await st.fakeReset();
+    await st.setKeyFault(K, '429');
+    const res = await st.fetch('/chat/completions', { json: { model: 'deepseek-chat', messages: userMsg('hi'), fake: { retry_after: 7 } } });
+    const b = await res.json();
+    assert.equal(res.status, 429, JSON.stringify(b));
+    assert.equal(res.headers.get('retry-after'), '7', "the upstream's Retry-After");
+    assertEnvelope(b, 'lone key 429');
+    assert.equal(b.error.type, 'rate_limit_error');
+    await st.setKeyFault(K, null);
+    // Well within the 7 s: the upstream serves again, so seekd does too.
+    const r = await st.client().chat.completions.create({ model: 'deepseek-chat', messages: userMsg('hi') });
+    assert.equal(r.choices[0].message.content, TEXT_ANSWER);
+    assert.equal((await st.fakeStats()).by_key[K], 2);
+  });
+
+  test('while the upstream keeps answering 429, every request hears it from the upstream, not from seekd', T, async () => {
+    await st.fakeReset();
+    await st.setKeyFault(K, '429');
+    for (let i = 1; i <= 3; i++) {
+      const res = await st.fetch('/chat/completions', { json: { model: 'deepseek-chat', messages: userMsg('hi'), fake: { retry_after: 5 } } });
+      assertEnvelope(await res.json(), `429 #${i}`);
+      assert.equal(res.status, 429);
+      assert.equal(res.headers.get('retry-after'), '5');
+      assert.equal((await st.fakeStats()).by_key[K], i, 'the request reached the upstream');
+    }
+    assert.equal(healthKey(await st.health(), 'a', K).key.state, 'ok', 'the only key is never cooled');
+    await st.setKeyFault(K, null);
+  });
+});
+
+describe('two keys, one 429s repeatedly', () => {
+  const KA = 'sk-rl-hot-gggg7777';
+  const KB = 'sk-rl-cool-hhhh8888';
+  let st;
+  before(async () => {
+    st = await startStack({ config: poolConfig([KA, KB], 'error_threshold = 3'), fakeArgs: ['--key-fault', `${KA}=429`, '--quiet'] });
+  });
+  after(async () => { await st?.stop(); });
+
+  test('two keys, one 429s repeatedly: it is cooled and the other carries the load', T, async () => {
+    // Round-robin puts each request on the 429 key first until its third 429 (3 of its 3
+    // attempts, error_threshold = 3) cools it; from then on the other key takes them all.
+    for (let i = 0; i < 6; i++) {
+      const r = await st.client().chat.completions.create({ model: 'deepseek-chat', messages: userMsg('hi'), fake: { retry_after: 5 } });
+      assert.equal(r.choices[0].message.content, TEXT_ANSWER);
+    }
+    assert.deepEqual((await st.fakeStats()).by_key, { [KA]: 3, [KB]: 6 });
+    const h = await st.health();
+    const a = healthKey(h, 'a', KA).key;
+    assert.equal(a.state, 'cooldown', JSON.stringify(a));
+    assert.ok(a.retry_in_ms > 0 && a.retry_in_ms <= 5000, `retry_in_ms ${a.retry_in_ms} ~ Retry-After 5 s`);
+    assert.equal(healthKey(h, 'a', KB).key.state, 'ok');
+    assert.ok(await st.waitLog(new RegExp(`key ${keyId(KA)} is now cooldown`)), `log:\n${st.logs()}`);
+  });
+});
+
 describe('429 on every key', () => {
   const K = ['sk-rl-all-one-dddd1111', 'sk-rl-all-two-eeee2222'];
   let st;
   before(async () => {
-    st = await startStack({ config: poolConfig(K), fakeArgs: ['--key-fault', `${K[0]}=429`, '--key-fault', `${K[1]}=429`, '--quiet'] });
+    st = await startStack({ config: poolConfig(K, 'error_threshold = 2'), fakeArgs: ['--key-fault', `${K[0]}=429`, '--key-fault', `${K[1]}=429`, '--quiet'] });
   });
   after(async () => { await st?.stop(); });
 
-  test('the client gets 429 rate_limit_error with Retry-After', T, async () => {
-    const res = await st.fetch('/chat/completions', { json: { model: 'deepseek-chat', messages: userMsg('hi'), fake: { retry_after: 2 } } });
-    assert.equal(res.status, 429);
-    assert.equal(res.headers.get('retry-after'), '2');
+  const ask429 = async (retryAfter, what) => {
+    const res = await st.fetch('/chat/completions', { json: { model: 'deepseek-chat', messages: userMsg('hi'), fake: { retry_after: retryAfter } } });
     const b = await res.json();
-    assertEnvelope(b, 'all 429');
+    assert.equal(res.status, 429, `${what}: status ${res.status}: ${JSON.stringify(b)}`);
+    assert.equal(res.headers.get('retry-after'), String(retryAfter), "the upstream's Retry-After");
+    assertEnvelope(b, what);
     assert.equal(b.error.type, 'rate_limit_error');
+  };
+
+  test("the client gets the upstream's 429 rate_limit_error with its Retry-After; one 429 each cools neither key", T, async () => {
+    await ask429(2, 'all 429');
+    assert.deepEqual((await st.fakeStats()).by_key, { [K[0]]: 1, [K[1]]: 1 });
     const h = await st.health();
-    for (const k of K) assert.equal(healthKey(h, 'a', k).key.state, 'cooldown');
+    for (const k of K) assert.equal(healthKey(h, 'a', k).key.state, 'ok');
   });
 
-  test('while every key cools down, a new request also gets 429 with a Retry-After (not a 503)', T, async () => {
-    const res = await st.fetch('/chat/completions', { json: { model: 'deepseek-chat', messages: userMsg('hi') } });
-    const b = await res.json();
-    assertEnvelope(b, 'all cooling');
-    assert.equal(res.status, 429, `status ${res.status}: ${JSON.stringify(b)}`);
-    const ra = Number(res.headers.get('retry-after'));
-    assert.ok(ra >= 1 && ra <= 2, `Retry-After ${res.headers.get('retry-after')}: when the first key is back`);
+  test('a second round cools the first key while the other can still serve, never both', T, async () => {
+    await ask429(3, 'second round');
+    assert.deepEqual((await st.fakeStats()).by_key, { [K[0]]: 2, [K[1]]: 2 });
+    const h = await st.health();
+    const k0 = healthKey(h, 'a', K[0]).key;
+    assert.equal(k0.state, 'cooldown', JSON.stringify(k0));
+    assert.ok(k0.retry_in_ms > 0 && k0.retry_in_ms <= 3000, `retry_in_ms ${k0.retry_in_ms}`);
+    assert.equal(healthKey(h, 'a', K[1]).key.state, 'ok', 'the last usable key is never cooled');
+  });
+
+  test("then a new request goes to the last key and gets the upstream's 429 (not seekd's own)", T, async () => {
+    await ask429(1, 'last key');
+    assert.deepEqual((await st.fakeStats()).by_key, { [K[0]]: 2, [K[1]]: 3 });
+    assert.equal(healthKey(await st.health(), 'a', K[1]).key.state, 'ok');
   });
 });
 

@@ -1,5 +1,6 @@
 // pool-flap.test.mjs - a flapping primary upstream: it starts failing with 500s, requests fail
-// over to the backup (clients see only 200s), the errors eject it (/health, log), probes keep it
+// over to the backup (clients see only 200s), the errors eject it once they are at least half of
+// its recent attempts and the backup can carry the load (/health, log), probes keep it
 // out while it still fails, and once it recovers a probe brings it back and traffic returns to it.
 // One fake serves both upstreams; each has its own key, so the fake's per-key stats tell them apart.
 import { test, before, after } from 'node:test';
@@ -112,10 +113,18 @@ test('primary recovers -> within ~1-2 s a probe brings it back and traffic retur
 });
 
 test('it can flap again: a second failure spell ejects it again, a second recovery restores it', T, async () => {
+  // Its 4 answers above are within error_window_ms: errors eject it once they are half of its
+  // attempts there, at the fourth 503 (4 of 8), not at the second (2 of 6).
+  await st.fakeReset();
   await st.setKeyFault(KP, '503');
-  for (let i = 0; i < 2; i++) assert.equal(await ask(), TEXT_ANSWER);
+  for (let i = 0; i < 3; i++) assert.equal(await ask(), TEXT_ANSWER);
   let h = await st.health();
+  assert.equal(healthKey(h, 'primary', KP).key.state, 'ok', JSON.stringify(upstream(h, 'primary')));
+  assert.equal(await ask(), TEXT_ANSWER);
+  assert.equal(chats(await st.fakeStats(), KP), 4);
+  h = await st.health();
   assert.equal(healthKey(h, 'primary', KP).key.state, 'ejected', JSON.stringify(upstream(h, 'primary')));
+  assert.ok(['ejected', 'probing'].includes(upstream(h, 'primary').state), JSON.stringify(upstream(h, 'primary')));
   await st.setKeyFault(KP, null);
   const back = await waitFor(async () => {
     h = await st.health();

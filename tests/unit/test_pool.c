@@ -139,36 +139,148 @@ static void priority_then_weight(void **state)
     pool_free(&p);
 }
 
-static void rate_limit_cools_a_key_for_retry_after(void **state)
+/* POLICY: 2 failures within 1 s, at least half of the attempts there. */
+static void one_429_does_not_cool_a_key(void **state)
 {
     (void)state;
     pool_upstream_def_t d = {
         .name = "a", .url = "http://x", .keys = K3, .nkeys = 2, .models = ALL, .nmodels = 1};
     pool_t p;
     pool_init(&p, &d, 1, &POLICY);
-    assert_true(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 2000, "429", 1000));
-    assert_int_equal(p.ups[0].keys[0].state, KEY_COOLDOWN);
-    assert_int_equal(p.ups[0].keys[0].until_ms, 3000);
-    pool_pick_t o;
-    for (int i = 0; i < 3; i++) {
-        assert_int_equal(pick(&p, "m", NULL, 0, 1500, &o), PICK_OK);
-        assert_int_equal(o.key, 1);
-    }
-    /* both keys cooling: 429 with the time until the first one returns */
-    pool_report(&p, 0, 1, OUT_RATE_LIMIT, 5000, "429", 1000);
-    pool_refusal_t why;
-    assert_int_equal(pool_pick(&p, "m", 0, NULL, 0, 1500, &o, &why), PICK_NONE);
-    assert_int_equal(why.status, 429);
-    assert_int_equal(why.retry_after_ms, 1500);
-    p.ups[0].keys[1].state = KEY_OK;
-    assert_false(pool_tick(&p, 2999));
-    assert_true(pool_tick(&p, 3000));
+    assert_false(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 2000, "429", 1000));
     assert_int_equal(p.ups[0].keys[0].state, KEY_OK);
-    /* without Retry-After the backoff starts at cooldown_ms and doubles */
-    pool_report(&p, 0, 1, OUT_RATE_LIMIT, -1, "429", 0);
-    assert_int_equal(p.ups[0].keys[1].until_ms, 100);
-    pool_report(&p, 0, 1, OUT_RATE_LIMIT, -1, "429", 0);
-    assert_int_equal(p.ups[0].keys[1].until_ms, 200);
+    pool_pick_t o;
+    assert_int_equal(pick(&p, "m", NULL, 0, 1001, &o), PICK_OK);
+    assert_int_equal(o.key, 0);
+    /* two 429s among five answers: under half, still in */
+    for (int t = 1010; t < 1040; t += 10)
+        pool_report(&p, 0, 0, OUT_OK, -1, NULL, t);
+    assert_false(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 2000, "429", 1050));
+    assert_int_equal(p.ups[0].keys[0].state, KEY_OK);
+    /* a third: half of six */
+    assert_true(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 2000, "429", 1060));
+    assert_int_equal(p.ups[0].keys[0].state, KEY_COOLDOWN);
+    assert_int_equal(p.ups[0].keys[0].until_ms, 3060);
+    /* 429s farther apart than the window do not add up */
+    assert_false(pool_report(&p, 0, 1, OUT_RATE_LIMIT, 2000, "429", 0));
+    assert_false(pool_report(&p, 0, 1, OUT_RATE_LIMIT, 2000, "429", 5000));
+    pool_free(&p);
+}
+
+static void a_key_429ing_while_others_serve_is_cooled_for_retry_after(void **state)
+{
+    (void)state;
+    pool_upstream_def_t d = {
+        .name = "a", .url = "http://x", .keys = K3, .nkeys = 3, .models = ALL, .nmodels = 1};
+    pool_t p;
+    pool_init(&p, &d, 1, &POLICY);
+    assert_false(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 2000, "429", 1000));
+    assert_true(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 2000, "429", 1100));
+    assert_int_equal(p.ups[0].keys[0].state, KEY_COOLDOWN);
+    assert_int_equal(p.ups[0].keys[0].until_ms, 3100);
+    assert_string_equal(p.ups[0].keys[0].reason, "429");
+    pool_pick_t o;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pick(&p, "m", NULL, 0, 1500, &o), PICK_OK);
+        assert_int_not_equal(o.key, 0);
+    }
+    assert_false(pool_tick(&p, 3099));
+    assert_true(pool_tick(&p, 3100));
+    assert_int_equal(p.ups[0].keys[0].state, KEY_OK);
+    /* without Retry-After the cooldown starts at cooldown_ms and doubles each time */
+    pool_report(&p, 0, 1, OUT_RATE_LIMIT, -1, "429", 10000);
+    pool_report(&p, 0, 1, OUT_RATE_LIMIT, -1, "429", 10000);
+    assert_int_equal(p.ups[0].keys[1].state, KEY_COOLDOWN);
+    assert_int_equal(p.ups[0].keys[1].until_ms, 10100);
+    pool_tick(&p, 10100);
+    pool_report(&p, 0, 1, OUT_RATE_LIMIT, -1, "429", 10100);
+    assert_int_equal(p.ups[0].keys[1].until_ms, 10300);
+    /* an answer ends the backoff */
+    pool_tick(&p, 10300);
+    pool_report(&p, 0, 1, OUT_OK, -1, NULL, 10300);
+    for (int i = 0; i < 3; i++)
+        pool_report(&p, 0, 1, OUT_RATE_LIMIT, -1, "429", 10400);
+    assert_int_equal(p.ups[0].keys[1].until_ms, 10500);
+    pool_free(&p);
+}
+
+static void the_last_usable_key_of_a_model_is_never_cooled(void **state)
+{
+    (void)state;
+    pool_upstream_def_t d = {
+        .name = "a", .url = "http://x", .keys = K3, .nkeys = 2, .models = ALL, .nmodels = 1};
+    pool_t p;
+    pool_init(&p, &d, 1, &POLICY);
+    pool_report(&p, 0, 0, OUT_RATE_LIMIT, 5000, "429", 0);
+    pool_report(&p, 0, 0, OUT_RATE_LIMIT, 5000, "429", 0);
+    assert_int_equal(p.ups[0].keys[0].state, KEY_COOLDOWN);
+    /* key 1 is the last one left: its 429s go to the requests that got them */
+    for (int i = 0; i < 6; i++)
+        assert_false(pool_report(&p, 0, 1, OUT_RATE_LIMIT, 5000, "429", 10));
+    assert_int_equal(p.ups[0].keys[1].state, KEY_OK);
+    pool_pick_t o;
+    assert_int_equal(pick(&p, "m", NULL, 0, 20, &o), PICK_OK);
+    assert_int_equal(o.key, 1);
+    /* a key cooling and the other rejected: nothing can serve, 429 until the first is back */
+    pool_report(&p, 0, 1, OUT_AUTH, -1, "401", 20);
+    pool_refusal_t why;
+    assert_int_equal(pool_pick(&p, "m", 0, NULL, 0, 1000, &o, &why), PICK_NONE);
+    assert_int_equal(why.status, 429);
+    assert_int_equal(why.retry_after_ms, 4000);
+    pool_free(&p);
+
+    /* "a" serves one model, "b" every model: a's key has b to carry it, b's key has nobody
+     * for the other models */
+    const char *const chat[] = {"deepseek-chat"};
+    pool_upstream_def_t two[2] = {
+        {.name = "a", .url = "http://a", .keys = K3, .nkeys = 1, .models = chat, .nmodels = 1},
+        {.name = "b", .url = "http://b", .keys = K3 + 1, .nkeys = 1, .models = ALL, .nmodels = 1},
+    };
+    pool_init(&p, two, 2, &POLICY);
+    for (int i = 0; i < 3; i++)
+        pool_report(&p, 1, 0, OUT_RATE_LIMIT, 5000, "429", 0);
+    assert_int_equal(p.ups[1].keys[0].state, KEY_OK);
+    pool_report(&p, 0, 0, OUT_RATE_LIMIT, 5000, "429", 0);
+    assert_true(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 5000, "429", 0));
+    assert_int_equal(p.ups[0].keys[0].state, KEY_COOLDOWN);
+    pool_free(&p);
+}
+
+static void server_errors_never_eject_the_last_key_or_upstream(void **state)
+{
+    (void)state;
+    pool_upstream_def_t d = {
+        .name = "a", .url = "http://x", .keys = K3, .nkeys = 1, .models = ALL, .nmodels = 1};
+    pool_t p;
+    pool_init(&p, &d, 1, &POLICY);
+    for (int i = 0; i < 6; i++)
+        assert_false(pool_report(&p, 0, 0, i % 2 ? OUT_SERVER : OUT_CONNECT, -1, "503", 10));
+    assert_int_equal(p.ups[0].keys[0].state, KEY_OK);
+    assert_false(p.ups[0].ejected);
+    /* the client's own keys: the only upstream is never ejected either */
+    for (int i = 0; i < 6; i++)
+        assert_false(pool_report(&p, 0, -1, OUT_SERVER, -1, "503", 10));
+    assert_false(p.ups[0].ejected);
+    pool_free(&p);
+}
+
+/* Rates are counted over the last POOL_WINDOW attempts: a threshold above that counts as
+ * POOL_WINDOW, and older attempts fall out. */
+static void the_window_keeps_the_last_32_attempts(void **state)
+{
+    (void)state;
+    pool_policy_t pol = POLICY;
+    pol.error_threshold = 100;
+    pool_upstream_def_t d = {
+        .name = "a", .url = "http://x", .keys = K3, .nkeys = 2, .models = ALL, .nmodels = 1};
+    pool_t p;
+    pool_init(&p, &d, 1, &pol);
+    for (int i = 0; i < 40; i++)
+        pool_report(&p, 0, 0, OUT_OK, -1, NULL, 10);
+    for (int i = 0; i < 31; i++)
+        assert_false(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 1000, "429", 20));
+    assert_true(pool_report(&p, 0, 0, OUT_RATE_LIMIT, 1000, "429", 20));
+    assert_int_equal(p.ups[0].keys[0].state, KEY_COOLDOWN);
     pool_free(&p);
 }
 
@@ -200,7 +312,7 @@ static void auth_failure_disables_until_a_probe_succeeds(void **state)
     pool_free(&p);
 }
 
-static void errors_in_window_eject_and_degraded_mode_still_serves(void **state)
+static void errors_at_a_high_rate_eject_while_another_upstream_serves(void **state)
 {
     (void)state;
     pool_upstream_def_t d[2] = {
@@ -221,26 +333,28 @@ static void errors_in_window_eject_and_degraded_mode_still_serves(void **state)
     };
     pool_t p;
     pool_init(&p, d, 2, &POLICY);
-    pool_report(&p, 0, 0, OUT_SERVER, -1, "500", 0);
+    assert_false(pool_report(&p, 0, 0, OUT_SERVER, -1, "500", 0));
     assert_false(p.ups[0].ejected);
     assert_true(pool_report(&p, 0, 0, OUT_SERVER, -1, "500", 100));
     assert_true(p.ups[0].ejected);
+    assert_string_equal(p.ups[0].reason, "500");
     assert_int_equal(p.ups[0].keys[0].state, KEY_EJECTED);
+    assert_int_equal(p.ups[0].keys[0].until_ms, 600);
     pool_pick_t o;
     assert_int_equal(pick(&p, "m", NULL, 0, 200, &o), PICK_OK);
     assert_int_equal(o.up, 1);
-    /* errors far apart do not add up */
-    pool_report(&p, 1, 0, OUT_SERVER, -1, "500", 0);
-    pool_report(&p, 1, 0, OUT_SERVER, -1, "500", 5000);
+    /* the backup is all that is left: its errors go to the requests that got them */
+    for (int i = 0; i < 4; i++)
+        assert_false(pool_report(&p, 1, 0, OUT_CONNECT, -1, "connect", 300));
     assert_false(p.ups[1].ejected);
-    /* the backup gone too: the ejected primary is still tried rather than refusing */
-    pool_report(&p, 1, 0, OUT_CONNECT, -1, "connect", 5001);
-    assert_true(p.ups[1].ejected);
-    assert_int_equal(pick(&p, "m", NULL, 0, 5002, &o), PICK_OK);
+    assert_int_equal(p.ups[1].keys[0].state, KEY_OK);
+    /* the backup's key rejected too: the ejected primary is still tried rather than refusing */
+    pool_report(&p, 1, 0, OUT_AUTH, -1, "401", 400);
+    assert_int_equal(pick(&p, "m", NULL, 0, 500, &o), PICK_OK);
     assert_int_equal(o.up, 0);
     /* rested and probed: back */
-    assert_true(pool_needs_probe(&p, 0, 0, 5002));
-    pool_probe_result(&p, 0, 0, true, "200", 5003);
+    assert_true(pool_needs_probe(&p, 0, 0, 600));
+    pool_probe_result(&p, 0, 0, true, "200", 601);
     assert_false(p.ups[0].ejected);
     assert_int_equal(p.ups[0].keys[0].state, KEY_OK);
     pool_free(&p);
@@ -318,9 +432,13 @@ int main(void)
         cmocka_unit_test(a_request_never_reuses_a_key),
         cmocka_unit_test(concurrency_limit_makes_requests_wait),
         cmocka_unit_test(priority_then_weight),
-        cmocka_unit_test(rate_limit_cools_a_key_for_retry_after),
+        cmocka_unit_test(one_429_does_not_cool_a_key),
+        cmocka_unit_test(a_key_429ing_while_others_serve_is_cooled_for_retry_after),
+        cmocka_unit_test(the_last_usable_key_of_a_model_is_never_cooled),
+        cmocka_unit_test(server_errors_never_eject_the_last_key_or_upstream),
+        cmocka_unit_test(the_window_keeps_the_last_32_attempts),
         cmocka_unit_test(auth_failure_disables_until_a_probe_succeeds),
-        cmocka_unit_test(errors_in_window_eject_and_degraded_mode_still_serves),
+        cmocka_unit_test(errors_at_a_high_rate_eject_while_another_upstream_serves),
         cmocka_unit_test(client_keys_rotate_and_are_not_reused),
         cmocka_unit_test(a_shared_key_is_tried_on_each_upstream),
     };
