@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "base/buf.h"
@@ -387,11 +386,10 @@ int http_req_header_all(const http_req_t *r, const char *name, const char **valu
 
 int http_req_peer(const http_req_t *r, net_addr_t *out)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getpeername(r->c->fd, (struct sockaddr *)&ss, &len) != 0)
+    if (!r->c->has_addr)
         return -1;
-    return net_addr_from_sockaddr(&ss, out);
+    *out = r->c->addr;
+    return 0;
 }
 
 slice_t http_req_body(http_req_t *r)

@@ -72,8 +72,8 @@ const char *http_req_header(const http_req_t *r, const char *name);
 /** Every value of header `name` (case-insensitive), in the order sent, into values[0..max).
  * Returns how many, or -1 when there are more than max. */
 int http_req_header_all(const http_req_t *r, const char *name, const char **values, int max);
-/** The address of the TCP peer (which may be a proxy). Returns 0, or -1 when the socket has
- * none any more. */
+/** The address of the TCP peer (which may be a proxy), as accept saw it. Returns 0, or -1 when
+ * the connection is not IP. */
 int http_req_peer(const http_req_t *r, net_addr_t *out);
 /** The whole body, contiguous; valid until the response ends. */
 slice_t http_req_body(http_req_t *r);

@@ -290,50 +290,29 @@ void on_conn_event(evutil_socket_t fd, short what, void *arg)
 
 /* Open connections from one client address. */
 struct http_peer {
-    unsigned char addr[16]; /* IPv4 as IPv4-mapped IPv6 */
+    net_addr_t addr;
     int n;
     http_peer_t *next;
 };
 
-/* The client's address as 16 bytes; false for loopback (exempt unless per_ip_loopback) and
- * for what is not IP. */
-static bool peer_key(const struct sockaddr_storage *ss, bool loopback_counts,
-                     unsigned char key[16])
+static unsigned peer_bucket(const net_addr_t *a)
 {
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        memset(key, 0, 10);
-        key[10] = key[11] = 0xff;
-        memcpy(key + 12, &a->sin_addr, 4);
-    } else if (ss->ss_family == AF_INET6) {
-        memcpy(key, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-    } else {
-        return false;
-    }
-    static const unsigned char v6_loop[16] = {[15] = 1};
-    bool v4mapped = memcmp(key, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0;
-    bool loop = memcmp(key, v6_loop, 16) == 0 || (v4mapped && key[12] == 127);
-    return loopback_counts || !loop;
-}
-
-static unsigned peer_bucket(const unsigned char key[16])
-{
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)a->family;
     for (int i = 0; i < 16; i++)
-        h = (h ^ key[i]) * 1099511628211ULL;
+        h = (h ^ a->a[i]) * 1099511628211ULL;
     return (unsigned)(h % PEER_BUCKETS);
 }
 
-/* Counts a new connection from key; NULL (and nothing counted) when the address is at its cap. */
-static http_peer_t *peer_take(http_server_t *s, const unsigned char key[16])
+/* Counts a new connection from a; NULL (and nothing counted) when the address is at its cap. */
+static http_peer_t *peer_take(http_server_t *s, const net_addr_t *a)
 {
-    http_peer_t **head = &s->peers[peer_bucket(key)];
+    http_peer_t **head = &s->peers[peer_bucket(a)];
     http_peer_t *p = *head;
-    while (p && memcmp(p->addr, key, 16) != 0)
+    while (p && memcmp(&p->addr, a, sizeof *a) != 0)
         p = p->next;
     if (!p) {
         p = xcalloc(1, sizeof *p);
-        memcpy(p->addr, key, 16);
+        p->addr = *a;
         p->next = *head;
         *head = p;
     }
@@ -347,7 +326,7 @@ void peer_release(http_server_t *s, http_peer_t *p)
 {
     if (!p || --p->n > 0)
         return;
-    http_peer_t **pp = &s->peers[peer_bucket(p->addr)];
+    http_peer_t **pp = &s->peers[peer_bucket(&p->addr)];
     while (*pp != p)
         pp = &(*pp)->next;
     *pp = p->next;
@@ -371,13 +350,16 @@ static void refuse_accepted(http_server_t *s, evutil_socket_t fd, int status, co
 static void conn_new(http_server_t *s, evutil_socket_t fd, const struct sockaddr_storage *ss)
 {
     http_peer_t *peer = NULL;
-    unsigned char key[16];
+    net_addr_t addr;
+    bool has_addr = net_addr_from_sockaddr(ss, &addr) == 0;
     if (s->nconns >= s->opts.max_connections) {
         refuse_accepted(s, fd, 503, "too many connections to this server; try again later");
         return;
     }
-    if (s->opts.max_connections_per_ip > 0 && peer_key(ss, s->opts.per_ip_loopback, key)) {
-        peer = peer_take(s, key);
+    /* loopback is exempt unless the cap was set on purpose (a local reverse proxy) */
+    if (s->opts.max_connections_per_ip > 0 && has_addr &&
+        (s->opts.per_ip_loopback || !net_addr_is_loopback(&addr))) {
+        peer = peer_take(s, &addr);
         if (!peer) {
             refuse_accepted(s, fd, 429, "too many connections from this address");
             return;
@@ -387,6 +369,8 @@ static void conn_new(http_server_t *s, evutil_socket_t fd, const struct sockaddr
     c->srv = s;
     c->fd = fd;
     c->peer = peer;
+    c->addr = addr;
+    c->has_addr = has_addr;
     s->nconns++;
     buf_init(&c->in, IN_MAX);
     buf_init(&c->out, out_cap(s->opts.max_output));

@@ -75,6 +75,8 @@ struct conn {
     http_dechunk_t dc;  /* BODY_CHUNKED */
     size_t win_bytes;   /* bytes received in the current body-rate window */
     http_peer_t *peer;  /* counted against the per-IP cap; NULL when exempt */
+    net_addr_t addr;    /* the client's address, from accept */
+    bool has_addr;      /* false for what is not IP */
     bool busy;          /* the handler has req until its response ends */
     bool closing;       /* no more requests: close once out is written */
     bool lingering;     /* write side shut: input is discarded until EOF or LINGER_MS */
