@@ -10,9 +10,9 @@
  *    verified from DeepSeek responses quoted in public issue threads. DeepSeek answered them
  *    with 422 until 2025 and answers 400 since (issue 11); ST_SHAPE follows. Which content
  *    part types and response_format types exist is left to the upstream (the model decides),
- *    only their shape is checked. The "expected ..." part uses plain words ("a number", "an integer")
- *    rather than Rust type names, and the trailing " at line L column C" is left out: it refers
- *    to the raw body, which a parsed json_t no longer knows about.
+ *    only their shape is checked. The "expected ..." part uses plain words ("a number", "an
+ * integer") rather than Rust type names, and the trailing " at line L column C" is left out: it
+ * refers to the raw body, which a parsed json_t no longer knows about.
  *  - 400 "Failed to parse the request body as JSON: <jansson's reason> at line L column C" for
  *    malformed JSON (api_parse_json): axum's wording for syntax errors, inferred, not seen in
  *    a DeepSeek response.

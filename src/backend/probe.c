@@ -94,8 +94,8 @@ void probe_start(upstream_t *up, int ui, int ki)
         .done = on_probe_done,
         .owner = p,
     };
-    log_debug("probe of upstream %s key %s (%s): GET %s", u->name, k->id,
-              pool_state_name(k->state), p->balance ? "/user/balance" : "/models");
+    log_debug("probe of upstream %s key %s (%s): GET %s", u->name, k->id, pool_state_name(k->state),
+              p->balance ? "/user/balance" : "/models");
     p->next = up->probes;
     if (up->probes)
         up->probes->prev = p;

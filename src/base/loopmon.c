@@ -13,8 +13,8 @@
 
 struct loopmon {
     struct event *ev;
-    int64_t due_us;  /* when the timer should fire next (monotonic) */
-    int64_t cpu_us;  /* the loop thread's CPU time at the last firing */
+    int64_t due_us; /* when the timer should fire next (monotonic) */
+    int64_t cpu_us; /* the loop thread's CPU time at the last firing */
     loopmon_stats_t st;
 };
 

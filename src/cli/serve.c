@@ -382,8 +382,8 @@ int cli_serve_main(int argc, char **argv)
     http_opts_t ho = http_opts(cfg);
     s->http = http_server_new(s->base, &ho, api_server_handle, s->api);
     if (http_server_listen(s->http, cfg->listen_host, cfg->listen_port, &s->port)) {
-        fprintf(stderr, "seekd: cannot listen on %s:%d: %s\n", cfg->listen_host,
-                cfg->listen_port, strerror(errno));
+        fprintf(stderr, "seekd: cannot listen on %s:%d: %s\n", cfg->listen_host, cfg->listen_port,
+                strerror(errno));
         return 1;
     }
     api_server_set_listen(s->api, cfg->listen_host, s->port);

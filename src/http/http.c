@@ -26,7 +26,6 @@ void req_free(http_req_t *r)
     free(r);
 }
 
-
 static const char *reason(int status)
 {
     switch (status) {
@@ -334,7 +333,10 @@ int process(conn_t *c)
         if (c->body_mode != BODY_NONE) {
             int rc = take_body(c);
             if (rc < 0) {
-                refuse(c, rc == -3 ? 503 : rc == -2 ? 413 : 400,
+                refuse(c,
+                       rc == -3   ? 503
+                       : rc == -2 ? 413
+                                  : 400,
                        rc == -3   ? BUSY_MSG
                        : rc == -2 ? "request body too large"
                                   : "malformed chunked request body");
@@ -477,4 +479,3 @@ void req_end(http_req_t *r)
     if (!c->dead && !c->lingering && in_len(c) && !c->depth)
         event_active(&c->ev, EV_READ, 0); /* a pipelined request is waiting */
 }
-

@@ -31,16 +31,16 @@ typedef struct {
     long idle_timeout_ms; /* a client that neither sends nor takes bytes this long is dropped */
     http_error_body_fn error_body; /* NULL: the message as plain text */
     http_head_fn on_head;          /* NULL: every head is accepted; called with the handler's ud */
-    long header_timeout_ms;  /* a request head (from its first byte) must be whole within this;
-                              * else the connection is dropped. 0: 10 s */
-    size_t min_body_rate;    /* bytes per second a body must average over each window of
-                              * header_timeout_ms, else 408 and close. 0: no minimum */
-    int max_connections;     /* open client connections; beyond it a new one gets 503 and is
-                              * closed. 0: half the open-files limit (at least 16) */
+    long header_timeout_ms;     /* a request head (from its first byte) must be whole within this;
+                                 * else the connection is dropped. 0: 10 s */
+    size_t min_body_rate;       /* bytes per second a body must average over each window of
+                                 * header_timeout_ms, else 408 and close. 0: no minimum */
+    int max_connections;        /* open client connections; beyond it a new one gets 503 and is
+                                 * closed. 0: half the open-files limit (at least 16) */
     int max_connections_per_ip; /* per client address; beyond it 429 and close. 0: no cap */
     bool per_ip_loopback;       /* the per-IP cap counts loopback clients too (else exempt) */
-    size_t max_body_total; /* request body bytes held across all connections; a body that would
-                            * go beyond gets 503 with Retry-After before it is read. 0: no cap */
+    size_t max_body_total;      /* request body bytes held across all connections; a body that would
+                                 * go beyond gets 503 with Retry-After before it is read. 0: no cap */
 } http_opts_t;
 
 /** Called once per request, on the loop thread. The handler must eventually answer with

@@ -35,7 +35,6 @@ void set_mask(conn_t *c, short mask)
         event_active(&c->ev, EV_WRITE, 0);
 }
 
-
 /* The hard cap of a connection's output buffer (see OUT_SLACK); saturates for absurd settings
  * rather than wrapping. */
 size_t out_cap(size_t max_output)
@@ -87,7 +86,6 @@ void arm_timer(conn_t *c)
                            : mode == T_BODY ? s->body_tv
                                             : s->idle_tv);
 }
-
 
 void conn_destroy(conn_t *c)
 {
@@ -413,7 +411,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
             s->spare_fd = -1;
             fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd >= 0)
-                refuse_accepted(s, fd, 503, "this server is out of file descriptors; try again later");
+                refuse_accepted(s, fd, 503,
+                                "this server is out of file descriptors; try again later");
             s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
             if (fd >= 0)
                 continue;
@@ -434,8 +433,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 static int default_max_connections(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-        rl.rlim_cur > 2000000)
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 2000000)
         return 1000000;
     int n = (int)(rl.rlim_cur / 2);
     return n < 16 ? 16 : n;
@@ -573,4 +571,3 @@ void http_server_free(http_server_t *s)
         close(s->spare_fd);
     free(s);
 }
-

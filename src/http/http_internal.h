@@ -69,19 +69,19 @@ struct conn {
     size_t in_off;
     buf_t out; /* response bytes; out_off of them already written */
     size_t out_off;
-    http_req_t *req;    /* being read (!busy) or answered (busy) */
-    int body_mode;      /* of req while its body is read */
-    int64_t body_left;  /* BODY_LENGTH */
-    http_dechunk_t dc;  /* BODY_CHUNKED */
-    size_t win_bytes;   /* bytes received in the current body-rate window */
-    http_peer_t *peer;  /* counted against the per-IP cap; NULL when exempt */
-    net_addr_t addr;    /* the client's address, from accept */
-    bool has_addr;      /* false for what is not IP */
-    bool busy;          /* the handler has req until its response ends */
-    bool closing;       /* no more requests: close once out is written */
-    bool lingering;     /* write side shut: input is discarded until EOF or LINGER_MS */
-    bool dead;          /* the socket failed; the loop tears the connection down */
-    int depth;          /* > 0 while process() runs: freeing then is deferred */
+    http_req_t *req;   /* being read (!busy) or answered (busy) */
+    int body_mode;     /* of req while its body is read */
+    int64_t body_left; /* BODY_LENGTH */
+    http_dechunk_t dc; /* BODY_CHUNKED */
+    size_t win_bytes;  /* bytes received in the current body-rate window */
+    http_peer_t *peer; /* counted against the per-IP cap; NULL when exempt */
+    net_addr_t addr;   /* the client's address, from accept */
+    bool has_addr;     /* false for what is not IP */
+    bool busy;         /* the handler has req until its response ends */
+    bool closing;      /* no more requests: close once out is written */
+    bool lingering;    /* write side shut: input is discarded until EOF or LINGER_MS */
+    bool dead;         /* the socket failed; the loop tears the connection down */
+    int depth;         /* > 0 while process() runs: freeing then is deferred */
     bool freed;
     conn_t *prev, *next;
 };

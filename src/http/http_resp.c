@@ -87,8 +87,8 @@ int http_resp_write(http_req_t *r, const void *data, size_t len)
     /* A client is dropped for what it left unread, not for the size of what comes next: one
      * event larger than max_output (a long tool call, a big first chunk from a batch) still
      * reaches a client that keeps up. The api layer pauses its producer well below this. */
-    if (out_pending(c) > c->srv->opts.max_output && (c->dead || flush(c) < 0 ||
-                                                     out_pending(c) > c->srv->opts.max_output)) {
+    if (out_pending(c) > c->srv->opts.max_output &&
+        (c->dead || flush(c) < 0 || out_pending(c) > c->srv->opts.max_output)) {
         /* not merely unsent yet (writes leave at the end of the loop pass): the socket
          * refuses them */
         http_resp_abort(r);

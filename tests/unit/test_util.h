@@ -43,11 +43,11 @@ static inline int *test_skip_count(void)
     return &n;
 }
 
-#define test_skip(...)                                                                         \
-    do {                                                                                       \
-        print_message("SKIP: " __VA_ARGS__);                                                   \
-        (*test_skip_count())++;                                                                \
-        skip();                                                                                \
+#define test_skip(...)                                                                             \
+    do {                                                                                           \
+        print_message("SKIP: " __VA_ARGS__);                                                       \
+        (*test_skip_count())++;                                                                    \
+        skip();                                                                                    \
     } while (0)
 
 #ifdef JANSSON_H
