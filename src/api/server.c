@@ -193,11 +193,6 @@ void api_server_reconfigure(api_server_t *s, const api_server_opts_t *opts)
     s->o = *opts;
 }
 
-const api_access_t *api_server_access(const api_server_t *s)
-{
-    return s->access;
-}
-
 void api_server_free(api_server_t *s)
 {
     if (!s)

@@ -43,8 +43,6 @@ void api_server_set_listen(api_server_t *s, const char *host, int port);
 /** New settings (a reload): new requests use them, answers in flight finish with the backend
  * they started on. base, workers and loopmon must stay the same. */
 void api_server_reconfigure(api_server_t *s, const api_server_opts_t *opts);
-/** The access policy, for api_client_addr() in code that limits per client address. */
-const api_access_t *api_server_access(const api_server_t *s);
 /** Answers still in flight (chat and completions). */
 int api_server_active(const api_server_t *s);
 /** Ends every answer in flight now, for a stop whose grace ran out: a client still waiting for

@@ -89,10 +89,6 @@ static inline void xport_cancel(xport_t *t, xport_xfer_t *x)
         t->ops->cancel(t, x);
     x->impl = NULL;
 }
-static inline bool xport_running(const xport_xfer_t *x)
-{
-    return x->impl != NULL;
-}
 static inline void xport_close(xport_t *t)
 {
     if (t)

@@ -58,25 +58,6 @@ void log_msg(log_level_t level, const char *fmt, ...)
     fwrite(line, 1, len, stderr);
 }
 
-char *log_mask_key(const char *key, size_t keylen, char *out, size_t outsz)
-{
-    if (outsz == 0)
-        return out;
-    if (!key || keylen <= 8) {
-        snprintf(out, outsz, "\xe2\x80\xa6");
-        return out;
-    }
-    size_t pre = 0;
-    while (pre < keylen && pre < 4 && key[pre] != '-')
-        pre++;
-    if (pre < keylen && key[pre] == '-')
-        pre++;
-    else
-        pre = 0;
-    snprintf(out, outsz, "%.*s\xe2\x80\xa6%.*s", (int)pre, key, 4, key + keylen - 4);
-    return out;
-}
-
 char *log_key_id(const char *key, size_t keylen, char out[LOG_KEY_ID_SIZE])
 {
     static const char hex[] = "0123456789abcdef";

@@ -1,4 +1,4 @@
-/* log.h - one-line logging to stderr, and key masking so secrets never reach a log. */
+/* log.h - one-line logging to stderr, and key ids so secrets never reach a log. */
 #ifndef SEEKD_BASE_LOG_H
 #define SEEKD_BASE_LOG_H
 
@@ -22,11 +22,6 @@ void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(prin
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
-
-/** Writes a masked form of an API key into out: "sk-…abcd" (prefix up to the first '-',
- * then the last four characters). Keys of 8 characters or fewer become "…". Never writes
- * more than outsz bytes including the NUL. Returns out. */
-char *log_mask_key(const char *key, size_t keylen, char *out, size_t outsz);
 
 /* A key id: 8 lowercase hex digits, the first 4 bytes of the key's SHA-256. */
 #define LOG_KEY_ID_LEN 8

@@ -58,8 +58,6 @@ void http_server_reconfigure(http_server_t *s, const http_opts_t *opts);
  * connections between requests are closed now, and the others after the answer in flight
  * (with Connection: close). */
 void http_server_drain(http_server_t *s);
-/** Connections whose request a handler is answering. */
-int http_server_busy(const http_server_t *s);
 void http_server_free(http_server_t *s);
 
 #define HTTP_GONE (-1) /* the client went away or was dropped; the request is over */

@@ -548,14 +548,6 @@ void http_server_drain(http_server_t *s)
     }
 }
 
-int http_server_busy(const http_server_t *s)
-{
-    int n = 0;
-    for (const conn_t *c = s->conns; c; c = c->next)
-        n += c->busy;
-    return n;
-}
-
 void http_server_free(http_server_t *s)
 {
     if (!s)

@@ -1,4 +1,4 @@
-/* test_base.c - capped buffers, key masking and key ids, SHA-256 and the JSON writer. */
+/* test_base.c - capped buffers, key ids, SHA-256 and the JSON writer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,19 +121,6 @@ static void jw_after_failure_adds_nothing(void **state)
     buf_free(&b);
 }
 
-static void mask_key_shows_prefix_and_last_four(void **state)
-{
-    (void)state;
-    char out[64];
-    const char *k = "sk-0123456789abcdef";
-    assert_string_equal(log_mask_key(k, strlen(k), out, sizeof out), "sk-\xe2\x80\xa6"
-                                                                     "cdef");
-    assert_string_equal(log_mask_key("short", 5, out, sizeof out), "\xe2\x80\xa6");
-    const char *noprefix = "abcdefghijklmnop";
-    assert_string_equal(log_mask_key(noprefix, strlen(noprefix), out, sizeof out),
-                        "\xe2\x80\xa6mnop");
-}
-
 static void hex(const uint8_t *d, char out[2 * SHA256_SIZE + 1])
 {
     for (int i = 0; i < SHA256_SIZE; i++)
@@ -248,7 +235,6 @@ int main(void)
         cmocka_unit_test(buf_failure_from_reserve_and_printf),
         cmocka_unit_test(buf_reset_free_and_init_clear_the_failure),
         cmocka_unit_test(jw_after_failure_adds_nothing),
-        cmocka_unit_test(mask_key_shows_prefix_and_last_four),
         cmocka_unit_test(sha256_matches_known_digests),
         cmocka_unit_test(key_id_is_a_sha256_prefix_and_shows_no_character),
         cmocka_unit_test(jw_str_escapes_controls_and_invalid_utf8),
