@@ -166,10 +166,13 @@ bool bk_usage_compute_bounded(const json_t *body, bk_kind_t kind, slice_t reason
     if (!t)
         return false;
     long p = count_prompt(body, kind, bounded);
+    /* each text once: the reasoning is part of the completion and also reported alone */
     long r = count_text(t, reasoning.ptr, reasoning.len, 0, bounded);
-    long comp = count_completion(reasoning, content, tool_text, bounded);
-    if (p < 0 || comp < 0 || r < 0)
+    long b = count_text(t, content.ptr, content.len, 0, bounded);
+    long c = count_text(t, tool_text.ptr, tool_text.len, 0, bounded);
+    if (p < 0 || r < 0 || b < 0 || c < 0)
         return false;
+    long comp = r + b + c;
     memset(out, 0, sizeof *out);
     out->has = BK_USAGE_PROMPT | BK_USAGE_COMPLETION | BK_USAGE_TOTAL | BK_USAGE_CACHE_HIT |
                BK_USAGE_CACHE_MISS;
