@@ -509,9 +509,11 @@ bk_call_t *relay_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink)
     req->relay.events = relay_events;
     req->relay.writable = relay_writable;
     req->deadline_ms = mono_ms() + up->o.request_timeout_ms;
-    buf_init(&req->said_reasoning, up->o.max_answer);
-    buf_init(&req->said_content, up->o.max_answer);
-    buf_init(&req->said_tools, up->o.max_answer);
+    /* kept for counting only, and a text over BK_COUNT_MAX_BYTES counts by its bytes anyway:
+     * no need to hold more of an answer than that (an upstream may stream 64 MiB) */
+    buf_init(&req->said_reasoning, BK_COUNT_MAX_BYTES + 1);
+    buf_init(&req->said_content, BK_COUNT_MAX_BYTES + 1);
+    buf_init(&req->said_tools, BK_COUNT_MAX_BYTES + 1);
     /* Streams always ask for usage so accounting is exact; the encoder shows it to the client
      * only if the client asked. Otherwise the client's bytes go upstream untouched. */
     req->body = bk_splice_body(r->raw_body, r->body, r->stream, &req->post);
