@@ -79,29 +79,53 @@ bool api_authorize(api_server_t *s, http_req_t *r, gw_auth_t *auth)
     return false;
 }
 
-bool api_server_head(http_req_t *r, void *ud)
+/* ---- routing ---- */
+
+/* The request's path with a leading /v1 dropped, as DeepSeek's base URL may carry it (but not
+ * /v1/beta...). */
+static slice_t route_path(const http_req_t *r)
 {
     slice_t p = http_req_path(r);
     if (slice_starts_with(p, "/v1/") && !slice_starts_with(p, "/v1/beta")) {
-        p.ptr += 3; /* as api_server_handle */
+        p.ptr += 3;
         p.len -= 3;
     }
-    bool keyed = slice_eq_cstr(p, "/chat/completions") ||
-                 slice_eq_cstr(p, "/beta/chat/completions") ||
-                 slice_eq_cstr(p, "/beta/completions") || slice_eq_cstr(p, "/completions") ||
-                 slice_eq_cstr(p, "/token/check");
+    return p;
+}
+
+static const struct {
+    const char *path;
+    api_kind_t kind;
+} chat_routes[] = {
+    {"/chat/completions", API_KIND_CHAT},
+    {"/beta/chat/completions", API_KIND_CHAT_PREFIX},
+    {"/beta/completions", API_KIND_FIM},
+    {"/completions", API_KIND_FIM},
+};
+
+/* The chat route p names, or -1. */
+static int chat_route(slice_t p)
+{
+    for (size_t i = 0; i < sizeof chat_routes / sizeof chat_routes[0]; i++)
+        if (slice_eq_cstr(p, chat_routes[i].path))
+            return (int)i;
+    return -1;
+}
+
+bool api_server_head(http_req_t *r, void *ud)
+{
+    slice_t p = route_path(r);
+    bool keyed = chat_route(p) >= 0 || slice_eq_cstr(p, "/token/check");
     if (!keyed || strcmp(http_req_method(r), "POST") != 0)
         return true;
     gw_auth_t auth;
     return api_authorize(ud, r, &auth);
 }
 
-/* ---- routing ---- */
-
 void api_server_handle(http_req_t *r, void *ud)
 {
     api_server_t *s = ud;
-    slice_t p = http_req_path(r);
+    slice_t p = route_path(r);
     const char *m = http_req_method(r);
     api_error_t refusal;
     if (api_access_check(s->access, r, &refusal)) {
@@ -116,29 +140,14 @@ void api_server_handle(http_req_t *r, void *ud)
     }
     bool post = strcmp(m, "POST") == 0;
     bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
-    if (slice_starts_with(p, "/v1/") && !slice_starts_with(p, "/v1/beta")) {
-        p.ptr += 3; /* /v1/x is /x, as DeepSeek's base URL may carry /v1 */
-        p.len -= 3;
-    }
-    struct {
-        const char *path;
-        api_kind_t kind;
-    } chat_routes[] = {
-        {"/chat/completions", API_KIND_CHAT},
-        {"/beta/chat/completions", API_KIND_CHAT_PREFIX},
-        {"/beta/completions", API_KIND_FIM},
-        {"/completions", API_KIND_FIM},
-    };
-    for (size_t i = 0; i < sizeof chat_routes / sizeof chat_routes[0]; i++) {
-        if (slice_eq_cstr(p, chat_routes[i].path)) {
-            if (!post) {
-                api_reply_error(s, r, 405, "invalid_request_error", NULL, NULL,
-                                "Method not allowed: use POST");
-                return;
-            }
-            api_handle_chat(s, r, chat_routes[i].kind, chat_routes[i].path);
-            return;
-        }
+    int chat = chat_route(p);
+    if (chat >= 0) {
+        if (!post)
+            api_reply_error(s, r, 405, "invalid_request_error", NULL, NULL,
+                            "Method not allowed: use POST");
+        else
+            api_handle_chat(s, r, chat_routes[chat].kind, chat_routes[chat].path);
+        return;
     }
     if (get && (slice_eq_cstr(p, "/models") || (slice_starts_with(p, "/models/") && p.len > 8))) {
         gw_auth_t auth; /* DeepSeek lists models only to authenticated callers */
