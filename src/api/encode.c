@@ -169,8 +169,10 @@ static int enc_fingerprint(const api_enc_t *e, buf_t *out)
 }
 
 /* Text of all events of one type in a batch: a slice of the event itself when there is one,
- * else joined in scratch (the caller checks buf_failed(scratch): the join may be over cap). */
-static slice_t gather(const bk_event_t *ev, int n, bk_event_type_t type, buf_t *scratch)
+ * else joined in scratch (the caller checks buf_failed(scratch): the join may be over cap).
+ * *present says whether the batch has such an event at all: an empty text is still a key. */
+static slice_t gather(const bk_event_t *ev, int n, bk_event_type_t type, buf_t *scratch,
+                      bool *present)
 {
     int count = 0, last = -1;
     for (int i = 0; i < n; i++)
@@ -178,8 +180,9 @@ static slice_t gather(const bk_event_t *ev, int n, bk_event_type_t type, buf_t *
             count++;
             last = i;
         }
+    *present = count > 0;
     if (count == 0)
-        return (slice_t){NULL, 0};
+        return (slice_t){"", 0};
     if (count == 1)
         return ev[last].text;
     buf_reset(scratch);
@@ -225,14 +228,13 @@ static int stream_chunk(api_enc_t *e, const bk_event_t *ev, int n, buf_t *out)
         if (ev[i].type != BK_EV_META && ev[i].type != BK_EV_USAGE)
             choice = ev[i].choice;
     }
-    if (usage && !e->include_usage)
-        usage = NULL;
     if (!has_choice && !usage)
         return 0;
 
     buf_t scratch;
     buf_init(&scratch, e->max_answer);
-    slice_t content = gather(ev, n, BK_EV_CONTENT_DELTA, &scratch);
+    bool has_content, has_reasoning;
+    slice_t content = gather(ev, n, BK_EV_CONTENT_DELTA, &scratch, &has_content);
     int rc = buf_failed(&scratch) ? -1 : 0;
     rc |= buf_puts(out, "data: ");
     rc |= enc_head(e, out, e->fim ? "text_completion" : "chat.completion.chunk");
@@ -246,23 +248,41 @@ static int stream_chunk(api_enc_t *e, const bk_event_t *ev, int n, buf_t *out)
         rc |= buf_puts(out, "}");
     } else if (has_choice) {
         rc |= buf_printf(out, "{\"index\":%d,\"delta\":{", choice);
+        /* DeepSeek's delta shapes: a thinking answer names both texts in every delta that
+         * carries either ({"content":null,"reasoning_content":"We"}, then
+         * {"content":"x","reasoning_content":null}) and opens with {"role":"assistant",
+         * "content":null,"reasoning_content":""}; an answer without thinking opens with
+         * {"role":"assistant","content":""} and names content alone. Tool-call deltas name
+         * neither. The content is written before reasoning_content: the reasoning is gathered
+         * after the content has been written, as both may share scratch. */
+        bool reasoning_here = false;
+        for (int i = 0; i < n && !reasoning_here; i++)
+            reasoning_here = ev[i].type == BK_EV_REASONING_DELTA;
+        if (reasoning_here)
+            e->thinking = true;
         const char *sep = "";
         if (role) {
             rc |= buf_puts(out, "\"role\":\"assistant\"");
             sep = ",";
         }
-        if (content.ptr || role) {
+        if (has_content || role || reasoning_here) {
             rc |= buf_puts(out, sep);
             rc |= jw_key(out, "content");
-            rc |= jw_slice(out, content.ptr ? content : (slice_t){"", 0});
+            if (has_content || !e->thinking)
+                rc |= jw_slice(out, content);
+            else
+                rc |= buf_puts(out, "null");
             sep = ",";
         }
-        slice_t reasoning = gather(ev, n, BK_EV_REASONING_DELTA, &scratch);
+        slice_t reasoning = gather(ev, n, BK_EV_REASONING_DELTA, &scratch, &has_reasoning);
         rc |= buf_failed(&scratch) ? -1 : 0;
-        if (reasoning.ptr) {
+        if (has_reasoning || (e->thinking && (has_content || role))) {
             rc |= buf_puts(out, sep);
             rc |= jw_key(out, "reasoning_content");
-            rc |= jw_slice(out, reasoning);
+            if (has_reasoning)
+                rc |= jw_slice(out, reasoning);
+            else
+                rc |= buf_puts(out, "null");
             sep = ",";
         }
         if (tools) {
@@ -323,8 +343,16 @@ static int stream_chunk(api_enc_t *e, const bk_event_t *ev, int n, buf_t *out)
         rc |= finish ? jw_slice(out, finish->text) : buf_puts(out, "null");
         rc |= buf_puts(out, "}");
     }
-    rc |= buf_puts(out, "],\"usage\":");
-    rc |= usage ? api_enc_usage(&usage->usage, out) : buf_puts(out, "null");
+    /* DeepSeek sends the request's usage on the last chunk before [DONE] whatever the
+     * client asked; stream_options.include_usage only makes the other chunks say
+     * "usage":null instead of leaving the field out (docs/api.md, "Usage in streams"). */
+    rc |= buf_puts(out, "]");
+    if (usage) {
+        rc |= buf_puts(out, ",\"usage\":");
+        rc |= api_enc_usage(&usage->usage, out);
+    } else if (e->include_usage) {
+        rc |= buf_puts(out, ",\"usage\":null");
+    }
     rc |= buf_puts(out, "}\n\n");
     buf_free(&scratch);
     return rc ? -1 : 0;

@@ -20,7 +20,8 @@ typedef struct {
 typedef struct {
     bool fim;           /* text_completion instead of chat.completion */
     bool stream;        /* emit chunks as they come; else aggregate */
-    bool include_usage; /* the client asked for usage in the stream */
+    bool include_usage; /* stream_options.include_usage: "usage":null on chunks without it */
+    bool thinking;      /* a reasoning delta was seen: deltas name both texts */
     /* identity: from the backend's META event, else the fallbacks given at init */
     buf_t id, model, fingerprint;
     int64_t created;

@@ -223,11 +223,14 @@ int bk_chunk_deliver(bk_chunk_state_t *st, const char *json, size_t len, bk_sink
         if (jr_is(d, m, JR_OBJ)) {
             if (jr_is(d, jr_get(d, m, "role"), JR_STR))
                 next_event(evs, &n, BK_EV_ROLE, idx);
+            /* An empty string is kept as an event: it is part of the delta's shape (a
+             * thinking answer opens with reasoning_content "", and DeepSeek's last chunk
+             * carries content ""), which the encoder reproduces. null is no event. */
             jr_val_t rc = jr_get(d, m, "reasoning_content");
-            if (nonempty_str(d, rc))
+            if (jr_is(d, rc, JR_STR))
                 next_event(evs, &n, BK_EV_REASONING_DELTA, idx)->text = jr_str(d, rc);
             jr_val_t content = jr_get(d, m, "content");
-            if (nonempty_str(d, content))
+            if (jr_is(d, content, JR_STR))
                 next_event(evs, &n, BK_EV_CONTENT_DELTA, idx)->text = jr_str(d, content);
             jr_val_t tcs = jr_get(d, m, "tool_calls");
             int ti = 0;

@@ -18,7 +18,7 @@ const EXPECTED_USAGE = {
   prompt_cache_hit_tokens: 0, prompt_cache_miss_tokens: 5,
 };
 
-test('stream text: exact deltas, first delta role, finish, no usage chunk', T, async () => {
+test('stream text: exact deltas, first delta role, finish, usage only on the last chunk', T, async () => {
   await st.fakeReset();
   const c = st.client();
   const stream = await c.chat.completions.create({
@@ -33,8 +33,12 @@ test('stream text: exact deltas, first delta role, finish, no usage chunk', T, a
   for (const ch of chunks) {
     assert.equal(ch.object, 'chat.completion.chunk');
     assert.equal(ch.id, first.id, 'one id across the stream');
-    assert.equal(ch.usage ?? null, null, 'no usage without include_usage');
   }
+  // As DeepSeek: the last chunk before [DONE] carries usage even though the client did not
+  // ask; without include_usage the other chunks have no usage field at all.
+  for (const ch of chunks.slice(0, -1)) assert.ok(!('usage' in ch), 'no usage field before the last chunk');
+  assert.equal(chunks.at(-1).usage.total_tokens, chunks.at(-1).usage.prompt_tokens + chunks.at(-1).usage.completion_tokens);
+  assert.ok(chunks.at(-1).usage.completion_tokens > 0);
   const a = aggregate(chunks);
   assert.equal(a.content, TEXT_ANSWER);
   assert.equal(a.finish, 'stop');
@@ -42,7 +46,7 @@ test('stream text: exact deltas, first delta role, finish, no usage chunk', T, a
   // Only the last choice-bearing chunk carries finish_reason.
   const fin = chunks.filter((ch) => ch.choices[0]?.finish_reason);
   assert.equal(fin.length, 1);
-  // seekd asks the upstream for usage anyway (for accounting), but hides it from this client.
+  // seekd asks the upstream for usage (for accounting and for that last chunk).
   const s = await st.fakeStats();
   assert.equal(s.last_request.stream, true);
   assert.equal(s.last_request.stream_options?.include_usage, true);
@@ -129,7 +133,7 @@ test('many chunks stream intact (1000 deltas)', T, async () => {
   assert.equal(a.finish, 'stop');
 });
 
-test('include_usage false: upstream still asked, other stream_options kept, client sees none', T, async () => {
+test('include_usage false: upstream still asked, other stream_options kept, usage on the last chunk only', T, async () => {
   const res = await st.fetch('/chat/completions', {
     json: {
       model: 'deepseek-chat', messages: userMsg('hi'), stream: true, temperature: 0.7,
@@ -139,7 +143,10 @@ test('include_usage false: upstream still asked, other stream_options kept, clie
   assert.equal(res.status, 200);
   const text = await res.text();
   assert.ok(text.endsWith('data: [DONE]\n\n'));
-  assert.ok(!/"usage":\{/.test(text), 'no usage object reaches this client');
+  const events = text.split('\n\n').filter((e) => e.startsWith('data: {'));
+  assert.equal(text.match(/"usage":\{/g).length, 1, 'one usage object');
+  assert.ok(/"usage":\{/.test(events.at(-1)), 'on the last chunk before [DONE]');
+  assert.ok(!/"usage"/.test(events.slice(0, -1).join('')), 'no usage field on the others, not even null');
   const s = await st.fakeStats();
   assert.deepEqual(s.last_request.stream_options, { include_usage: true, extra_option: 'kept' });
   assert.equal(s.last_request.temperature, 0.7);
