@@ -376,7 +376,11 @@ test('request: a stream to an upstream with a base path -> /v1/chat/completions,
   await withStack(handler, async ({ up, sd }) => {
     const r = await chat(sd, raw);
     assertStream(r, 'Hello');
-    assert.ok(!r.events.some((e) => e?.usage), 'usage is not shown to a client that did not ask');
+    // DeepSeek's rule: the upstream's usage on the last chunk whether or not the client asked,
+    // and no usage field on the chunks before it.
+    const data = r.events.filter((e) => e && typeof e === 'object');
+    assert.deepEqual(data.at(-1).usage, USAGE, 'the last chunk carries the usage');
+    assert.ok(data.slice(0, -1).every((e) => !('usage' in e)), 'no usage field before it');
     const q = up.requests[0];
     assert.equal(q.method, 'POST');
     assert.equal(q.target, '/v1/chat/completions');
