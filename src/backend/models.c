@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/mem.h"
 #include "json/jr.h"
@@ -13,13 +14,17 @@
 
 /* ---- the list and its id index ---- */
 
-/* Open addressing over ids: 2x the most models a list holds, so a probe sequence stays short
- * even for ids an upstream chose to collide. Slots hold index + 1; 0 is empty. */
+/* Open addressing over ids: 2x the most models a list holds, so probe sequences stay short.
+ * Slots hold index + 1; 0 is empty. */
 #define SLOTS (2 * MODELS_MAX_COUNT)
 
+/* FNV-1a from a start chosen per process: an upstream cannot pick ids that collide. */
 static uint32_t id_hash(const char *p, size_t n)
 {
-    uint32_t h = 2166136261u;
+    static uint32_t seed;
+    if (!seed && (getentropy(&seed, sizeof seed) != 0 || !seed))
+        seed = 2166136261u;
+    uint32_t h = seed;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (uint8_t)p[i]) * 16777619u;
     return h;
