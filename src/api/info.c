@@ -1,5 +1,6 @@
-/* info.c - what the server says about itself and its upstreams: GET /models, /user/balance
- * (relayed), POST /token/check and GET /health. */
+/* info.c - what the server says about itself and its upstreams: GET /models (from the
+ * upstreams' own lists, backend/catalog.c), /user/balance (relayed), POST /token/check and
+ * GET /health. */
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -18,44 +19,87 @@
 
 /* ---- models, balance, health ---- */
 
-/* Appends one model object; the caller checks b once when the body is built. */
-static void model_obj(buf_t *b, const char *id, time_t created)
+/* The answer to GET /models (id.ptr NULL) or /models/{id} from list l. An empty list for want
+ * of any good upstream answer (err says why) is a 502: an empty 200 would hide it. */
+static void models_answer(api_server_t *s, http_req_t *r, const models_list_t *l, const char *err,
+                          slice_t id)
 {
-    buf_puts(b, "{\"id\":");
-    jw_str(b, id, strlen(id));
-    buf_printf(b, ",\"object\":\"model\",\"owned_by\":\"deepseek\",\"created\":%lld}",
-               (long long)created);
-}
-
-void api_handle_models(api_server_t *s, http_req_t *r, slice_t id)
-{
+    if (l->n == 0 && err) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "no model list yet: %s", err);
+        api_reply_error(s, r, 502, "api_error", NULL, NULL, msg);
+        return;
+    }
     buf_t b;
-    buf_init(&b, 1 << 20);
+    buf_init(&b, 1 << 20); /* above MODELS_MAX_LIST_BYTES: a merged list always fits */
     if (id.ptr == NULL) {
-        buf_puts(&b, "{\"object\":\"list\",\"data\":[");
-        for (int i = 0; i < s->o.nmodels; i++) {
-            if (i)
-                buf_puts(&b, ",");
-            model_obj(&b, s->o.models[i], s->started);
-        }
-        buf_puts(&b, "]}");
+        models_write_list(l, &b);
         api_send_built(s, r, &b);
         buf_free(&b);
         return;
     }
-    for (int i = 0; i < s->o.nmodels; i++) {
-        if (slice_eq_cstr(id, s->o.models[i])) {
-            model_obj(&b, s->o.models[i], s->started);
-            api_send_built(s, r, &b);
-            buf_free(&b);
-            return;
-        }
+    const model_t *m = models_find(l, id);
+    if (m) {
+        buf_append(&b, m->json, m->json_len);
+        api_send_built(s, r, &b);
+        buf_free(&b);
+        return;
     }
     buf_free(&b);
     char msg[256];
     snprintf(msg, sizeof msg, "Model Not Exist: '%.*s'", (int)(id.len > 128 ? 128 : id.len),
              id.ptr);
     api_reply_error(s, r, 404, "invalid_request_error", "model_not_found", "model", msg);
+}
+
+/* A GET /models waiting for an upstream's first list. */
+typedef struct {
+    http_req_t *req;
+    api_server_t *srv;
+    upstream_t *up;
+    upstream_models_wait_t *wait;
+    slice_t id; /* in the request's path, which lives as long as the request */
+} models_req_t;
+
+static void models_abort(void *ud)
+{
+    models_req_t *x = ud;
+    upstream_models_cancel(x->up, x->wait);
+    free(x);
+}
+
+static void models_ready(void *ud)
+{
+    models_req_t *x = ud;
+    http_req_t *r = x->req;
+    api_server_t *s = x->srv;
+    upstream_t *up = x->up;
+    slice_t id = x->id;
+    free(x);
+    /* the fetch this request waited for has ended: answer with what is known now */
+    models_answer(s, r, upstream_models_list(up), upstream_models_error(up), id);
+}
+
+void api_handle_models(api_server_t *s, http_req_t *r, slice_t id, const gw_auth_t *auth)
+{
+    if (s->o.nmodels > 0 || !s->o.upstream) {
+        /* a top-level `models` line: that list alone, nothing fetched */
+        models_list_t l = {0};
+        models_add_names(&l, s->o.models, s->o.nmodels);
+        models_answer(s, r, &l, NULL, id);
+        models_free(&l);
+        return;
+    }
+    models_req_t *x = xcalloc(1, sizeof *x);
+    *x = (models_req_t){.req = r, .srv = s, .up = s->o.upstream, .id = id};
+    const models_list_t *l =
+        upstream_models(x->up, auth->nbyot ? auth->byot[0] : NULL, models_ready, x, &x->wait);
+    if (!l) {
+        http_req_on_abort(r, models_abort, x);
+        return;
+    }
+    free(x);
+    models_answer(s, r, l, upstream_models_error(s->o.upstream), id);
 }
 
 typedef struct {

@@ -153,7 +153,8 @@ void api_server_handle(http_req_t *r, void *ud)
         gw_auth_t auth; /* DeepSeek lists models only to authenticated callers */
         if (!api_authorize(s, r, &auth))
             return;
-        api_handle_models(s, r, p.len > 8 ? (slice_t){p.ptr + 8, p.len - 8} : (slice_t){NULL, 0});
+        api_handle_models(s, r, p.len > 8 ? (slice_t){p.ptr + 8, p.len - 8} : (slice_t){NULL, 0},
+                          &auth);
     } else if (get && slice_eq_cstr(p, "/user/balance")) {
         api_handle_balance(s, r);
     } else if (get && slice_eq_cstr(p, "/ping")) {

@@ -49,8 +49,8 @@ void api_handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const char
 
 /* ---- what the server says about itself and its upstreams (info.c) ---- */
 
-/** GET /models and /models/{id} (id.ptr NULL: the list). */
-void api_handle_models(api_server_t *s, http_req_t *r, slice_t id);
+/** GET /models and /models/{id} (id.ptr NULL: the list), for an authorized request. */
+void api_handle_models(api_server_t *s, http_req_t *r, slice_t id, const gw_auth_t *auth);
 /** POST /token/check: whether a key works upstream. */
 void api_handle_token_check(api_server_t *s, http_req_t *r);
 /** GET /user/balance, relayed. */

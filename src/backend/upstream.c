@@ -125,6 +125,7 @@ upstream_t *upstream_new(struct event_base *base, const upstream_opts_t *opts)
                  strcmp(xport_name(up->via[i]), "builtin") == 0 ? "seekd's HTTP client"
                                                                 : "libcurl");
     }
+    catalog_init(up);
     up->tick = event_new(base, -1, EV_PERSIST, on_tick, up);
     struct timeval tv = {0, 100000};
     event_add(up->tick, &tv);
@@ -138,6 +139,8 @@ void upstream_free(upstream_t *up)
         return;
     relay_drop_queue(up);
     probe_stop_all(up);
+    if (up->cat)
+        catalog_free(up);
     if (up->tick)
         event_free(up->tick);
     for (int i = 0; up->key_hdrs && i < up->pool.nups; i++) {

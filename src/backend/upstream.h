@@ -2,12 +2,13 @@
  * the first byte, a bounded wait queue and background probes. Transfers run on the HTTP
  * server's libevent loop: http/client.c for plain http, libcurl's multi interface for https.
  * The files: upstream.c (this object), relay.c (a client request's life), attempt.c (one
- * transfer), probe.c (probes and plain GETs), splice.c (the posted body), xport_*.c (the two
- * transports). */
+ * transfer), probe.c (probes and plain GETs), catalog.c (the upstreams' model lists), splice.c
+ * (the posted body), xport_*.c (the two transports). */
 #ifndef SEEKD_BACKEND_UPSTREAM_H
 #define SEEKD_BACKEND_UPSTREAM_H
 
 #include "backend/backend.h"
+#include "backend/models.h"
 #include "backend/pool.h"
 #include "base/slice.h"
 
@@ -27,6 +28,7 @@ typedef struct {
     int max_attempts;            /* attempts per request (failover), >= 1 */
     int queue_max;               /* requests waiting for a free key */
     long probe_interval_ms;      /* how often disabled/ejected keys are probed */
+    long models_refresh_ms;      /* an upstream's model list older than this is fetched again */
     size_t max_event;            /* cap on one SSE line/event and on error bodies */
     size_t max_answer;           /* cap on a whole non-streamed upstream answer */
     struct workers *workers;     /* where token counts run off the loop; NULL: on the loop */
@@ -63,5 +65,30 @@ upstream_get_t *upstream_get(upstream_t *up, const char *path, const char *clien
                              upstream_get_cb cb, void *ud);
 /** Stops a GET before its callback; the callback never runs. */
 void upstream_get_cancel(upstream_get_t *handle);
+
+/* ---- the model list (catalog.c) ---- */
+
+typedef void (*upstream_models_cb)(void *ud);
+typedef struct upstream_models_wait upstream_models_wait_t;
+/** The models the upstreams serve, as GET /models lists them: in config order, each upstream's
+ * configured names, then, for an upstream that serves "*", what its own GET /models last
+ * answered; an id listed twice counts once, as the first upstream has it. Each list older
+ * than models_refresh_ms (or never fetched) is fetched now, in the background, with a usable
+ * server key of its upstream, or else with client_key (may be NULL); a failed fetch is tried
+ * again after 10 s at most. Returns the list, valid until control returns to the loop; or NULL
+ * while an upstream that never answered well is being fetched: then *wait is set, and cb(ud)
+ * runs once from the loop when that fetch ended (ask again then), unless
+ * upstream_models_cancel(*wait) came first. */
+const models_list_t *upstream_models(upstream_t *up, const char *client_key, upstream_models_cb cb,
+                                     void *ud, upstream_models_wait_t **wait);
+void upstream_models_cancel(upstream_t *up, upstream_models_wait_t *wait);
+/** The list as it is now, without fetching anything (for a request that waited). */
+const models_list_t *upstream_models_list(upstream_t *up);
+/** Why an upstream that serves "*" has no list (its fetches failed, none answered well yet),
+ * in words naming it; NULL when every such upstream has one. */
+const char *upstream_models_error(const upstream_t *up);
+/** A reload: each upstream of up that old had too (same name and url) starts from old's
+ * list instead of fetching before its first answer. */
+void upstream_models_adopt(upstream_t *up, const upstream_t *old);
 
 #endif

@@ -6,12 +6,14 @@
 #include <stdint.h>
 
 #include "backend/attempt.h"
+#include "backend/models.h"
 #include "backend/pool.h"
 #include "backend/upstream.h"
 #include "backend/xport.h"
 
 struct http_client;
 typedef struct probe probe_t;
+typedef struct catalog_up catalog_up_t;
 
 struct upstream {
     backend_t be; /* first: the backend interface */
@@ -31,7 +33,13 @@ struct upstream {
     probe_t *probes; /* in flight */
     int calls;       /* client requests alive (relay.c) */
     int gets;        /* plain GETs in flight (probe.c) */
-    bool retired;    /* replaced by a reload: its owner frees it once nothing runs on it */
+    /* the model list (catalog.c) */
+    catalog_up_t *cat; /* [upstream] */
+    att_limits_t cat_lim;
+    models_list_t merged;
+    bool cat_dirty; /* an upstream's list changed since `merged` was built */
+    upstream_models_wait_t *waiters, *waking;
+    bool retired; /* replaced by a reload: its owner frees it once nothing runs on it */
     bool free_scheduled;
     void (*on_idle)(void *ud, upstream_t *up);
     void *on_idle_ud;
@@ -57,6 +65,11 @@ void relay_dispatch(upstream_t *up);
 void relay_expire(upstream_t *up, int64_t now);
 /** Frees waiting requests without a word (the server is going away). */
 void relay_drop_queue(upstream_t *up);
+
+/* catalog.c: the model lists */
+void catalog_init(upstream_t *up);
+/** Stops the fetches in flight and frees the lists (the server is going away). */
+void catalog_free(upstream_t *up);
 
 /* probe.c: a health probe of key ki of upstream ui */
 void probe_start(upstream_t *up, int ui, int ki);

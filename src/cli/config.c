@@ -38,6 +38,7 @@ void config_defaults(seekd_config_t *c)
     c->queue_max = 4096;
     c->request_timeout_ms = 120000;
     c->probe_interval_ms = 30000;
+    c->models_refresh_ms = 600000;
     c->error_threshold = 5;
     c->error_window_ms = 30000;
     c->eject_ms = 30000;
@@ -283,6 +284,7 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
                                                        : NULL;
     long *lval = !strcmp(key, "request_timeout_ms")       ? &c->request_timeout_ms
                  : !strcmp(key, "probe_interval_ms")      ? &c->probe_interval_ms
+                 : !strcmp(key, "models_refresh_ms")      ? &c->models_refresh_ms
                  : !strcmp(key, "error_window_ms")        ? &c->error_window_ms
                  : !strcmp(key, "eject_ms")               ? &c->eject_ms
                  : !strcmp(key, "cooldown_ms")            ? &c->cooldown_ms
@@ -392,26 +394,6 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
     return rc;
 }
 
-/* Without a `models` line, /models lists every model an upstream names (once each), or
- * DeepSeek's own when every upstream serves "*". */
-static void derive_models(seekd_config_t *c)
-{
-    if (c->nmodels > 0)
-        return;
-    for (int i = 0; i < c->nups; i++) {
-        for (int m = 0; m < c->ups[i].nmodels && c->nmodels < CFG_MAX_LIST; m++) {
-            const char *name = c->ups[i].models[m];
-            bool seen = strcmp(name, "*") == 0;
-            for (int k = 0; k < c->nmodels && !seen; k++)
-                seen = strcmp(c->models[k], name) == 0;
-            if (!seen)
-                c->models[c->nmodels++] = xstrdup(name);
-        }
-    }
-    if (c->nmodels == 0)
-        list_add_csv(c->models, &c->nmodels, "deepseek-chat, deepseek-reasoner");
-}
-
 int config_check(const seekd_config_t *c, char *err, size_t errlen)
 {
     for (int i = 0; i < c->nups; i++) {
@@ -471,7 +453,6 @@ void config_finish(seekd_config_t *c)
         u->weight = 1;
         u->max_per_key = c->max_per_key;
     }
-    derive_models(c);
 }
 
 int config_server_keys(const seekd_config_t *c)

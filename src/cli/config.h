@@ -33,7 +33,7 @@ typedef struct {
     int nkeys;
     char *client_keys[CFG_MAX_LIST];
     int nclient_keys;
-    char *models[CFG_MAX_LIST];
+    char *models[CFG_MAX_LIST]; /* a top-level `models` line: GET /models lists these alone */
     int nmodels;
     bool allow_open;
     size_t max_body;
@@ -61,6 +61,7 @@ typedef struct {
     int queue_max;
     long request_timeout_ms;
     long probe_interval_ms;
+    long models_refresh_ms; /* an upstream's GET /models list older than this is fetched again */
     int error_threshold;
     long error_window_ms;
     long eject_ms;
@@ -76,12 +77,13 @@ typedef struct {
     char *admin_token; /* NULL: /health details are shown to nobody */
 } seekd_config_t;
 
-/** Fills defaults: 127.0.0.1:8000, https://api.deepseek.com, models deepseek-chat and
- * deepseek-reasoner, 8 MiB bodies, timeouts 10 s connect / 300 s first token / 300 s idle. */
+/** Fills defaults: 127.0.0.1:8000, https://api.deepseek.com, no top-level model list (GET
+ * /models lists what the upstreams do), 48 MiB bodies, timeouts 10 s connect / 300 s first
+ * token / 300 s idle, model lists refreshed after 10 minutes. */
 void config_defaults(seekd_config_t *c);
 /** Adds the implicit upstream "default" (the `upstream` URL, the server keys, every model) when
- * the file defined no [upstream] section, and derives the /models list when no `models` line
- * gave one. Call once after all settings are in. */
+ * the file defined no [upstream] section, and gives each section without a `models` line every
+ * model ("*"). Call once after all settings are in. */
 void config_finish(seekd_config_t *c);
 /** After config_finish: every upstream URL and every key (server and client) must be one
  * visible ASCII word, since they go into request lines and headers as they are. Returns 0,

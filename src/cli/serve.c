@@ -93,6 +93,7 @@ static upstream_t *build_upstream(server_t *s, const seekd_config_t *c)
         .max_attempts = c->max_attempts,
         .queue_max = c->queue_max,
         .probe_interval_ms = c->probe_interval_ms,
+        .models_refresh_ms = c->models_refresh_ms,
         .max_event = 4u << 20,
         .max_answer = 64u << 20,
         .workers = s->workers,
@@ -215,6 +216,7 @@ static void reload(server_t *s)
     n->older = s->cfgs;
     s->cfgs = n;
     upstream_t *old = s->up;
+    upstream_models_adopt(up, old);
     s->up = up;
     api_server_opts_t ao = api_opts(s, c, up);
     api_server_reconfigure(s->api, &ao);

@@ -195,19 +195,19 @@ test('upstream 402 -> APIError 402 Insufficient Balance', T, async () => {
 test('models.list and models.retrieve', T, async () => {
   const c = st.client();
   const page = await c.models.list();
-  const ids = page.data.map((m) => m.id);
-  assert.ok(ids.includes('deepseek-chat'), ids.join());
-  assert.ok(ids.includes('deepseek-reasoner'), ids.join());
+  // the upstream's own list (the fake answers DeepSeek's current one), not a built-in one
+  assert.deepEqual(page.data.map((m) => m.id), ['deepseek-flash', 'deepseek-v4-pro']);
   for (const m of page.data) {
     assert.equal(m.object, 'model');
-    assert.equal(typeof m.owned_by, 'string');
+    assert.equal(m.owned_by, 'deepseek');
   }
-  const m = await c.models.retrieve('deepseek-chat');
-  assert.equal(m.id, 'deepseek-chat');
+  const m = await c.models.retrieve('deepseek-flash');
+  assert.equal(m.id, 'deepseek-flash');
   assert.equal(m.object, 'model');
-  const e = await sdkError(c.models.retrieve('nope'));
+  const e = await sdkError(c.models.retrieve('deepseek-chat')); // retired 2026-07-24
   assert.ok(e instanceof OpenAI.NotFoundError, e.constructor.name);
   assert.equal(e.status, 404);
+  assert.equal(e.error.message, "Model Not Exist: 'deepseek-chat'");
 });
 
 test('GET /user/balance relayed', T, async () => {

@@ -34,6 +34,7 @@ static struct {
     } key_faults[MAX_KEY_FAULTS];
     int n_key_faults;
     struct event_base *base;
+    json_t *models; /* the data array GET /models answers; POST /_fake/models replaces it */
 } g;
 
 /* The current key faults as {"key": "fault[:delay]"}. */
@@ -181,11 +182,17 @@ static void route_stats(struct evhttp_request *req)
 
 /* ---- API routes ---- */
 
+/* Today's DeepSeek list: what GET /models answers until POST /_fake/models replaces it. */
+static json_t *default_models(void)
+{
+    return json_pack("[{s:s,s:s,s:s},{s:s,s:s,s:s}]", "id", "deepseek-flash", "object", "model",
+                     "owned_by", "deepseek", "id", "deepseek-v4-pro", "object", "model", "owned_by",
+                     "deepseek");
+}
+
 static void route_models(struct evhttp_request *req)
 {
-    json_t *j = json_pack("{s:s,s:[{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "object", "list", "data", "id",
-                          "deepseek-chat", "object", "model", "owned_by", "deepseek", "id",
-                          "deepseek-reasoner", "object", "model", "owned_by", "deepseek");
+    json_t *j = json_pack("{s:s,s:O}", "object", "list", "data", g.models);
     send_json(req, 200, j);
     json_decref(j);
 }
@@ -278,6 +285,29 @@ static void route_key_fault(struct evhttp_request *req)
     json_decref(j);
 }
 
+/* POST /_fake/models {"data":[...]}: the array GET /models answers from now on, kept as sent
+ * (entries of any shape, so a test can play a hostile upstream). Answers the new list. */
+static void route_set_models(struct evhttp_request *req)
+{
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        send_error(req, 405, "invalid_request_error", "Method Not Allowed");
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    json_t *body = json_loadb((const char *)evbuffer_pullup(in, -1), n, 0, NULL);
+    json_t *data = json_object_get(body, "data");
+    if (!json_is_array(data)) {
+        json_decref(body);
+        send_error(req, 400, "invalid_request_error", "body must be {\"data\": [...]}");
+        return;
+    }
+    json_decref(g.models);
+    g.models = json_incref(data);
+    json_decref(body);
+    route_models(req);
+}
+
 /* Stats are JSON: bytes outside printable ASCII (a garbled header) become '?' there. */
 static void printable(char *s)
 {
@@ -325,6 +355,10 @@ static void on_request(struct evhttp_request *req, void *arg)
     }
     if (strcmp(path, "/_fake/key-fault") == 0) {
         route_key_fault(req);
+        return;
+    }
+    if (strcmp(path, "/_fake/models") == 0) {
+        route_set_models(req);
         return;
     }
     if (strcmp(path, "/_fake/reset") == 0) {
@@ -526,6 +560,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
     stats_reset();
+    g.models = default_models();
 
     if (blackhole_spec && blackhole(blackhole_spec) < 0) {
         fprintf(stderr, "fake_upstream: cannot make a blackhole at %s: %s\n", blackhole_spec,
@@ -573,6 +608,7 @@ int main(int argc, char **argv)
     event_free(sigint);
     event_base_free(g.base);
     stats_free();
+    json_decref(g.models);
     plan_cache_reset();
     fixtures_free();
     if (!g_quiet)

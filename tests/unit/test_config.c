@@ -57,11 +57,10 @@ static void sections_define_upstreams_and_the_model_list(void **state)
     assert_int_equal(c.ups[1].weight, 3);
     assert_int_equal(c.ups[1].max_per_key, 0); /* the global default */
     assert_int_equal(config_server_keys(&c), 2);
-    /* /models lists each named model once */
-    assert_int_equal(c.nmodels, 3);
-    assert_string_equal(c.models[0], "deepseek-chat");
-    assert_string_equal(c.models[1], "deepseek-reasoner");
-    assert_string_equal(c.models[2], "local-r1");
+    assert_int_equal(c.ups[1].nmodels, 2);
+    assert_string_equal(c.ups[1].models[1], "local-r1");
+    /* no top-level list is made up: GET /models merges the upstreams' own at run time */
+    assert_int_equal(c.nmodels, 0);
     config_free(&c);
 }
 
@@ -77,8 +76,8 @@ static void without_sections_one_default_upstream_serves_everything(void **state
     assert_string_equal(c.ups[0].url, "https://api.deepseek.com");
     assert_string_equal(c.ups[0].models[0], "*");
     assert_int_equal(c.ups[0].nkeys, 1);
-    assert_int_equal(c.nmodels, 2);
-    assert_string_equal(c.models[0], "deepseek-chat");
+    assert_int_equal(c.nmodels, 0); /* GET /models lists what the upstream's own answers */
+    assert_int_equal(c.models_refresh_ms, 600000);
     config_free(&c);
 }
 
