@@ -236,6 +236,20 @@ static void fail_from_status(attempt_t *a)
         m = jr_str(d, v);
     int n = (int)m.len;
     const char *msg = m.ptr;
+    if (server_key_refused) {
+        /* The upstream's words name the server's key (DeepSeek's 401 quotes its last four
+         * characters): they go to the log, which names the key by its id, and the client,
+         * whose own key is not at fault, hears only what happened. */
+        log_warn("upstream %s key %s refused with HTTP %d: %.*s", a->s.upstream, KEY_ID(a), st,
+                 n > 200 ? 200 : n, msg);
+        if (st == 402)
+            fail(a, out, 502, "insufficient_balance",
+                 "upstream key has no balance (HTTP 402 from the upstream)");
+        else
+            fail(a, out, 502, "authentication_error",
+                 "upstream rejected the server's key (HTTP %d from the upstream)", st);
+        return;
+    }
     if (bad_request)
         fail(a, out, st, "invalid_request_error", "%.*s", n, msg);
     else if (st == 401 || st == 403)
