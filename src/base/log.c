@@ -54,6 +54,11 @@ void log_msg(log_level_t level, const char *fmt, ...)
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2)
         len = sizeof line - 2;
+    /* One event, one line: text from peers (an upstream's error message, a header) must not
+     * start lines of its own that a reader or a log shipper would take for seekd's. */
+    for (size_t i = (size_t)n; i < len; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
     line[len++] = '\n';
     fwrite(line, 1, len, stderr);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -186,6 +187,31 @@ static void key_id_is_a_sha256_prefix_and_shows_no_character(void **state)
     assert_string_equal(log_key_id("k1-and-more", 2, id), "6ab9f1eb");
 }
 
+/* A peer's text in a log line cannot start a line of its own (log injection). */
+static void a_log_line_is_one_line_whatever_its_arguments(void **state)
+{
+    (void)state;
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fileno(tmp), 2), 2);
+    log_set_level(LOG_INFO);
+    log_msg(LOG_WARN, "upstream said: %s", "bad\n2026-01-01T00:00:00.000Z ERROR forged\r\x1b[0m\x7f");
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    char got[512] = "";
+    rewind(tmp);
+    size_t n = fread(got, 1, sizeof got - 1, tmp);
+    fclose(tmp);
+    got[n] = 0;
+    const char *msg = strstr(got, "warn  ");
+    assert_non_null(msg);
+    assert_string_equal(msg, "warn  upstream said: bad?2026-01-01T00:00:00.000Z ERROR forged??[0m?\n");
+}
+
 static void jw_str_escapes_controls_and_invalid_utf8(void **state)
 {
     (void)state;
@@ -237,6 +263,7 @@ int main(void)
         cmocka_unit_test(jw_after_failure_adds_nothing),
         cmocka_unit_test(sha256_matches_known_digests),
         cmocka_unit_test(key_id_is_a_sha256_prefix_and_shows_no_character),
+        cmocka_unit_test(a_log_line_is_one_line_whatever_its_arguments),
         cmocka_unit_test(jw_str_escapes_controls_and_invalid_utf8),
         cmocka_unit_test(error_envelope_has_all_four_fields),
     };
