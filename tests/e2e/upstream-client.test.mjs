@@ -998,6 +998,23 @@ test('/health names each upstream\'s transport: builtin for http://, libcurl whe
   }, { env: { SEEKD_UPSTREAM_CLIENT: 'curl' } });
 });
 
+test('a relayed GET answer over its 4 MiB bound is a 502, never a cut 200 (both transports)', T, async () => {
+  // A balance answer padded past the bound: handing the first 4 MiB on would be a 200 whose
+  // body is not the upstream's.
+  const pad = 'x'.repeat((4 << 20) + 1024);
+  const body = JSON.stringify({ is_available: true, balance_infos: [], pad });
+  const handler = (q, conn) => { conn.sock.write(withLength(body)); };
+  for (const env of [{ SEEKD_UPSTREAM_CLIENT: 'curl' }, {}]) {
+    await withStack(handler, async ({ sd }) => {
+      const res = await fetch(`${sd.url}/user/balance`, { headers: { Authorization: CLIENT_AUTH }, signal: AbortSignal.timeout(10000) });
+      const text = await res.text();
+      assert.equal(res.status, 502, `${JSON.stringify(env)}: ${text.slice(0, 200)}`);
+      const err = JSON.parse(text).error;
+      assert.match(err.message, /exceeds 4194304 bytes/);
+    }, { env });
+  }
+});
+
 test('an upstream header value with a CR never reaches the client as a header of its own (both transports)', T, async () => {
   // A relayed GET (/user/balance) copies the upstream's Content-Type into seekd's answer. A bare
   // CR inside it would end the line for some clients and start one the upstream chose.
