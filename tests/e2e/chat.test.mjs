@@ -212,16 +212,24 @@ test('chat prefix completion via /beta', T, async () => {
   assert.deepEqual(s.last_request.stop, ['```']);
 });
 
-test('capabilities are the model\'s to decide: an image part and json_schema reach the upstream as sent', T, async () => {
+test('capabilities are the model\'s to decide: an image part reaches the upstream as sent', T, async () => {
   await st.fakeReset();
   const messages = [{ role: 'user', content: [
     { type: 'text', text: 'What is in this picture?' },
     { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
   ] }];
-  const response_format = { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'object' } } };
-  const r = await st.client().chat.completions.create({ model: 'deepseek-flash', messages, response_format });
+  const r = await st.client().chat.completions.create({ model: 'deepseek-flash', messages });
   assert.equal(r.choices[0].finish_reason, 'stop');
   const s = await st.fakeStats();
   assert.deepEqual(s.last_request.messages, messages);
-  assert.deepEqual(s.last_request.response_format, response_format);
+});
+
+test('json_schema reaches the upstream, and DeepSeek\'s own 400 for it reaches the client byte for byte', T, async () => {
+  await st.fakeReset();
+  const response_format = { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'object' } } };
+  const res = await st.fetch('/chat/completions', { json: { model: 'deepseek-flash', messages: userMsg('hi'), response_format } });
+  assert.equal(res.status, 400);
+  assert.equal(await res.text(), '{"error":{"message":"This response_format type is unavailable now","type":"invalid_request_error","param":null,"code":"invalid_request_error"}}');
+  const s = await st.fakeStats();
+  assert.deepEqual(s.last_request.response_format, response_format, 'seekd did not decide for the upstream');
 });

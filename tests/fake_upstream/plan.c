@@ -379,6 +379,14 @@ int plan_build(plan_t *p, json_t *body, int fim, fake_fault_t key_fault, int key
     p->after = 2;
     p->retry_after = 1;
 
+    /* DeepSeek takes response_format text and json_object; any other type is its 400 */
+    const char *rf =
+        json_string_value(json_object_get(json_object_get(body, "response_format"), "type"));
+    if (!fim && rf && strcmp(rf, "text") && strcmp(rf, "json_object")) {
+        *status = 400;
+        snprintf(msg, msgsz, "This response_format type is unavailable now");
+        return -1;
+    }
     if (fake && !json_is_object(fake)) {
         *status = 400;
         snprintf(msg, msgsz, "fake_upstream: \"fake\" must be an object");
