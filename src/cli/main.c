@@ -4,6 +4,7 @@
 
 #include "cli/args.h"
 #include "cli/check_cmd.h"
+#include "cli/keys_cmd.h"
 #include "cli/serve.h"
 #include "cli/tokenize_cmd.h"
 
@@ -17,6 +18,7 @@ const char cli_usage[] =
     "              [--allow-open] [--log-level LEVEL]\n"
     "  seekd tokenize [--tokenizer FILE|--family NAME] [--chat] [--template T] [--special]\n"
     "                 [--bos] [--count] [--jsonl] [TEXT|-]\n"
+    "  seekd keys create|list|show|topup|grant|disable|enable|delete ... [--db URL]\n"
     "  seekd --help | --version\n"
     "\n"
     "serve   Serve the DeepSeek API (POST /chat/completions, /beta/chat/completions,\n"
@@ -36,6 +38,7 @@ const char cli_usage[] =
     "        them; --count prints only the count, --jsonl reads one JSON string per line.\n"
     "        Families: deepseek-v3 (default, built in), deepseek-llm, deepseek-coder, qwen2,\n"
     "        gpt2, llama-spm (these need --tokenizer FILE: a GGUF or tokenizer.json).\n"
+    "keys    Client keys with balances in the accounts database (see 'seekd keys --help').\n"
     "\n"
     "Environment:\n"
     "  DEEPSEEK_API_KEY   server-side upstream key(s), comma-separated. Without any server key\n"
@@ -44,7 +47,7 @@ const char cli_usage[] =
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "seekd: which command? (serve, check, tokenize)\nsee 'seekd --help'\n");
+        fprintf(stderr, "seekd: which command? (serve, check, tokenize, keys)\nsee 'seekd --help'\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -62,6 +65,8 @@ int main(int argc, char **argv)
         return cli_tokenize_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
         return cli_check_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "keys"))
+        return cli_keys_main(argc - 1, argv + 1);
     fprintf(stderr, "seekd: unknown command '%s'\nsee 'seekd --help'\n", cmd);
     return 2;
 }

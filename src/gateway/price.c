@@ -83,8 +83,7 @@ static int parse_date(const char *s, size_t len, int64_t *days)
     return 0;
 }
 
-/* "YYYY-MM-DD" (00:00 UTC) or "YYYY-MM-DDTHH:MM:SSZ" into unix seconds. */
-static int parse_time(const char *s, size_t len, int64_t *at)
+int gw_time_parse(const char *s, size_t len, int64_t *at)
 {
     int64_t days;
     if (len == 10)
@@ -261,7 +260,7 @@ int gw_price_parse(const char *line_text, gw_price_t *out, char *err, size_t err
                     return -1;
                 }
             } else if (KEY("from")) {
-                if (parse_time(v, vlen, &out->effective_from)) {
+                if (gw_time_parse(v, vlen, &out->effective_from)) {
                     snprintf(err, errlen,
                              "price %s: from must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ",
                              out->model);

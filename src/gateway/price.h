@@ -80,6 +80,10 @@ typedef struct {
 int gw_cost(const gw_price_t *p, gw_tier_t tier, const gw_units_t *u, gw_cost_t *out,
             const char **why);
 
+/** "YYYY-MM-DD" (00:00 UTC) or "YYYY-MM-DDTHH:MM:SSZ", a real date from 1970 on, into unix
+ * seconds. Returns 0, or -1 when malformed. */
+int gw_time_parse(const char *s, size_t len, int64_t *at);
+
 /** Days since 1970-01-01 of a proleptic Gregorian date (exposed for tests and the store). */
 int64_t gw_days_from_civil(int64_t y, unsigned m, unsigned d);
 

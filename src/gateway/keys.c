@@ -1,0 +1,70 @@
+/* keys.c - making, hashing and naming client keys. */
+#include "gateway/keys.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+int gw_key_generate(char out[GW_KEY_LEN + 1])
+{
+    uint8_t r[16];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        return -1;
+    memcpy(out, "sk-", 3);
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 3 + 2 * i, 3, "%02x", r[i]);
+    return 0;
+}
+
+bool gw_key_well_formed(const char *key, size_t len)
+{
+    if (len != GW_KEY_LEN || memcmp(key, "sk-", 3) != 0)
+        return false;
+    for (size_t i = 3; i < len; i++)
+        if (!((key[i] >= '0' && key[i] <= '9') || (key[i] >= 'a' && key[i] <= 'f')))
+            return false;
+    return true;
+}
+
+void gw_key_hmac(const gw_secret_t *secret, const char *key, size_t len,
+                 uint8_t out[STORE_HMAC_LEN])
+{
+    unsigned int n = STORE_HMAC_LEN;
+    if (!HMAC(EVP_sha256(), secret->bytes, (int)secret->len, (const unsigned char *)key, len, out,
+              &n))
+        memset(out, 0, STORE_HMAC_LEN); /* cannot match a stored key: never all zero by chance */
+}
+
+void gw_key_id(const uint8_t hmac[STORE_HMAC_LEN], char out[STORE_KEY_ID_LEN + 1])
+{
+    for (int i = 0; i < STORE_KEY_ID_LEN / 2; i++)
+        snprintf(out + 2 * i, 3, "%02x", hmac[i]);
+}
+
+bool gw_hmac_equal(const uint8_t a[STORE_HMAC_LEN], const uint8_t b[STORE_HMAC_LEN])
+{
+    return CRYPTO_memcmp(a, b, STORE_HMAC_LEN) == 0;
+}
+
+int gw_secret_load(store_t *s, gw_secret_t *out, char *err, size_t errlen)
+{
+    const char *env = getenv("SEEKD_KEY_SECRET");
+    if (env && *env) {
+        size_t n = strlen(env);
+        if (n < 16 || n > GW_SECRET_MAX) {
+            snprintf(err, errlen, "SEEKD_KEY_SECRET must be 16 to %d bytes long", GW_SECRET_MAX);
+            return -1;
+        }
+        memcpy(out->bytes, env, n);
+        out->len = n;
+        return 0;
+    }
+    if (store_secret(s, out->bytes, err, errlen) != STORE_OK)
+        return -1;
+    out->len = 32;
+    return 0;
+}
