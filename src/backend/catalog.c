@@ -126,7 +126,7 @@ static void on_fetch_done(void *owner, const att_result_t *r)
     char why[256] = "";
     models_list_t fresh = {0};
     if (r->failed)
-        snprintf(why, sizeof why, "%s", r->fail.msg); /* the answer broke the size bound */
+        snprintf(why, sizeof why, "%.200s", r->fail.msg); /* the answer broke the size bound */
     else if (r->why)
         snprintf(why, sizeof why, "no answer: %s", r->why);
     else if (r->status < 200 || r->status >= 300)

@@ -28,7 +28,7 @@ int gw_prices_add(gw_prices_t *t, const gw_price_t *p, char *err, size_t errlen)
         const gw_price_t *q = &t->items[i];
         if (q->currency == p->currency && q->effective_from == p->effective_from &&
             !strcmp(q->model, p->model)) {
-            snprintf(err, errlen, "%s %s already has a price from that time", p->model,
+            snprintf(err, errlen, "%.64s %s already has a price from that time", p->model,
                      gw_currency_name(p->currency));
             return -1;
         }
@@ -231,7 +231,7 @@ int gw_price_parse(const char *line_text, gw_price_t *out, char *err, size_t err
             char cur[8] = "";
             int c = len < sizeof cur ? (memcpy(cur, s, len), gw_currency_parse(cur)) : -1;
             if (c < 0) {
-                snprintf(err, errlen, "price %s: currency '%.*s' is not USD or CNY", out->model,
+                snprintf(err, errlen, "price %.64s: currency '%.*s' is not USD or CNY", out->model,
                          (int)(len > 16 ? 16 : len), s);
                 return -1;
             }
@@ -250,19 +250,19 @@ int gw_price_parse(const char *line_text, gw_price_t *out, char *err, size_t err
                              : KEY("fetch")  ? &out->fetch
                                              : NULL;
             if (!eq) {
-                snprintf(err, errlen, "price %s: '%.*s' is not key=value", out->model,
+                snprintf(err, errlen, "price %.64s: '%.*s' is not key=value", out->model,
                          (int)(len > 32 ? 32 : len), s);
                 return -1;
             } else if (dst) {
                 if (gw_amount_parse(v, vlen, dst, &why) || *dst < 0) {
-                    snprintf(err, errlen, "price %s: %.*s: %s", out->model, (int)klen, s,
+                    snprintf(err, errlen, "price %.64s: %.*s: %s", out->model, (int)klen, s,
                              why ? why : "must not be negative");
                     return -1;
                 }
             } else if (KEY("from")) {
                 if (gw_time_parse(v, vlen, &out->effective_from)) {
                     snprintf(err, errlen,
-                             "price %s: from must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ",
+                             "price %.64s: from must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ",
                              out->model);
                     return -1;
                 }
@@ -272,11 +272,11 @@ int gw_price_parse(const char *line_text, gw_price_t *out, char *err, size_t err
                 else if (vlen == 4 && !memcmp(v, "none", 4))
                     out->offpeak_half = false;
                 else {
-                    snprintf(err, errlen, "price %s: offpeak must be half or none", out->model);
+                    snprintf(err, errlen, "price %.64s: offpeak must be half or none", out->model);
                     return -1;
                 }
             } else {
-                snprintf(err, errlen, "price %s: unknown field '%.*s'", out->model,
+                snprintf(err, errlen, "price %.64s: unknown field '%.*s'", out->model,
                          (int)(klen > 32 ? 32 : klen), s);
                 return -1;
             }
@@ -285,7 +285,7 @@ int gw_price_parse(const char *line_text, gw_price_t *out, char *err, size_t err
         s += len;
     }
     if (!has_hit || !has_miss || !has_output) {
-        snprintf(err, errlen, "price %s: hit=, miss= and output= are all required", out->model);
+        snprintf(err, errlen, "price %.64s: hit=, miss= and output= are all required", out->model);
         return -1;
     }
     return 0;

@@ -15,7 +15,7 @@
 /* Parses a data file into l; fails the test when it does not parse. */
 static void parse_file(const char *name, models_list_t *l)
 {
-    size_t len;
+    size_t len = 0;
     char *body = test_slurp(name, &len);
     assert_non_null(body);
     char why[256] = "";
