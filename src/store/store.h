@@ -122,6 +122,14 @@ typedef struct {
 store_rc_t store_open_holds(store_t *s, int (*fn)(void *ud, const store_open_hold_t *h), void *ud,
                             char *err, size_t errlen);
 
+/** Releases a hold without charging (after a crash nothing is known of what it delivered,
+ * or the request never reached a backend). STORE_NOT_FOUND when it is not open. */
+store_rc_t store_release(store_t *s, int64_t hold_id, char *err, size_t errlen);
+
+/** A number that changes when another connection (the CLI, another instance) commits: poll it
+ * to see key changes made elsewhere. */
+store_rc_t store_data_version(store_t *s, int64_t *out, char *err, size_t errlen);
+
 /** Checks every key: granted and topped_up equal their credits minus the settled rows' spend,
  * exactly, and held equals the open holds. Writes one line per mismatch to `report` (may be
  * NULL). Returns the number of mismatches (0: the ledger is sound), or -1 with err set. */

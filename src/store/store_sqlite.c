@@ -609,6 +609,52 @@ store_rc_t store_open_holds(store_t *s, int (*fn)(void *ud, const store_open_hol
                                                  : db_fail(s, err, errlen, "listing holds");
 }
 
+store_rc_t store_release(store_t *s, int64_t hold_id, char *err, size_t errlen)
+{
+    if (exec(s, "BEGIN IMMEDIATE", err, errlen))
+        return STORE_ERR;
+    store_rc_t rc = STORE_OK;
+    sqlite3_stmt *st = prep(s, "UPDATE keys SET held = held - (SELECT amount FROM holds WHERE "
+                               "id = ?1) WHERE key_id = (SELECT key_id FROM holds WHERE id = ?1)");
+    int r = SQLITE_ERROR;
+    if (st) {
+        sqlite3_bind_int64(st, 1, hold_id);
+        r = sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    if (r != SQLITE_DONE) {
+        rc = db_fail(s, err, errlen, "releasing the hold");
+    } else if (sqlite3_changes(s->db) != 1) {
+        snprintf(err, errlen, "hold %lld is not open", (long long)hold_id);
+        rc = STORE_NOT_FOUND;
+    } else {
+        st = prep(s, "DELETE FROM holds WHERE id = ?1");
+        r = SQLITE_ERROR;
+        if (st) {
+            sqlite3_bind_int64(st, 1, hold_id);
+            r = sqlite3_step(st);
+            sqlite3_finalize(st);
+        }
+        if (r != SQLITE_DONE)
+            rc = db_fail(s, err, errlen, "releasing the hold");
+    }
+    if (rc != STORE_OK) {
+        rollback(s);
+        return rc;
+    }
+    return exec(s, "COMMIT", err, errlen) ? STORE_ERR : STORE_OK;
+}
+
+store_rc_t store_data_version(store_t *s, int64_t *out, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = prep(s, "PRAGMA data_version");
+    int r = st ? sqlite3_step(st) : SQLITE_ERROR;
+    if (r == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW ? STORE_OK : db_fail(s, err, errlen, "reading data_version");
+}
+
 int store_verify(store_t *s, FILE *report, char *err, size_t errlen)
 {
     /* every key's parts against its history; TOTAL() would be a float: SUM() stays exact and

@@ -280,6 +280,27 @@ static void holds_survive_a_reopen_and_verify_catches_tampering(void **state)
     assert_int_equal(store_open_holds(s, count_hold, &n, err, sizeof err), STORE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(store_verify(s, NULL, err, sizeof err), 0);
+    assert_int_equal(get_key(s, "alice").held, 42);
+
+    /* another connection's commit changes data_version; our own do not need to */
+    int64_t v0, v1;
+    assert_int_equal(store_data_version(s, &v0, err, sizeof err), STORE_OK);
+    store_t *other = open_ok(t->path);
+    assert_int_equal(store_key_credit(other, "0123456789ab", true, 1, 2, err, sizeof err),
+                     STORE_OK);
+    store_close(other);
+    assert_int_equal(store_data_version(s, &v1, err, sizeof err), STORE_OK);
+    assert_true(v1 != v0);
+
+    /* released, nothing charged, and only once */
+    assert_int_equal(store_release(s, h, err, sizeof err), STORE_OK);
+    assert_int_equal(get_key(s, "alice").held, 0);
+    assert_int_equal(get_key(s, "alice").topped_up, UNITS(1));
+    assert_int_equal(store_release(s, h, err, sizeof err), STORE_NOT_FOUND);
+    n = 0;
+    assert_int_equal(store_open_holds(s, count_hold, &n, err, sizeof err), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_verify(s, NULL, err, sizeof err), 0);
 
     sqlite3 *db;
     assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
