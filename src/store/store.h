@@ -42,6 +42,7 @@ typedef struct {
     int64_t rpm, tpm;                  /* 0: no limit */
     int64_t concurrency;               /* 0: no limit */
     char models[STORE_MODELS_MAX + 1]; /* comma-separated; empty: every model */
+    uint8_t hmac[STORE_HMAC_LEN];      /* filled by reads; store_key_create takes it apart */
 } store_key_t;
 
 /** Opens (creating when missing) the store at `url`: `sqlite:PATH` or a bare path. The schema

@@ -192,7 +192,7 @@ store_rc_t store_secret(store_t *s, uint8_t out[32], char *err, size_t errlen)
 
 #define KEY_COLUMNS                                                                                \
     "key_id, name, currency, granted, topped_up, held, enabled, expires, created, rpm, tpm, "      \
-    "concurrency, models"
+    "concurrency, models, hmac"
 
 static void text_col(sqlite3_stmt *st, int i, char *out, size_t cap)
 {
@@ -218,6 +218,8 @@ static void read_key(sqlite3_stmt *st, store_key_t *k)
     k->tpm = sqlite3_column_int64(st, 10);
     k->concurrency = sqlite3_column_int64(st, 11);
     text_col(st, 12, k->models, sizeof k->models);
+    if (sqlite3_column_bytes(st, 13) == STORE_HMAC_LEN)
+        memcpy(k->hmac, sqlite3_column_blob(st, 13), STORE_HMAC_LEN);
 }
 
 static store_rc_t insert_credit(store_t *s, const char *key_id, const char *kind, gw_nano_t amount,

@@ -1,0 +1,368 @@
+/* accounts.c - the key table on the loop, and holds, settles and refreshes as jobs on one
+ * database thread. */
+#include "gateway/accounts.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/workers.h"
+
+#define REFRESH_MS 1000 /* CLI changes reach a running server within this */
+
+struct accounts {
+    struct event_base *base;
+    workers_t *db; /* one thread: the store is used by one thread at a time */
+    store_t *store;
+    gw_secret_t secret;
+    acct_key_t *keys; /* sorted by hmac; replaced whole by a refresh */
+    int nkeys;
+    int64_t db_version; /* the database thread's */
+    bool refreshing, closing;
+    int pending; /* settles and releases not yet durable */
+    struct event *tick;
+};
+
+typedef enum { JOB_REFRESH, JOB_HOLD, JOB_SETTLE, JOB_RELEASE } job_kind_t;
+
+struct acct_hold {
+    work_t w; /* first: the job is the work item */
+    accounts_t *a;
+    job_kind_t kind;
+    store_rc_t rc;
+    char err[256];
+    /* refresh */
+    acct_key_t *keys;
+    int nkeys;
+    bool changed;
+    /* hold, settle, release */
+    char key_id[STORE_KEY_ID_LEN + 1];
+    gw_nano_t amount;
+    char request_id[80], model[128], backend[32], upstream[64], upstream_key_id[16], status[32];
+    int tier;
+    int64_t at;
+    int64_t hold_id;
+    store_row_t row;
+    acct_hold_cb cb;
+    void *ud;
+    bool cancelled;
+};
+typedef struct acct_hold job_t;
+
+static int cmp_hmac(const void *x, const void *y)
+{
+    return memcmp(((const acct_key_t *)x)->hmac, ((const acct_key_t *)y)->hmac, STORE_HMAC_LEN);
+}
+
+/* ---- loading keys (database thread, or the opening thread) ---- */
+
+typedef struct {
+    acct_key_t *keys;
+    int n, cap;
+} key_vec_t;
+
+static int take_key(void *ud, const store_key_t *k)
+{
+    key_vec_t *v = ud;
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 64;
+        v->keys = xrealloc(v->keys, (size_t)v->cap * sizeof *v->keys);
+    }
+    acct_key_t *o = &v->keys[v->n++];
+    memcpy(o->hmac, k->hmac, STORE_HMAC_LEN);
+    memcpy(o->key_id, k->key_id, sizeof o->key_id);
+    memcpy(o->name, k->name, sizeof o->name);
+    o->currency = k->currency;
+    o->enabled = k->enabled;
+    o->expires = k->expires;
+    o->rpm = k->rpm;
+    o->tpm = k->tpm;
+    o->concurrency = k->concurrency;
+    memcpy(o->models, k->models, sizeof o->models);
+    return 0;
+}
+
+static int load_keys(store_t *s, acct_key_t **out, int *n, char *err, size_t errlen)
+{
+    key_vec_t v = {0};
+    if (store_key_list(s, take_key, &v, err, errlen) != STORE_OK) {
+        free(v.keys);
+        return -1;
+    }
+    if (v.n)
+        qsort(v.keys, (size_t)v.n, sizeof *v.keys, cmp_hmac);
+    *out = v.keys;
+    *n = v.n;
+    return 0;
+}
+
+/* ---- jobs ---- */
+
+static void job_run(work_t *w)
+{
+    job_t *j = (job_t *)w;
+    accounts_t *a = j->a;
+    switch (j->kind) {
+    case JOB_REFRESH: {
+        int64_t v = 0;
+        j->rc = store_data_version(a->store, &v, j->err, sizeof j->err);
+        if (j->rc == STORE_OK && v != a->db_version) {
+            if (load_keys(a->store, &j->keys, &j->nkeys, j->err, sizeof j->err) == 0) {
+                a->db_version = v;
+                j->changed = true;
+            } else {
+                j->rc = STORE_ERR;
+            }
+        }
+        break;
+    }
+    case JOB_HOLD: {
+        store_hold_info_t info = {
+            .request_id = j->request_id, .model = j->model, .tier = j->tier, .at = j->at};
+        j->rc =
+            store_hold(a->store, j->key_id, j->amount, &info, &j->hold_id, j->err, sizeof j->err);
+        break;
+    }
+    case JOB_SETTLE:
+        j->rc = store_settle(a->store, j->hold_id, &j->row, j->err, sizeof j->err);
+        break;
+    case JOB_RELEASE:
+        j->rc = store_release(a->store, j->hold_id, j->err, sizeof j->err);
+        break;
+    }
+}
+
+static void job_done(work_t *w)
+{
+    job_t *j = (job_t *)w;
+    accounts_t *a = j->a;
+    if (!w->ran && (j->kind == JOB_SETTLE || j->kind == JOB_RELEASE)) {
+        job_run(w); /* the server is stopping and the thread is gone: bill it now, here */
+        w->ran = true;
+    }
+    switch (j->kind) {
+    case JOB_REFRESH:
+        a->refreshing = false;
+        if (!w->ran) {
+            break;
+        } else if (j->rc != STORE_OK) {
+            log_warn("accounts: cannot read the keys: %s", j->err);
+        } else if (j->changed) {
+            free(a->keys);
+            a->keys = j->keys;
+            a->nkeys = j->nkeys;
+            j->keys = NULL;
+        }
+        break;
+    case JOB_HOLD:
+        if (!w->ran)
+            j->rc = STORE_ERR, snprintf(j->err, sizeof j->err, "the server is stopping");
+        if (j->cancelled) {
+            if (w->ran && j->rc == STORE_OK)
+                accounts_release(a, j->hold_id); /* the request went away meanwhile */
+        } else {
+            if (j->rc != STORE_OK && j->rc != STORE_NO_BALANCE)
+                log_error("accounts: hold for key %s failed: %s", j->key_id, j->err);
+            j->cb(j->ud, j->rc, j->hold_id);
+        }
+        break;
+    case JOB_SETTLE:
+    case JOB_RELEASE:
+        a->pending--;
+        if (j->rc != STORE_OK) {
+            char amt[GW_AMOUNT_TEXT];
+            log_error("accounts: %s of hold %lld (request %s, cost %s) failed: %s",
+                      j->kind == JOB_SETTLE ? "settle" : "release", (long long)j->hold_id,
+                      j->request_id, gw_amount_format(j->row.cost, amt), j->err);
+        }
+        break;
+    }
+    free(j->keys);
+    free(j);
+}
+
+static job_t *job_new(accounts_t *a, job_kind_t kind)
+{
+    job_t *j = xcalloc(1, sizeof *j);
+    j->w.run = job_run;
+    j->w.done = job_done;
+    j->a = a;
+    j->kind = kind;
+    return j;
+}
+
+static void submit(accounts_t *a, job_t *j)
+{
+    if (a->closing) { /* the database thread is gone or going: do it here, now */
+        job_run(&j->w);
+        j->w.ran = true;
+        job_done(&j->w);
+        return;
+    }
+    workers_submit(a->db, &j->w);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    accounts_t *a = arg;
+    if (a->refreshing || a->closing)
+        return;
+    a->refreshing = true;
+    submit(a, job_new(a, JOB_REFRESH));
+}
+
+/* ---- the interface ---- */
+
+static int release_left_open(void *ud, const store_open_hold_t *h)
+{
+    accounts_t *a = ud;
+    char amt[GW_AMOUNT_TEXT], err[256];
+    if (store_release(a->store, h->id, err, sizeof err) == STORE_OK)
+        log_warn("accounts: released hold %lld of key %s (request %s, %s %s): the server "
+                 "stopped before it settled, and what it delivered is not known",
+                 (long long)h->id, h->key_id, h->request_id, h->model,
+                 gw_amount_format(h->amount, amt));
+    else
+        log_error("accounts: cannot release hold %lld: %s", (long long)h->id, err);
+    return 0;
+}
+
+accounts_t *accounts_open(struct event_base *base, const char *db_url, char *err, size_t errlen)
+{
+    accounts_t *a = xcalloc(1, sizeof *a);
+    a->base = base;
+    a->store = store_open(db_url, err, errlen);
+    if (!a->store || gw_secret_load(a->store, &a->secret, err, errlen) ||
+        store_open_holds(a->store, release_left_open, a, err, errlen) != STORE_OK ||
+        store_data_version(a->store, &a->db_version, err, errlen) != STORE_OK ||
+        load_keys(a->store, &a->keys, &a->nkeys, err, errlen)) {
+        store_close(a->store);
+        free(a->keys);
+        free(a);
+        return NULL;
+    }
+    a->db = workers_new(base, 1);
+    a->tick = event_new(base, -1, EV_PERSIST, on_tick, a);
+    struct timeval tv = {REFRESH_MS / 1000, (REFRESH_MS % 1000) * 1000};
+    event_add(a->tick, &tv);
+    return a;
+}
+
+void accounts_free(accounts_t *a)
+{
+    if (!a)
+        return;
+    a->closing = true;
+    event_free(a->tick);
+    workers_free(a->db); /* queued settles run in job_done, on this thread */
+    store_close(a->store);
+    free(a->keys);
+    free(a);
+}
+
+bool accounts_active(const accounts_t *a)
+{
+    return a && a->nkeys > 0;
+}
+
+static bool model_allowed(const char *list, const char *model)
+{
+    if (!*list || !model)
+        return true;
+    size_t ml = strlen(model);
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == ml && !memcmp(p, model, n))
+            return true;
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
+
+int accounts_authorize(accounts_t *a, const char *token, size_t len, const char *model, int64_t now,
+                       const acct_key_t **out, const char **msg)
+{
+    *out = NULL;
+    const acct_key_t *k = NULL;
+    if (token && gw_key_well_formed(token, len) && a->nkeys) {
+        acct_key_t probe;
+        gw_key_hmac(&a->secret, token, len, probe.hmac);
+        k = bsearch(&probe, a->keys, (size_t)a->nkeys, sizeof *a->keys, cmp_hmac);
+    }
+    if (!k || !k->enabled || (k->expires && now >= k->expires)) {
+        *msg = !k            ? "Authentication Fails, the api key is invalid"
+               : !k->enabled ? "Authentication Fails, the api key is disabled"
+                             : "Authentication Fails, the api key has expired";
+        return 401;
+    }
+    if (!model_allowed(k->models, model)) {
+        *msg = "this api key may not use this model";
+        return 403;
+    }
+    *out = k;
+    return 0;
+}
+
+acct_hold_t *accounts_hold(accounts_t *a, const char *key_id, gw_nano_t amount,
+                           const char *request_id, const char *model, int tier, int64_t now,
+                           acct_hold_cb cb, void *ud)
+{
+    job_t *j = job_new(a, JOB_HOLD);
+    snprintf(j->key_id, sizeof j->key_id, "%s", key_id);
+    snprintf(j->request_id, sizeof j->request_id, "%s", request_id ? request_id : "");
+    snprintf(j->model, sizeof j->model, "%s", model ? model : "");
+    j->amount = amount;
+    j->tier = tier;
+    j->at = now;
+    j->cb = cb;
+    j->ud = ud;
+    submit(a, j);
+    return j;
+}
+
+void accounts_hold_cancel(acct_hold_t *h)
+{
+    h->cancelled = true;
+}
+
+static const char *keep(char *dst, size_t cap, const char *src)
+{
+    if (!src)
+        return NULL;
+    snprintf(dst, cap, "%s", src);
+    return dst;
+}
+
+void accounts_settle(accounts_t *a, int64_t hold_id, const store_row_t *row)
+{
+    job_t *j = job_new(a, JOB_SETTLE);
+    j->hold_id = hold_id;
+    j->row = *row;
+    j->row.request_id = keep(j->request_id, sizeof j->request_id, row->request_id);
+    j->row.model = keep(j->model, sizeof j->model, row->model);
+    j->row.backend = keep(j->backend, sizeof j->backend, row->backend);
+    j->row.upstream = keep(j->upstream, sizeof j->upstream, row->upstream);
+    j->row.upstream_key_id =
+        keep(j->upstream_key_id, sizeof j->upstream_key_id, row->upstream_key_id);
+    j->row.status = keep(j->status, sizeof j->status, row->status);
+    a->pending++;
+    submit(a, j);
+}
+
+void accounts_release(accounts_t *a, int64_t hold_id)
+{
+    job_t *j = job_new(a, JOB_RELEASE);
+    j->hold_id = hold_id;
+    a->pending++;
+    submit(a, j);
+}
+
+int accounts_pending(const accounts_t *a)
+{
+    return a ? a->pending : 0;
+}
