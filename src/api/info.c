@@ -230,11 +230,60 @@ static void relay_done(void *ud, int status, slice_t ctype, slice_t body, const 
     http_resp_send(r, status, ct, body.ptr, body.len);
 }
 
+/* GET /user/balance for a metered key: its own balance, from the store, in DeepSeek's shape
+ * (amounts with two decimals; available while the balance net of holds is above zero). */
+typedef struct {
+    http_req_t *req;
+    api_server_t *srv;
+    acct_hold_t *job;
+} balance_req_t;
+
+static void balance_abort(void *ud)
+{
+    balance_req_t *x = ud;
+    accounts_hold_cancel(x->job);
+    free(x);
+}
+
+static void balance_ready(void *ud, store_rc_t rc, const store_key_t *k)
+{
+    balance_req_t *x = ud;
+    http_req_t *r = x->req;
+    api_server_t *s = x->srv;
+    http_req_on_abort(r, NULL, NULL);
+    free(x);
+    if (rc != STORE_OK) {
+        api_reply_error(s, r, 500, "api_error", NULL, NULL,
+                        rc == STORE_NOT_FOUND ? "the key is gone" : "the accounts database failed");
+        return;
+    }
+    char total[GW_AMOUNT_TEXT], granted[GW_AMOUNT_TEXT], topped[GW_AMOUNT_TEXT];
+    buf_t b;
+    buf_init(&b, 1024);
+    buf_printf(
+        &b,
+        "{\"is_available\":%s,\"balance_infos\":[{\"currency\":\"%s\",\"total_balance\":"
+        "\"%s\",\"granted_balance\":\"%s\",\"topped_up_balance\":\"%s\"}]}",
+        k->granted + k->topped_up - k->held > 0 ? "true" : "false", gw_currency_name(k->currency),
+        gw_amount_format_dp(k->granted + k->topped_up, 2, total),
+        gw_amount_format_dp(k->granted, 2, granted), gw_amount_format_dp(k->topped_up, 2, topped));
+    api_send_built(s, r, &b);
+    buf_free(&b);
+}
+
 void api_handle_balance(api_server_t *s, http_req_t *r)
 {
     gw_auth_t auth;
     if (!api_authorize(s, r, &auth))
         return;
+    if (auth.metered) {
+        balance_req_t *x = xcalloc(1, sizeof *x);
+        x->req = r;
+        x->srv = s;
+        x->job = accounts_balance(s->o.auth.accounts, auth.acct.key_id, balance_ready, x);
+        http_req_on_abort(r, balance_abort, x);
+        return;
+    }
     if (!s->o.upstream) {
         api_reply_error(s, r, 404, "invalid_request_error", NULL, NULL,
                         "balance is only available with an upstream backend");

@@ -9,6 +9,7 @@
 #include "backend/backend.h"
 #include "backend/upstream.h"
 #include "gateway/auth.h"
+#include "gateway/price.h"
 #include "http/http.h"
 
 struct event_base;
@@ -32,6 +33,9 @@ typedef struct {
     const char *admin_token;  /* shows /health's details to "Bearer <it>"; NULL: to nobody */
     struct workers *workers;  /* large bodies are parsed here, off the loop; NULL: on it */
     struct loopmon *loopmon;  /* the loop's stalls, shown in /health's details; may be NULL */
+    /* accounts: auth.accounts holds the keys; prices bill them (NULL when no accounts) */
+    const gw_prices_t *prices;
+    long hold_max_tokens; /* output tokens held for a request without max_tokens */
 } api_server_opts_t;
 
 typedef struct api_server api_server_t;

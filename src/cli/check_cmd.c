@@ -16,14 +16,14 @@
 
 static const char usage[] =
     "usage: seekd check [--config FILE] [--probe] [--listen HOST:PORT] [--upstream URL]\n"
-    "                   [--allow-open] [--log-level LEVEL]\n"
+    "                   [--allow-open] [--log-level LEVEL] [--db URL]\n"
     "\n"
     "Builds the settings exactly as 'seekd serve' would with the same flags and environment\n"
     "(DEEPSEEK_API_KEY), and says whether it would start.\n"
     "  --config FILE      the settings file (docs/config.md)\n"
     "  --probe            also GET /models from every upstream with each of its keys\n"
     "                     (an upstream without keys: is it reachable at all)\n"
-    "  --listen, --upstream, --allow-open, --log-level: as for 'seekd serve'\n"
+    "  --listen, --upstream, --allow-open, --log-level, --db: as for 'seekd serve'\n"
     "Exit status: 0 fit to run, 2 the settings are invalid, 3 a probe failed.\n";
 
 /* The whole probe, connect included, ends after this long. */
@@ -111,10 +111,15 @@ int cli_check_main(int argc, char **argv)
     config_args_t args = {0};
     bool do_probe = false;
     static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'}, {"probe", no_argument, 0, 'P'},
-        {"listen", required_argument, 0, 'l'}, {"upstream", required_argument, 0, 'u'},
-        {"allow-open", no_argument, 0, 'o'},   {"log-level", required_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0},
+        {"config", required_argument, 0, 'c'},
+        {"probe", no_argument, 0, 'P'},
+        {"listen", required_argument, 0, 'l'},
+        {"upstream", required_argument, 0, 'u'},
+        {"allow-open", no_argument, 0, 'o'},
+        {"log-level", required_argument, 0, 'v'},
+        {"db", required_argument, 0, 'd'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     int ch;
     optind = 1;
@@ -135,6 +140,9 @@ int cli_check_main(int argc, char **argv)
             break;
         case 'o':
             args.allow_open = true;
+            break;
+        case 'd':
+            args.db = optarg;
             break;
         case 'v':
             args.log_level = optarg;

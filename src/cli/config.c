@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "base/netaddr.h"
+#include "gateway/price.h"
 #include "base/mem.h"
 
 void config_defaults(seekd_config_t *c)
@@ -39,6 +40,7 @@ void config_defaults(seekd_config_t *c)
     c->request_timeout_ms = 120000;
     c->probe_interval_ms = 30000;
     c->models_refresh_ms = 600000;
+    c->hold_max_tokens = 8192;
     c->error_threshold = 5;
     c->error_window_ms = 30000;
     c->eject_ms = 30000;
@@ -368,6 +370,44 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
     } else if (!strcmp(key, "cors_origins") || !strcmp(key, "allowed_hosts") ||
                !strcmp(key, "trusted_proxies")) {
         rc = set_access_list(c, key, v, err, errlen);
+    } else if (!strcmp(key, "db")) {
+        if (!*v || strlen(v) >= sizeof c->db) {
+            snprintf(err, errlen, "db must be sqlite:PATH or a path, at most %zu bytes",
+                     sizeof c->db - 1);
+            return -1;
+        }
+        snprintf(c->db, sizeof c->db, "%s", v);
+    } else if (!strcmp(key, "price")) {
+        gw_price_t p;
+        if (gw_price_parse(v, &p, err, errlen))
+            return -1;
+        if (c->nprices == CFG_MAX_LIST) {
+            snprintf(err, errlen, "too many price lines (at most %d)", CFG_MAX_LIST);
+            return -1;
+        }
+        c->prices[c->nprices++] = xstrdup(v);
+    } else if (!strcmp(key, "holiday")) {
+        int first = c->nholidays;
+        if (list_add_csv(c->holidays, &c->nholidays, v)) {
+            snprintf(err, errlen, "too many holidays (at most %d)", CFG_MAX_LIST);
+            return -1;
+        }
+        for (int i = first; i < c->nholidays; i++) {
+            gw_prices_t probe;
+            gw_prices_init(&probe);
+            int bad = gw_prices_add_holiday(&probe, c->holidays[i], err, errlen);
+            gw_prices_free(&probe);
+            if (bad)
+                return -1;
+        }
+    } else if (!strcmp(key, "hold_max_tokens")) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || n < 1 || n > 100000000) {
+            snprintf(err, errlen, "hold_max_tokens must be a whole number from 1 to 100000000");
+            return -1;
+        }
+        c->hold_max_tokens = n;
     } else if (!strcmp(key, "admin_token")) {
         if (!config_visible_word(v) || strlen(v) < 16 || strlen(v) > CFG_MAX_KEY) {
             /* never echo the token */
@@ -473,7 +513,8 @@ int config_build(seekd_config_t *c, const config_args_t *a, char *err, size_t er
         config_set_keys(c, a->env_keys);
     if ((a->listen && config_set(c, "listen", a->listen, err, errlen)) ||
         (a->upstream && config_set(c, "upstream", a->upstream, err, errlen)) ||
-        (a->log_level && config_set(c, "log_level", a->log_level, err, errlen)))
+        (a->log_level && config_set(c, "log_level", a->log_level, err, errlen)) ||
+        (a->db && config_set(c, "db", a->db, err, errlen)))
         return -1;
     if (a->allow_open)
         c->allow_open = true;
@@ -492,6 +533,8 @@ int config_build(seekd_config_t *c, const config_args_t *a, char *err, size_t er
         log_warn("no [upstream] section has an api_key: each client's own bearer key is sent "
                  "upstream");
     if (config_is_loopback(c->listen_host) || server_keys == 0 || c->nclient_keys > 0)
+        return 0;
+    if (c->db[0] && !c->allow_open) /* serve refuses after opening it, unless it holds keys */
         return 0;
     if (!c->allow_open) {
         snprintf(err, errlen,
@@ -518,6 +561,8 @@ void config_free(seekd_config_t *c)
     list_clear(c->client_keys, &c->nclient_keys);
     list_clear(c->models, &c->nmodels);
     list_clear(c->cors_origins, &c->ncors_origins);
+    list_clear(c->prices, &c->nprices);
+    list_clear(c->holidays, &c->nholidays);
     list_clear(c->allowed_hosts, &c->nallowed_hosts);
     list_clear(c->trusted_proxies, &c->ntrusted_proxies);
     if (c->admin_token) {

@@ -75,6 +75,13 @@ typedef struct {
     char *trusted_proxies[CFG_MAX_LIST]; /* each parses as an IP or CIDR */
     int ntrusted_proxies;
     char *admin_token; /* NULL: /health details are shown to nobody */
+    /* accounts (docs/accounts.md): off unless a database is given */
+    char db[1024];                /* sqlite:PATH or a path; empty: no accounts */
+    char *prices[CFG_MAX_LIST];   /* `price` lines, checked by gw_price_parse */
+    int nprices;
+    char *holidays[CFG_MAX_LIST]; /* off-peak days, YYYY-MM-DD (Beijing) */
+    int nholidays;
+    long hold_max_tokens; /* a request without max_tokens is held for this many output tokens */
 } seekd_config_t;
 
 /** Fills defaults: 127.0.0.1:8000, https://api.deepseek.com, no top-level model list (GET
@@ -120,6 +127,7 @@ typedef struct {
     const char *upstream;
     const char *log_level;
     const char *env_keys; /* DEEPSEEK_API_KEY */
+    const char *db;       /* --db URL */
     bool allow_open;
 } config_args_t;
 

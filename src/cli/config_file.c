@@ -54,6 +54,10 @@ static const char *const top_names[] = {"listen",
                                         "allowed_hosts",
                                         "trusted_proxies",
                                         "admin_token",
+                                        "db",
+                                        "price",
+                                        "holiday",
+                                        "hold_max_tokens",
                                         NULL};
 static const char *const section_names[] = {
     "url", "api_key", "models", "priority", "weight", "max_concurrent_per_key", NULL};

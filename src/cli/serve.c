@@ -23,6 +23,7 @@
 #include "base/mem.h"
 #include "base/workers.h"
 #include "cli/args.h"
+#include "gateway/accounts.h"
 #include "cli/config.h"
 #include "http/http.h"
 
@@ -46,6 +47,8 @@ typedef struct {
     workers_t *workers;
     loopmon_t *loopmon;
     upstream_t *up;
+    accounts_t *accounts; /* NULL: no db given */
+    gw_prices_t prices;
     api_server_t *api;
     http_server_t *http;
     retired_t *retired;
@@ -112,7 +115,8 @@ static api_server_opts_t api_opts(const server_t *s, const seekd_config_t *c, up
         .upstream = up,
         .auth = {.client_keys = (const char *const *)c->client_keys,
                  .nclient_keys = c->nclient_keys,
-                 .server_keys = server_keys > 0},
+                 .server_keys = server_keys > 0,
+                 .accounts = s->accounts},
         .models = (const char *const *)c->models,
         .nmodels = c->nmodels,
         .max_body = c->max_body,
@@ -128,6 +132,8 @@ static api_server_opts_t api_opts(const server_t *s, const seekd_config_t *c, up
                    .trusted_proxies = (const char *const *)c->trusted_proxies,
                    .ntrusted_proxies = c->ntrusted_proxies},
         .admin_token = c->admin_token,
+        .prices = s->accounts ? &s->prices : NULL,
+        .hold_max_tokens = c->hold_max_tokens,
     };
 }
 
@@ -297,6 +303,7 @@ static int parse_args(int argc, char **argv, config_args_t *args, const char **p
         {"allow-open", no_argument, 0, 'o'},
         {"log-level", required_argument, 0, 'v'},
         {"port-file", required_argument, 0, 'p'},
+        {"db", required_argument, 0, 'd'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -322,6 +329,9 @@ static int parse_args(int argc, char **argv, config_args_t *args, const char **p
             break;
         case 'p':
             *port_file = optarg;
+            break;
+        case 'd':
+            args->db = optarg;
             break;
         case 'h':
             fputs(cli_usage, stdout);
@@ -373,6 +383,36 @@ int cli_serve_main(int argc, char **argv)
     /* CPU-heavy work (token counts, large bodies) runs here, off the loop: one thread a core */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     s->workers = workers_new(s->base, ncpu > 0 ? (int)ncpu : 1);
+    if (cfg->db[0]) {
+        /* prices: DeepSeek's, then the config's versions and holidays (checked at load) */
+        gw_prices_init(&s->prices);
+        for (int i = 0; i < cfg->nprices; i++) {
+            gw_price_t p;
+            if (gw_price_parse(cfg->prices[i], &p, err, sizeof err) ||
+                gw_prices_add(&s->prices, &p, err, sizeof err)) {
+                fprintf(stderr, "seekd: price: %s\n", err);
+                return 2;
+            }
+        }
+        gw_prices_add_defaults(&s->prices);
+        for (int i = 0; i < cfg->nholidays; i++)
+            gw_prices_add_holiday(&s->prices, cfg->holidays[i], err, sizeof err);
+        s->accounts = accounts_open(s->base, cfg->db, err, sizeof err);
+        if (!s->accounts) {
+            fprintf(stderr, "seekd: accounts: %s\n", err);
+            return 1;
+        }
+        if (!config_is_loopback(cfg->listen_host) && config_server_keys(cfg) > 0 &&
+            cfg->nclient_keys == 0 && !cfg->allow_open && !accounts_active(s->accounts)) {
+            fprintf(stderr,
+                    "seekd: refusing to listen on %s: the server holds upstream keys and "
+                    "the accounts database %s has no key yet, so anyone who can reach it "
+                    "could spend them.\n       Add one with 'seekd keys create --db %s', "
+                    "listen on 127.0.0.1, or pass --allow-open.\n",
+                    cfg->listen_host, cfg->db, cfg->db);
+            return 2;
+        }
+    }
     s->up = build_upstream(s, cfg);
     if (!s->up) {
         fprintf(stderr, "seekd: cannot start libcurl\n");
@@ -415,6 +455,9 @@ int cli_serve_main(int argc, char **argv)
     workers_free(s->workers); /* hands back the work in flight while its answers still exist */
     http_server_free(s->http);
     api_server_free(s->api);
+    accounts_free(s->accounts); /* after the last answer: its settle is queued by then */
+    if (s->accounts)
+        gw_prices_free(&s->prices);
     loopmon_free(s->loopmon);
     upstream_free(s->up);
     while (s->retired) {

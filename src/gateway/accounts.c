@@ -22,11 +22,13 @@ struct accounts {
     int nkeys;
     int64_t db_version; /* the database thread's */
     bool refreshing, closing;
-    int pending; /* settles and releases not yet durable */
+    bool ever_keys; /* once a key was seen, keys stay required: deleting the last one must
+                       not turn a metered server into an open one */
+    int pending;    /* settles and releases not yet durable */
     struct event *tick;
 };
 
-typedef enum { JOB_REFRESH, JOB_HOLD, JOB_SETTLE, JOB_RELEASE } job_kind_t;
+typedef enum { JOB_REFRESH, JOB_HOLD, JOB_SETTLE, JOB_RELEASE, JOB_BALANCE } job_kind_t;
 
 struct acct_hold {
     work_t w; /* first: the job is the work item */
@@ -47,6 +49,8 @@ struct acct_hold {
     int64_t hold_id;
     store_row_t row;
     acct_hold_cb cb;
+    acct_balance_cb balance_cb;
+    store_key_t key; /* balance */
     void *ud;
     bool cancelled;
 };
@@ -132,6 +136,9 @@ static void job_run(work_t *w)
     case JOB_RELEASE:
         j->rc = store_release(a->store, j->hold_id, j->err, sizeof j->err);
         break;
+    case JOB_BALANCE:
+        j->rc = store_key_find(a->store, j->key_id, &j->key, j->err, sizeof j->err);
+        break;
     }
 }
 
@@ -154,6 +161,7 @@ static void job_done(work_t *w)
             free(a->keys);
             a->keys = j->keys;
             a->nkeys = j->nkeys;
+            a->ever_keys |= a->nkeys > 0;
             j->keys = NULL;
         }
         break;
@@ -167,6 +175,15 @@ static void job_done(work_t *w)
             if (j->rc != STORE_OK && j->rc != STORE_NO_BALANCE)
                 log_error("accounts: hold for key %s failed: %s", j->key_id, j->err);
             j->cb(j->ud, j->rc, j->hold_id);
+        }
+        break;
+    case JOB_BALANCE:
+        if (!w->ran)
+            j->rc = STORE_ERR, snprintf(j->err, sizeof j->err, "the server is stopping");
+        if (!j->cancelled) {
+            if (j->rc != STORE_OK)
+                log_error("accounts: balance of key %s: %s", j->key_id, j->err);
+            j->balance_cb(j->ud, j->rc, j->rc == STORE_OK ? &j->key : NULL);
         }
         break;
     case JOB_SETTLE:
@@ -246,6 +263,7 @@ accounts_t *accounts_open(struct event_base *base, const char *db_url, char *err
         free(a);
         return NULL;
     }
+    a->ever_keys = a->nkeys > 0;
     a->db = workers_new(base, 1);
     a->tick = event_new(base, -1, EV_PERSIST, on_tick, a);
     struct timeval tv = {REFRESH_MS / 1000, (REFRESH_MS % 1000) * 1000};
@@ -267,7 +285,7 @@ void accounts_free(accounts_t *a)
 
 bool accounts_active(const accounts_t *a)
 {
-    return a && a->nkeys > 0;
+    return a && a->ever_keys;
 }
 
 static bool model_allowed(const char *list, const char *model)
@@ -320,6 +338,16 @@ acct_hold_t *accounts_hold(accounts_t *a, const char *key_id, gw_nano_t amount,
     j->tier = tier;
     j->at = now;
     j->cb = cb;
+    j->ud = ud;
+    submit(a, j);
+    return j;
+}
+
+acct_hold_t *accounts_balance(accounts_t *a, const char *key_id, acct_balance_cb cb, void *ud)
+{
+    job_t *j = job_new(a, JOB_BALANCE);
+    snprintf(j->key_id, sizeof j->key_id, "%s", key_id);
+    j->balance_cb = cb;
     j->ud = ud;
     submit(a, j);
     return j;

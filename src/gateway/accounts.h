@@ -35,7 +35,8 @@ accounts_t *accounts_open(struct event_base *base, const char *db_url, char *err
 /** Finishes every settle still queued (on the calling thread), then closes the store. */
 void accounts_free(accounts_t *a);
 
-/** Whether the store holds any key: then every API request needs one. */
+/** Whether the store holds, or has held since start, any key: then every API request needs
+ * one (deleting the last key refuses everyone rather than opening the server). */
 bool accounts_active(const accounts_t *a);
 
 /** Checks a bearer token against the keys: 0 with *out (valid until the next table refresh
@@ -55,6 +56,10 @@ acct_hold_t *accounts_hold(accounts_t *a, const char *key_id, gw_nano_t amount,
                            const char *request_id, const char *model, int tier, int64_t now,
                            acct_hold_cb cb, void *ud);
 void accounts_hold_cancel(acct_hold_t *h);
+
+/** Reads a key's balance from the store; cb runs later on the loop (cancel: as a hold). */
+typedef void (*acct_balance_cb)(void *ud, store_rc_t rc, const store_key_t *k);
+acct_hold_t *accounts_balance(accounts_t *a, const char *key_id, acct_balance_cb cb, void *ud);
 
 /** Bills a hold (fire and forget; the row's strings are copied). Failures are logged. */
 void accounts_settle(accounts_t *a, int64_t hold_id, const store_row_t *row);

@@ -5,6 +5,7 @@
 
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* Constant-time comparison so key checks leak no timing. */
 static bool key_equal(const char *a, const char *b)
@@ -49,15 +50,24 @@ int gw_authorize(const gw_auth_cfg_t *cfg, const char *authorization, gw_auth_t 
     memcpy(out->storage, tok, len);
     out->storage[len] = '\0';
 
-    if (cfg->nclient_keys > 0) {
+    out->metered = false;
+    bool metered = accounts_active(cfg->accounts);
+    if (cfg->nclient_keys > 0 || metered) {
         bool ok = false;
         for (int i = 0; i < cfg->nclient_keys; i++)
             ok |= key_equal(out->storage, cfg->client_keys[i]);
-        if (!ok) {
-            out->message = "Authentication Fails, your api key is invalid";
-            return -1;
+        if (ok) /* a configured client_key: unmetered */
+            return 0;
+        const acct_key_t *k = NULL;
+        const char *msg = "Authentication Fails, your api key is invalid";
+        if (metered && accounts_authorize(cfg->accounts, out->storage, len, NULL,
+                                          (int64_t)time(NULL), &k, &msg) == 0) {
+            out->metered = true;
+            out->acct = *k;
+            return 0;
         }
-        return 0;
+        out->message = msg;
+        return -1;
     }
     if (cfg->server_keys)
         return 0;

@@ -4,12 +4,15 @@
 
 #include <stdbool.h>
 
+#include "gateway/accounts.h"
+
 #define GW_MAX_CLIENT_KEYS 16
 
 typedef struct {
     const char *const *client_keys; /* keys clients must present; none: no client auth */
     int nclient_keys;
     bool server_keys; /* the server holds upstream keys of its own */
+    accounts_t *accounts; /* metered keys (NULL: none); once it holds a key, one is required */
 } gw_auth_cfg_t;
 
 /** Outcome of checking one request's Authorization header. `byot` points into `storage`: never
@@ -21,6 +24,9 @@ typedef struct {
     int nbyot;
     char storage[2048];
     const char *message; /* why it was refused */
+    /* a metered key of the accounts: a copy, valid as long as this result */
+    bool metered;
+    acct_key_t acct;
 } gw_auth_t;
 
 /** Checks an Authorization header value (may be NULL). Returns 0 when the request may go on

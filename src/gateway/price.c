@@ -312,8 +312,9 @@ int gw_prices_add_defaults(gw_prices_t *t)
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
         gw_price_t p;
         char err[160];
-        if (gw_price_parse(lines[i], &p, err, sizeof err) || gw_prices_add(t, &p, err, sizeof err))
+        if (gw_price_parse(lines[i], &p, err, sizeof err))
             return -1;
+        gw_prices_add(t, &p, err, sizeof err); /* a configured version from then on wins */
     }
     return 0;
 }

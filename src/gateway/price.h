@@ -41,7 +41,9 @@ void gw_prices_free(gw_prices_t *t);
 int gw_prices_add(gw_prices_t *t, const gw_price_t *p, char *err, size_t errlen);
 
 /** Adds DeepSeek's published prices (docs/pricing.md): deepseek-flash and deepseek-v4-pro in
- * USD and CNY, and the legacy names DeepSeek still bills (at Flash prices). */
+ * USD and CNY, and the legacy names DeepSeek still bills (at Flash prices), effective from
+ * 1970. A version already in the table for the same model, currency and time (a configured
+ * one, added first) is kept instead. */
 int gw_prices_add_defaults(gw_prices_t *t);
 
 /** Parses a `price` config value:
