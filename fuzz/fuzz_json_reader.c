@@ -1,5 +1,7 @@
 /* fuzz_json_reader.c - differential fuzzing of json/jr.c against jansson. Whatever jansson
  * accepts, jr must accept with the same tree; whatever jr rejects, jansson must reject too.
+ * And every node's span (jr_span, the error reports' second scan of the source) must be a
+ * value that parses alone into exactly that node's subtree.
  * jr accepts more in two places only: numbers jansson calls too big (jr keeps them as reals)
  * and object keys with an escaped NUL (jansson's keys are C strings). */
 #include <jansson.h>
@@ -10,7 +12,19 @@
 
 #include "json/jr.h"
 
-static jr_doc_t g_doc;
+static jr_doc_t g_doc, g_span_doc;
+
+static void check_spans(const jr_doc_t *d, const uint8_t *data, size_t size)
+{
+    for (jr_val_t v = 0; v < (jr_val_t)d->count; v++) {
+        size_t start, end;
+        if (jr_span(d, v, &start, &end) || start >= end || end > size)
+            abort();
+        if (jr_parse(&g_span_doc, (const char *)data + start, end - start, NULL, NULL) != 0 ||
+            g_span_doc.count != d->n[v].end - (uint32_t)v || g_span_doc.n[0].type != d->n[v].type)
+            abort();
+    }
+}
 
 static void same(const jr_doc_t *d, jr_val_t v, const json_t *j)
 {
@@ -94,6 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_error_t jerr;
     json_t *j = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     jr_val_t root = jr_parse(&g_doc, (const char *)data, size, NULL, NULL);
+    if (root == 0 && size < 4096) /* the span check is quadratic in the size */
+        check_spans(&g_doc, data, size);
     if (j) {
         if (root != 0)
             abort();

@@ -2,14 +2,23 @@
 # bench/overhead/run.sh - seekd proxy overhead vs nginx proxy_pass vs direct, one fake upstream.
 #
 # Builds seekd + fake_upstream (Release, in build-bench/) and bench/overhead/loadgen.c, starts
-# every process on loopback, runs the tput/stream/mem measurements REPS times (interleaving the
-# three targets inside each repetition) and the fixed-rate measurement as RATE_SLICES short
+# every process on loopback, runs the tput/unpinned/stream/mem measurements REPS times
+# (interleaving the three targets inside each repetition) and the fixed-rate measurement as RATE_SLICES short
 # slices per placement (see below), and prints medians plus ratios. Everything it starts is
 # stopped on exit. Needs: cmake, a C compiler, libevent/libcurl/jansson/pcre2 dev packages,
 # wrk, nginx.
 #
 # Pinning (2-core box): seekd and nginx (master + its 1 worker) on core 1; the fake upstream,
-# wrk and loadgen on core 0. "direct" therefore runs client + fake on core 0 only.
+# wrk and loadgen on core 0. "direct" therefore runs client + fake on core 0 only. Pinned so,
+# the tput phase is capped by core 0 (wrk + fake) for both proxies alike once they are fast;
+# the "unpinned" phase runs the same wrk load with nothing pinned (proxies, fake and wrk free
+# on every core, moved back afterwards), where the proxies compete with the load for the cores
+# and their own cost shows in the req/s.
+#
+# CPU per request, every phase: utime+stime of the proxy from /proc/PID/stat (all its threads;
+# nginx: master + worker) read right before and after each measured run, divided by the
+# requests that run completed (wrk's count; loadgen's n). Ticks are 1/CLK_TCK s, so the rate
+# phase (few requests per slice) pools its slices: sum of ticks / sum of requests.
 # The rate phase measures three placements: "split" (as above, proxies on CORE_PROXY),
 # "shared" (seekd and nginx master + worker moved onto CORE_LOAD with `taskset -a -p`, so every
 # process shares one core) and "free" (nothing pinned: proxies, fake and client on any core, as
@@ -24,7 +33,7 @@
 #   RATE_CONNS=16 RATE_SLICES=10 RATE_DURATION=1.5 RATE_WARMUP=0.5
 #   PLACEMENTS="split shared free"
 #   STREAM_CONNS=20 STREAM_CHUNKS=20 STREAM_DELAY_MS=5 STREAM_DURATION=3 HOLD_1K=1000
-#   HOLD_10K=9990 SKIP_BUILD=0 KEEP_TMP=0 ONLY="tput rate stream mem" (subset of phases)
+#   HOLD_10K=9990 SKIP_BUILD=0 KEEP_TMP=0 ONLY="tput unpinned rate stream mem" (subset of phases)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -45,7 +54,7 @@ STREAM_DELAY_MS=${STREAM_DELAY_MS:-5}
 STREAM_DURATION=${STREAM_DURATION:-3}
 HOLD_1K=${HOLD_1K:-1000}
 HOLD_10K=${HOLD_10K:-9990}
-ONLY=${ONLY:-"tput rate stream mem"}
+ONLY=${ONLY:-"tput unpinned rate stream mem"}
 CORE_PROXY=${CORE_PROXY:-1}
 CORE_LOAD=${CORE_LOAD:-0}
 KEY=sk-bench-0001
@@ -175,6 +184,21 @@ stop_all() { cleanup; }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
+# CPU ticks (utime + stime, every thread) of a target's processes; the fields are counted after
+# the ")" that closes comm. direct has no proxy: empty.
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { # target
+    local p s=0 f
+    case $1 in seekd) set -- "$SEEKD_PID" ;; nginx) set -- "$NGINX_PID" "$NGINX_WORKER" ;; *) return 0 ;; esac
+    for p in "$@"; do
+        f=$(sed 's/.*) //' "/proc/$p/stat") || return 0
+        s=$((s + $(awk '{print $12 + $13}' <<<"$f")))
+    done
+    echo "$s"
+}
+# µs of CPU per request from a tick delta and a request count, or nothing
+cpu_us() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$HZ" 'BEGIN { if (a!="" && b!="" && n>0) printf "%.2f", (b-a)*1e6/hz/n }'; }
+
 port_of() { case $1 in direct) echo "$FAKE_PORT" ;; nginx) echo "$NGINX_PORT" ;; seekd) echo "$SEEKD_PORT" ;; esac; }
 
 # ---------------------------------------------------------------- results store
@@ -203,25 +227,45 @@ RAW=$TMP/raw.log
 TARGETS="direct nginx seekd"
 
 # ---------------------------------------------------------------- throughput + latency (wrk)
-phase_tput() {
-    local rep t out rps p50 p99 non2xx sockerr
+# One wrk measurement of every target, REPS times: metric prefix, then the taskset prefix for
+# wrk ("" runs it unpinned).
+wrk_phase() { # prefix wrk_pin...
+    local pfx=$1 rep t out rps p50 p99 non2xx sockerr n c0 c1 cpu
+    shift
     for rep in $(seq "$REPS"); do
         for t in $TARGETS; do
             # short warm-up so keep-alive pools are open
-            taskset -c "$CORE_LOAD" wrk -t1 -c"$CONNS" -d1s -s "$TMP/post.lua" "http://127.0.0.1:$(port_of "$t")/chat/completions" >/dev/null 2>&1 || true
-            out=$(taskset -c "$CORE_LOAD" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$TMP/post.lua" \
+            "$@" wrk -t1 -c"$CONNS" -d1s -s "$TMP/post.lua" "http://127.0.0.1:$(port_of "$t")/chat/completions" >/dev/null 2>&1 || true
+            c0=$(cpu_ticks "$t")
+            out=$("$@" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$TMP/post.lua" \
                 "http://127.0.0.1:$(port_of "$t")/chat/completions" 2>&1)
-            echo "== tput $t rep $rep"$'\n'"$out" >>"$RAW"
+            c1=$(cpu_ticks "$t")
+            echo "== $pfx $t rep $rep cpu_ticks $c0 -> $c1"$'\n'"$out" >>"$RAW"
             rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+            n=$(awk '/requests in/ {print $1}' <<<"$out")
             p50=$(to_us "$(awk '$1=="50%" {print $2}' <<<"$out")")
             p99=$(to_us "$(awk '$1=="99%" {print $2}' <<<"$out")")
             non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
             sockerr=$(awk '/Socket errors/ {gsub(",",""); print $4+$6+$8+$10}' <<<"$out"); sockerr=${sockerr:-0}
-            rec tput_rps "$t" "$rps"; rec tput_p50 "$t" "$p50"; rec tput_p99 "$t" "$p99"
+            cpu=$(cpu_us "$c0" "$c1" "${n:-0}")
+            rec "${pfx}_rps" "$t" "$rps"; rec "${pfx}_p50" "$t" "$p50"; rec "${pfx}_p99" "$t" "$p99"
+            [ -n "$cpu" ] && rec "${pfx}_cpu" "$t" "$cpu"
             rec errors "$t" $((non2xx + sockerr))
-            log "tput rep $rep $t: ${rps} req/s p50 ${p50}us p99 ${p99}us errors $((non2xx + sockerr))"
+            log "$pfx rep $rep $t: ${rps} req/s p50 ${p50}us p99 ${p99}us cpu ${cpu:--}us/req errors $((non2xx + sockerr))"
         done
     done
+}
+
+phase_tput() { wrk_phase tput taskset -c "$CORE_LOAD"; }
+
+# Nothing pinned: proxies, fake and wrk on any core; the split pinning is restored afterwards.
+phase_unpinned() {
+    pin_proxies "$ALL_CPUS"
+    taskset -a -p -c "$ALL_CPUS" "$FAKE_PID" >/dev/null || die "cannot unpin the fake"
+    log "unpinned: seekd on cpus $(cpus_of "$SEEKD_PID"), nginx master/worker on cpus $(cpus_of "$NGINX_PID")/$(cpus_of "$NGINX_WORKER"), fake on cpus $(cpus_of "$FAKE_PID"), wrk unpinned"
+    wrk_phase free env
+    pin_proxies "$CORE_PROXY"
+    taskset -a -p -c "$CORE_LOAD" "$FAKE_PID" >/dev/null || die "cannot pin the fake"
 }
 
 # ---------------------------------------------------------------- fixed rate (loadgen)
@@ -244,7 +288,7 @@ load_cpus() { if [ "$1" = free ]; then echo "$ALL_CPUS"; else echo "$CORE_LOAD";
 isnum() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
 
 phase_rate() {
-    local slice pl t out p50 p99 d50 d99 e
+    local slice pl t out p50 p99 d50 d99 e c0 c1
     for slice in $(seq "$RATE_SLICES"); do
         for pl in $PLACEMENTS; do
             pin_proxies "$(core_of_placement "$pl")"
@@ -254,10 +298,18 @@ phase_rate() {
             fi
             d50=; d99=
             for t in $TARGETS; do
+                c0=$(cpu_ticks "$t")
                 out=$(taskset -c "$(load_cpus "$pl")" "$LOADGEN" --port "$(port_of "$t")" --mode rate --rate "$RATE" \
                     --conns "$RATE_CONNS" --duration "$RATE_DURATION" --warmup "$RATE_WARMUP" \
                     --body "$BODY" --key "$KEY" 2>&1) || true
-                echo "== rate $pl $t slice $slice: $out" >>"$RAW"
+                c1=$(cpu_ticks "$t")
+                echo "== rate $pl $t slice $slice cpu_ticks $c0 -> $c1: $out" >>"$RAW"
+                # loadgen's n counts the measured requests only, the warm-up's are not in it:
+                # scale the ticks by the measured share of the run's time
+                if [ -n "$c0" ]; then
+                    rec "rate_ticks_$pl" "$t" "$(awk -v a="$c0" -v b="$c1" -v d="$RATE_DURATION" -v w="$RATE_WARMUP" 'BEGIN {printf "%.3f", (b-a)*d/(d+w)}')"
+                    rec "rate_n_$pl" "$t" "$(kv n "$out")"
+                fi
                 p50=$(kv p50 "$out"); p99=$(kv p99 "$out")
                 rec "rate_p50_$pl" "$t" "$p50"; rec "rate_p99_$pl" "$t" "$p99"
                 rec "rate_sp99_$pl" "$t" "$(kv sched_p99 "$out")"; rec "rate_rps_$pl" "$t" "$(kv rps "$out")"
@@ -279,12 +331,15 @@ phase_rate() {
 
 # ---------------------------------------------------------------- streaming TTFB / gaps
 phase_stream() {
-    local rep t out
+    local rep t out c0 c1
     for rep in $(seq "$REPS"); do
         for t in $TARGETS; do
+            c0=$(cpu_ticks "$t")
             out=$(taskset -c "$CORE_LOAD" "$LOADGEN" --port "$(port_of "$t")" --mode stream \
                 --conns "$STREAM_CONNS" --duration "$STREAM_DURATION" --warmup 0.5 --body "$SBODY" --key "$KEY" 2>&1) || true
-            echo "== stream $t rep $rep: $out" >>"$RAW"
+            c1=$(cpu_ticks "$t")
+            echo "== stream $t rep $rep cpu_ticks $c0 -> $c1: $out" >>"$RAW"
+            [ -n "$c0" ] && rec stream_cpu "$t" "$(awk -v a="$c0" -v b="$c1" -v d="$STREAM_DURATION" -v n="$(kv n "$out")" -v hz="$HZ" 'BEGIN { if (n>0) printf "%.2f", (b-a)*d/(d+0.5)*1e6/hz/n }')"
             rec ttfb_p50 "$t" "$(kv ttfb_p50 "$out")"; rec ttfb_p99 "$t" "$(kv ttfb_p99 "$out")"
             rec gap_p50 "$t" "$(kv gap_p50 "$out")"; rec gap_p99 "$t" "$(kv gap_p99 "$out")"
             rec errors "$t" "$(kv errors "$out")"
@@ -337,10 +392,10 @@ phase_mem() {
 }
 
 # ---------------------------------------------------------------- run
-if grep -qE 'tput|rate|stream' <<<"$ONLY"; then
+if grep -qE 'tput|unpinned|rate|stream' <<<"$ONLY"; then
     start_fake; start_seekd; start_nginx
     log "fake :$FAKE_PORT (pid $FAKE_PID, core $CORE_LOAD)  nginx :$NGINX_PORT (worker $NGINX_WORKER, core $CORE_PROXY)  seekd :$SEEKD_PORT (pid $SEEKD_PID, core $CORE_PROXY, BYOT)"
-    for ph in tput rate stream; do
+    for ph in tput unpinned rate stream; do
         grep -qw $ph <<<"$ONLY" && phase_$ph
     done
     stop_all
@@ -350,6 +405,14 @@ grep -qw mem <<<"$ONLY" && phase_mem
 # ---------------------------------------------------------------- report
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a=="-"||b=="-"||b==0) print "-"; else printf "%.2f", a/b }'; }
 diff_() { awk -v a="$1" -v b="$2" 'BEGIN { if (a=="-"||b=="-") print "-"; else printf "%+.0f", a-b }'; }
+pool_cpu() { # placement: sum of ticks / sum of requests over its slices, as one value
+    local t
+    for t in nginx seekd; do
+        [ -s "$RES/rate_ticks_$1.$t" ] || continue
+        paste "$RES/rate_ticks_$1.$t" "$RES/rate_n_$1.$t" |
+            awk -v hz="$HZ" '{a+=$1; n+=$2} END { if (n>0) printf "%.2f\n", a*1e6/hz/n }' >"$RES/rate_cpu_$1.$t"
+    done
+}
 sumerr() { [ -s "$RES/errors.$1" ] && awk '{s+=$1} END {print s+0}' "$RES/errors.$1" || echo "-"; }
 
 row() { # label metric unit
@@ -361,7 +424,8 @@ row() { # label metric unit
 echo
 RATE_NOTE=""; grep -qw rate <<<"$ONLY" && RATE_NOTE=", rate phase: medians of $RATE_SLICES slices"
 echo "seekd overhead benchmark - medians of $REPS runs$RATE_NOTE ($(date -u +%FT%TZ), $(nproc) cores, $(uname -r))"
-echo "seekd in bring-your-own-key mode; pinning: proxies core $CORE_PROXY, fake + clients core $CORE_LOAD"
+echo "seekd in bring-your-own-key mode; pinning: proxies core $CORE_PROXY, fake + clients core $CORE_LOAD (unpinned phase: nothing pinned)"
+echo "CPU us/req: utime+stime from /proc/PID/stat (all threads; nginx master + worker) over the measured run / requests completed"
 grep -qw rate <<<"$ONLY" && echo "rate placements ($PLACEMENTS): split = proxies on core $CORE_PROXY; shared = proxies moved to core $CORE_LOAD (everything on one core); free = nothing pinned"
 echo "wrk -t1 -c$CONNS -d${DURATION}s; rate $RATE req/s over $RATE_CONNS conns, slices of ${RATE_DURATION}s after ${RATE_WARMUP}s warm-up; stream chunks=$STREAM_CHUNKS delay_ms=$STREAM_DELAY_MS x $STREAM_CONNS conns; times in us"
 echo
@@ -371,6 +435,13 @@ if grep -qw tput <<<"$ONLY"; then
     row "closed-loop req/s (c=$CONNS)" tput_rps
     row "closed-loop p50 us" tput_p50
     row "closed-loop p99 us" tput_p99
+    row "CPU us/req, pinned (c=$CONNS)" tput_cpu
+fi
+if grep -qw unpinned <<<"$ONLY"; then
+    row "unpinned req/s (c=$CONNS)" free_rps
+    row "unpinned p50 us" free_p50
+    row "unpinned p99 us" free_p99
+    row "CPU us/req, unpinned (c=$CONNS)" free_cpu
 fi
 if grep -qw rate <<<"$ONLY"; then
     for pl in $PLACEMENTS; do
@@ -380,6 +451,8 @@ if grep -qw rate <<<"$ONLY"; then
         row "p99 from schedule @ $RATE ($pl)" "rate_sp99_$pl"
         row "added p50 ($pl, paired median)" "rate_add50_$pl"
         row "added p99 ($pl, paired median)" "rate_add99_$pl"
+        pool_cpu "$pl"
+        row "CPU us/req @ $RATE ($pl, pooled)" "rate_cpu_$pl"
     done
 fi
 if grep -qw stream <<<"$ONLY"; then
@@ -387,6 +460,7 @@ if grep -qw stream <<<"$ONLY"; then
     row "stream TTFB p99 us" ttfb_p99
     row "inter-chunk gap p50 us" gap_p50
     row "inter-chunk gap p99 us" gap_p99
+    row "CPU us/stream (stream phase)" stream_cpu
 fi
 if grep -qw mem <<<"$ONLY"; then
     row "RSS kB/stream @ $HOLD_1K streams" "mem_per_stream_$HOLD_1K"
@@ -405,12 +479,22 @@ verdict() { awk -v v="$1" -v lim="$2" -v op="$3" 'BEGIN { if (v=="-") print "n/a
 echo "targets:"
 signed() { awk -v a="$1" 'BEGIN { if (a=="-") print "-"; else printf "%+.0f", a }'; }
 # added = median over slices of (seekd - direct in the same slice), one verdict per placement
-for pl in $PLACEMENTS; do
+grep -qw rate <<<"$ONLY" && for pl in $PLACEMENTS; do
     S50=$(signed "$(med "rate_add50_$pl" seekd)"); S99=$(signed "$(med "rate_add99_$pl" seekd)")
     printf '  %-46s %5s us  (<= 50 us)   %s\n' "seekd added p50 @ $RATE req/s ($pl, paired)" "$S50" "$(verdict "$S50" 50 le)"
     printf '  %-46s %5s us  (<= 500 us)  %s\n' "seekd added p99 @ $RATE req/s ($pl, paired)" "$S99" "$(verdict "$S99" 500 le)"
 done
 echo "  seekd/nginx closed-loop req/s    ${TR}      (>= 0.80)    $(verdict "$TR" 0.80 ge)"
+if grep -qw unpinned <<<"$ONLY"; then
+    UR=$(ratio "$(med free_rps seekd)" "$(med free_rps nginx)")
+    UC=$(ratio "$(med free_cpu seekd)" "$(med free_cpu nginx)")
+    echo "  seekd/nginx unpinned req/s       ${UR}      (>= 0.80)    $(verdict "$UR" 0.80 ge)"
+    echo "  seekd/nginx CPU/req unpinned     ${UC}      (<= 1.25)    $(verdict "$UC" 1.25 le)"
+fi
+if grep -qw tput <<<"$ONLY"; then
+    PC=$(ratio "$(med tput_cpu seekd)" "$(med tput_cpu nginx)")
+    echo "  seekd/nginx CPU/req pinned       ${PC}      (<= 1.25)    $(verdict "$PC" 1.25 le)"
+fi
 echo "  seekd RSS per stream @ $HOLD_1K      ${M1} kB (<= 64 kB)   $(verdict "$M1" 64 le)"
 echo "  seekd RSS per stream @ $HOLD_10K     ${M10} kB (<= 64 kB)   $(verdict "$M10" 64 le)"
 echo "  seekd errors                     $(sumerr seekd)         (0)          $([ "$(sumerr seekd)" = 0 ] && echo MET || echo MISSED)"

@@ -2,7 +2,6 @@
  * encode its events for the client (a stream or one body), log one line per request, and end
  * every answer in flight when the server stops. */
 #include <event2/event.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +22,7 @@ typedef struct chat {
     struct chat *prev, *next; /* in srv->chats while active */
     api_server_t *srv;
     http_req_t *req; /* NULL once the client is gone or the response ended */
-    json_t *body;
-    backend_t *be; /* the backend of this answer (a reload may bring another for new ones) */
+    backend_t *be;   /* the backend of this answer (a reload may bring another for new ones) */
     bk_call_t *call;
     api_enc_t enc;
     buf_t out;
@@ -36,6 +34,8 @@ typedef struct chat {
     struct timespec t0;
     char served_by[160]; /* "upstream=NAME key=ID", once the backend says */
     bool stream;
+    bool include_usage;
+    bool has_stream_options;
     bool responded; /* an error response or event went out */
     int status;
     long long ttfb_us;
@@ -47,7 +47,6 @@ typedef struct chat {
     struct {
         work_t w;
         api_kind_t kind;
-        json_t *body;
         api_error_t err;
         bool failed;
         bool gone; /* the client left meanwhile */
@@ -84,7 +83,6 @@ static void chat_free(chat_t *c)
         c->next->prev = c->prev;
     if (c->ka)
         event_free(c->ka);
-    json_decref(c->body);
     api_enc_free(&c->enc);
     buf_free(&c->out);
     buf_free(&c->raw);
@@ -317,19 +315,35 @@ int api_server_active(const api_server_t *s)
     return s->active;
 }
 
-/* Bodies from this size on are parsed and validated on a worker: jansson reads about 100 MB/s,
- * so an 8 MB body would hold every other connection for some 80 ms. Smaller ones cost less
- * than the hand-over. */
+/* Bodies from this size on are parsed and validated on a worker, so that a body of several
+ * MB does not hold every other connection while it is read. Smaller ones cost less than the
+ * hand-over. */
 #define PARSE_OFF_LOOP_BYTES (64 * 1024)
 
-/* Parses and validates the body; on a worker for large bodies (it reads only c->raw and writes
- * only c->parse). */
+/* Parses and validates the body and keeps what the answer needs of it; on a worker for large
+ * bodies (it reads only c->raw and writes only c's parse results and facts). Small bodies
+ * share the server's reader, whose arrays stay grown: no allocation per request. A large one
+ * gets a reader of its own, freed at once, so the server's never keeps megabytes. */
 static void parse_run(work_t *w)
 {
     chat_t *c = (chat_t *)((char *)w - offsetof(chat_t, parse.w));
     slice_t raw = buf_slice(&c->raw);
-    c->parse.failed = api_parse_json(raw.ptr, raw.len, &c->parse.body, &c->parse.err) ||
-                      api_validate(c->parse.body, c->parse.kind, &c->parse.err);
+    jr_doc_t own, *doc = &c->srv->jr;
+    if (raw.len >= PARSE_OFF_LOOP_BYTES) {
+        jr_init(&own);
+        doc = &own;
+    }
+    api_body_facts_t f;
+    c->parse.failed = api_check_body(raw.ptr, raw.len, c->parse.kind, doc, &f, &c->parse.err) != 0;
+    if (!c->parse.failed) {
+        /* as a C string the model ends at its first NUL, if any */
+        snprintf(c->model, sizeof c->model, "%.*s", (int)f.model.len, f.model.ptr);
+        c->stream = f.stream;
+        c->include_usage = f.include_usage;
+        c->has_stream_options = f.has_stream_options;
+    }
+    if (doc == &own)
+        jr_free(&own);
 }
 
 static void chat_begin(chat_t *c);
@@ -348,7 +362,6 @@ static void parse_done(work_t *w)
     if (c->parse.gone || !w->ran) {
         if (c->req)
             http_req_on_abort(c->req, NULL, NULL);
-        json_decref(c->parse.body);
         buf_free(&c->raw);
         free(c);
         return;
@@ -397,10 +410,7 @@ static void chat_begin(chat_t *c)
     api_server_t *s = c->srv;
     http_req_t *r = c->req;
     api_kind_t kind = c->parse.kind;
-    json_t *body = c->parse.body;
-    c->parse.body = NULL;
     if (c->parse.failed) {
-        json_decref(body);
         http_req_on_abort(r, NULL, NULL);
         api_log_simple(s, r, c->parse.err.status);
         api_send_error(r, &c->parse.err);
@@ -414,7 +424,6 @@ static void chat_begin(chat_t *c)
     if (s->chats)
         s->chats->prev = c;
     s->chats = c;
-    c->body = body;
     c->ttfb_us = -1;
     c->sink.events = sink_events;
     c->sink.end = sink_end;
@@ -431,13 +440,8 @@ static void chat_begin(chat_t *c)
         c->t0.tv_sec--;
         c->t0.tv_nsec += 1000000000;
     }
-    const char *model = json_string_value(json_object_get(body, "model"));
-    snprintf(c->model, sizeof c->model, "%s", model ? model : "");
-    c->stream = json_is_true(json_object_get(body, "stream"));
-    bool include_usage =
-        json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
-    api_enc_init(&c->enc, kind == API_KIND_FIM, c->stream, include_usage, http_req_id(r), c->model,
-                 (int64_t)time(NULL), s->o.max_answer);
+    api_enc_init(&c->enc, kind == API_KIND_FIM, c->stream, c->include_usage, http_req_id(r),
+                 c->model, (int64_t)time(NULL), s->o.max_answer);
     buf_init(&c->out, s->o.max_answer + 65536);
     http_req_on_abort(r, on_client_abort, c);
     if (c->stream && s->o.keepalive_ms > 0) {
@@ -452,8 +456,9 @@ static void chat_begin(chat_t *c)
         .request_id = http_req_id(r),
         .model = c->model,
         .stream = c->stream,
-        .body = body,
         .raw_body = buf_slice(&c->raw),
+        .has_stream_options = c->has_stream_options,
+        .include_usage = c->include_usage,
         .client_keys = c->auth.byot,
         .nclient_keys = c->auth.nbyot,
     };

@@ -177,6 +177,7 @@ api_server_t *api_server_new(const api_server_opts_t *opts)
     s->o = *opts;
     s->started = time(NULL);
     s->access = api_access_new(&opts->access);
+    jr_init(&s->jr);
     gw_bucket_init(&s->token_checks, (double)opts->token_check_per_min,
                    opts->token_check_per_min < 5 ? (double)opts->token_check_per_min : 5.0,
                    mono_ms());
@@ -208,5 +209,6 @@ void api_server_free(api_server_t *s)
     if (!s)
         return;
     api_access_free(s->access);
+    jr_free(&s->jr);
     free(s);
 }

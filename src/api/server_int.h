@@ -13,6 +13,7 @@
 #include "gateway/auth.h"
 #include "gateway/ratelimit.h"
 #include "http/http.h"
+#include "json/jr.h"
 
 struct api_server {
     api_server_opts_t o;
@@ -24,6 +25,7 @@ struct api_server {
     int active;
     struct chat *chats; /* the answers in flight, for a stop that has to end them */
     gw_bucket_t token_checks;
+    jr_doc_t jr; /* the loop's reader of request bodies, reused from request to request */
 };
 
 /* ---- small responses (server.c) ---- */

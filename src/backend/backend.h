@@ -2,7 +2,6 @@
 #ifndef SEEKD_BACKEND_BACKEND_H
 #define SEEKD_BACKEND_BACKEND_H
 
-#include <jansson.h>
 #include <stdbool.h>
 
 #include "backend/event.h"
@@ -21,8 +20,10 @@ typedef struct {
     const char *request_id;
     const char *model;
     bool stream;
-    const json_t *body; /* the validated body, forwarded with only the changes a backend needs */
-    slice_t raw_body;   /* the bytes the client sent, for forwarding without re-encoding */
+    slice_t raw_body;        /* the validated body as the client sent it: forwarded without
+                                re-encoding, parsed again only off the hot path (token counting) */
+    bool has_stream_options; /* the body has a stream_options member (null too) */
+    bool include_usage;      /* and its include_usage is true */
     /* Keys the client brought ("bring your own token"): used instead of server keys. */
     const char *const *client_keys;
     int nclient_keys;

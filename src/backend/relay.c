@@ -4,6 +4,7 @@
  * After the first answer event the request is committed: the answer streams through, and its
  * usage is settled at the end (counted with seekd's tokenizer when the upstream sent none). */
 #include <event2/event.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,9 @@ struct bk_call {
         work_t w;
         bool complete;  /* the answer was whole: the count goes to the client */
         bool cancelled; /* the client left meanwhile: free the request when the count is back */
+        char *body;     /* a copy of the client's body: the client may leave meanwhile */
+        size_t body_len;
+        bool parsed; /* the copy parsed (jansson may refuse what jr took: a NUL in a key) */
         bool ok, bounded;
         bk_usage_t u;
     } count;
@@ -206,7 +210,7 @@ static bool relay_writable(bk_sink_t *s)
 /* ---- usage the upstream did not report ---- */
 
 /* On a worker: the prompt and what the client was given, counted. Reads only the request's
- * body (held, and changed by no one) and its own buffers. */
+ * own copy of the body and its own buffers. */
 static void count_run(work_t *w)
 {
     bk_call_t *req = (bk_call_t *)((char *)w - offsetof(bk_call_t, count.w));
@@ -214,10 +218,15 @@ static void count_run(work_t *w)
                 !buf_failed(&req->said_tools);
     slice_t none = {"", 0};
     bk_usage_t *u = &req->count.u;
-    req->count.ok = bk_usage_compute_bounded(
-        req->r.body, req->r.kind, kept ? buf_slice(&req->said_reasoning) : none,
-        kept ? buf_slice(&req->said_content) : none, kept ? buf_slice(&req->said_tools) : none, u,
-        &req->count.bounded);
+    json_t *body =
+        json_loadb(req->count.body, req->count.body_len, JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
+    req->count.parsed = json_is_object(body);
+    req->count.ok =
+        req->count.parsed &&
+        bk_usage_compute_bounded(body, req->r.kind, kept ? buf_slice(&req->said_reasoning) : none,
+                                 kept ? buf_slice(&req->said_content) : none,
+                                 kept ? buf_slice(&req->said_tools) : none, u, &req->count.bounded);
+    json_decref(body);
     if (req->count.ok && !kept) {
         /* more text than the buffers keep: its bytes bound its tokens */
         req->count.bounded = true;
@@ -237,6 +246,9 @@ static void count_done(work_t *w)
     bk_call_t *req = (bk_call_t *)((char *)w - offsetof(bk_call_t, count.w));
     if (!w->ran) {
         log_warn("req=%s usage not counted: the server is stopping", req->r.request_id);
+    } else if (!req->count.parsed) {
+        log_warn("req=%s usage not counted: the body does not parse for counting",
+                 req->r.request_id);
     } else if (!req->count.ok) {
         log_warn("req=%s upstream reported no usage and the built-in tokenizer is missing",
                  req->r.request_id);
@@ -258,7 +270,7 @@ static void count_done(work_t *w)
         ev.usage = req->count.u;
         sink->events(sink, &ev, 1);
     }
-    json_decref((json_t *)req->r.body); /* held while counting, see settle_usage */
+    free(req->count.body);
     req_free(req);
     if (sink)
         sink->end(sink);
@@ -266,13 +278,16 @@ static void count_done(work_t *w)
 
 /* The upstream reported no usage: count with our own tokenizer, on a worker when there is a
  * pool (a long prompt takes a while), and end the answer when the count is back. The body is
- * held meanwhile, since the client may leave and its request be freed. */
+ * copied, since the client may leave and its request be freed meanwhile; it is parsed (with
+ * jansson, for the counter) on the worker too. */
 static void settle_usage(bk_call_t *req, bool complete)
 {
     req->count.complete = complete;
     req->count.w.run = count_run;
     req->count.w.done = count_done;
-    json_incref((json_t *)req->r.body);
+    req->count.body_len = req->r.raw_body.len;
+    req->count.body = xmalloc(req->count.body_len + 1);
+    memcpy(req->count.body, req->r.raw_body.ptr, req->count.body_len);
     if (req->up->o.workers) {
         workers_submit(req->up->o.workers, &req->count.w);
         return;
@@ -516,7 +531,8 @@ bk_call_t *relay_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink)
     buf_init(&req->said_tools, BK_COUNT_MAX_BYTES + 1);
     /* Streams always ask for usage so accounting is exact; the encoder shows it to the client
      * only if the client asked. Otherwise the client's bytes go upstream untouched. */
-    req->body = bk_splice_body(r->raw_body, r->body, r->stream, &req->post);
+    req->body =
+        bk_splice_body(r->raw_body, r->stream, r->has_stream_options, r->include_usage, &req->post);
     try_next(req, true);
     return req;
 }

@@ -377,6 +377,7 @@ jr_val_t jr_parse(jr_doc_t *d, const char *text, size_t len, const char **err, s
     int depth = 0;
     d->count = 0;
     d->src = text;
+    d->src_len = len;
     if (len >= INT32_MAX) {
         p.err = "document too large";
         goto fail;
@@ -530,4 +531,84 @@ int64_t jr_int(const jr_doc_t *d, jr_val_t v)
         return x < 9.2e18 ? (int64_t)x : INT64_MAX;
     }
     return 0;
+}
+
+/* ---- positions, for error reports ---- */
+
+/* One past the scalar that starts at pos of a document that parsed: a string up to its
+ * closing quote, a number or a literal up to the first byte that cannot be part of it. */
+static size_t scalar_end(const char *s, size_t n, size_t pos)
+{
+    if (s[pos] == '"') {
+        for (pos++; pos < n; pos++) {
+            if (s[pos] == '\\')
+                pos++;
+            else if (s[pos] == '"')
+                return pos + 1;
+        }
+        return n;
+    }
+    while (pos < n) {
+        char c = s[pos];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || c == '.' || c == '+' ||
+              c == '-' || c == 'E'))
+            break;
+        pos++;
+    }
+    return pos;
+}
+
+int jr_span(const jr_doc_t *d, jr_val_t v, size_t *start, size_t *end)
+{
+    if (v < 0 || (uint32_t)v >= d->count)
+        return -1;
+    const char *s = d->src;
+    size_t n = d->src_len, pos = 0;
+    uint32_t idx = 0;
+    long depth = 0, closes_at = -1; /* the depth whose close ends v, once v is a container */
+    while (pos < n) {
+        char c = s[pos];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' || c == ':') {
+            pos++;
+            continue;
+        }
+        if (c == '}' || c == ']') {
+            pos++;
+            if (--depth == closes_at) {
+                *end = pos;
+                return 0;
+            }
+            continue;
+        }
+        /* a value starts here, and the parse numbered values in this order */
+        bool hit = idx++ == (uint32_t)v;
+        if (hit)
+            *start = pos;
+        if (c == '{' || c == '[') {
+            if (hit)
+                closes_at = depth;
+            depth++;
+            pos++;
+            continue;
+        }
+        pos = scalar_end(s, n, pos);
+        if (hit) {
+            *end = pos;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void jr_line_col(const char *src, size_t off, size_t *line, size_t *col)
+{
+    size_t l = 1, sol = 0;
+    for (size_t i = 0; i < off; i++) {
+        if (src[i] == '\n') {
+            l++;
+            sol = i + 1;
+        }
+    }
+    *line = l;
+    *col = off - sol;
 }

@@ -39,6 +39,7 @@ typedef struct {
     jr_node_t *n;
     uint32_t count, cap;
     const char *src;
+    size_t src_len;
     char *dec; /* decoded strings of the last parse */
     size_t dec_cap;
 } jr_doc_t;
@@ -89,6 +90,17 @@ static inline size_t jr_len(const jr_doc_t *d, jr_val_t v)
     jr_type_t t = jr_type(d, v);
     return t == JR_ARR || t == JR_OBJ ? d->n[v].len : 0;
 }
+
+/** The bytes of value v in the source of the last parse: [*start, *end), a string with its
+ * quotes, a container with its brackets. Scans the source again from its start (O(size of the
+ * document)), so it is for error reports, not for hot paths. Returns 0, or -1 when v is not a
+ * value of the document. */
+int jr_span(const jr_doc_t *d, jr_val_t v, size_t *start, size_t *end);
+
+/** Where byte offset off of the source lies, as serde_json reports positions: *line is
+ * 1-based; *col counts the bytes from the start of that line up to off, so it is the 1-based
+ * column of the byte just before off (0 at the start of a line). Only '\n' ends a line. */
+void jr_line_col(const char *src, size_t off, size_t *line, size_t *col);
 
 /** Array iteration: for (jr_val_t e = jr_first(d, a); e >= 0; e = jr_next(d, a, e)). */
 static inline jr_val_t jr_first(const jr_doc_t *d, jr_val_t arr)

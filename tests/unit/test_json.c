@@ -333,13 +333,72 @@ static void test_reuse(void **state)
     jr_free(&d);
 }
 
+/* Every value's span, in node order: the bytes of each value as the source has them. */
+static void test_spans(void **state)
+{
+    (void)state;
+    static const char in[] =
+        " {\"a\" : [1, -2.5e3 ,\"x\\\"y\"],\n\"b\":{},\"c\":[[]], \"\\u00e9\":true ,"
+        "\"n\":null}\n";
+    static const char *const want[] = {
+        "{\"a\" : [1, -2.5e3 ,\"x\\\"y\"],\n\"b\":{},\"c\":[[]], \"\\u00e9\":true ,\"n\":null}",
+        "\"a\"",
+        "[1, -2.5e3 ,\"x\\\"y\"]",
+        "1",
+        "-2.5e3",
+        "\"x\\\"y\"",
+        "\"b\"",
+        "{}",
+        "\"c\"",
+        "[[]]",
+        "[]",
+        "\"\\u00e9\"",
+        "true",
+        "\"n\"",
+        "null",
+    };
+    jr_doc_t d;
+    jr_init(&d);
+    assert_int_equal(jr_parse(&d, in, sizeof in - 1, NULL, NULL), 0);
+    assert_int_equal(d.count, sizeof want / sizeof want[0]);
+    for (jr_val_t v = 0; v < (jr_val_t)d.count; v++) {
+        size_t start = 99, end = 0;
+        assert_int_equal(jr_span(&d, v, &start, &end), 0);
+        if (end - start != strlen(want[v]) || memcmp(in + start, want[v], end - start) != 0)
+            fail_msg("node %d: want %s, got %.*s", (int)v, want[v], (int)(end - start), in + start);
+    }
+    size_t s, e;
+    assert_int_equal(jr_span(&d, (jr_val_t)d.count, &s, &e), -1);
+    assert_int_equal(jr_span(&d, -1, &s, &e), -1);
+    jr_free(&d);
+}
+
+/* Lines count '\n' only; the column is the bytes from the line's start up to the offset. */
+static void test_line_col(void **state)
+{
+    (void)state;
+    static const char src[] = "ab\ncd\r\n\nxyz";
+    static const struct {
+        size_t off, line, col;
+    } cases[] = {{0, 1, 0}, {2, 1, 2}, {3, 2, 0}, {5, 2, 2},
+                 {6, 2, 3}, {7, 3, 0}, {8, 4, 0}, {11, 4, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t line, col;
+        jr_line_col(src, cases[i].off, &line, &col);
+        if (line != cases[i].line || col != cases[i].col)
+            fail_msg("offset %zu: want %zu:%zu, got %zu:%zu", cases[i].off, cases[i].line,
+                     cases[i].col, line, col);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values),  cmocka_unit_test(test_strings),
-        cmocka_unit_test(test_errors),  cmocka_unit_test(test_no_overread),
-        cmocka_unit_test(test_nesting), cmocka_unit_test(test_lookup),
-        cmocka_unit_test(test_reuse),
+        cmocka_unit_test(test_values),   cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_errors),   cmocka_unit_test(test_no_overread),
+        cmocka_unit_test(test_nesting),  cmocka_unit_test(test_lookup),
+        cmocka_unit_test(test_reuse),    cmocka_unit_test(test_spans),
+        cmocka_unit_test(test_line_col),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,10 @@ static void run_case(void **state)
     assert_non_null(body);
     slice_t raw = slice_of(in);
     char *owned;
-    slice_t got = bk_splice_body(raw, body, stream, &owned);
+    /* what validation tells the relay about the body */
+    json_t *so = json_object_get(body, "stream_options");
+    bool include_usage = json_is_true(json_object_get(so, "include_usage"));
+    slice_t got = bk_splice_body(raw, stream, so != NULL, include_usage, &owned);
     assert_int_equal(got.len, strlen(want));
     assert_memory_equal(got.ptr, want, got.len);
     if (same) {

@@ -1,10 +1,13 @@
-/* test_validate.c - request validation, one cmocka test per line of
+/* test_validate.c - request validation (api_check_body), one cmocka test per line of
  * tests/data/validate/cases.jsonl.
  *
  * Each line is an object: "name"; "kind" ("chat", "prefix" for /beta/chat/completions, "fim");
- * the request as "body" (already-parsed JSON) or as "raw" (a string fed through
- * api_parse_json first); "status" (0 = accepted, else the expected HTTP status); optionally
- * "param" (expected err.param, null for none) and "message" (a substring of err.message).
+ * the request as "raw" (a string: the exact bytes checked) or as "body" (JSON, checked as
+ * jansson's compact text of it: no whitespace, keys in the order of the file, non-ASCII as
+ * UTF-8; the line and column of an error count in that text); "status" (0 = accepted, else the
+ * expected HTTP status); optionally "param" (expected err.param, null for none), "message"
+ * (the exact err.message) and, on accepted cases, "facts" (the expected api_body_facts_t:
+ * "model", and "stream", "has_stream_options", "include_usage" true, or false when absent).
  * "repeat" ({"field","count","item","append"} or an array of them) builds big arrays: field is
  * a dotted path into body ("tools", "messages.1.tool_calls"), the array there is replaced by
  * (or, with "append": true, extended with) count copies of item. Blank lines and lines starting
@@ -23,6 +26,8 @@
 #include "test_util.h"
 
 #include "api/validate.h"
+#include "base/mem.h"
+#include "json/jr.h"
 
 #define CASES_PATH SEEKD_SOURCE_DIR "/tests/data/validate/cases.jsonl"
 
@@ -95,8 +100,21 @@ static void check_error(const json_t *tc, const api_error_t *err)
         assert_string_equal(err->param, json_string_value(param));
     }
     const char *msg = json_string_value(json_object_get(tc, "message"));
-    if (msg && !strstr(err->message, msg))
-        fail_msg("message \"%s\" lacks \"%s\"", err->message, msg);
+    if (msg && strcmp(err->message, msg) != 0)
+        fail_msg("message\n  got  \"%s\"\n  want \"%s\"", err->message, msg);
+}
+
+static void check_facts(const json_t *want, const api_body_facts_t *f)
+{
+    const char *model = json_string_value(json_object_get(want, "model"));
+    if (model) {
+        assert_int_equal(f->model.len, strlen(model));
+        assert_memory_equal(f->model.ptr, model, f->model.len);
+    }
+    assert_int_equal(f->stream, json_is_true(json_object_get(want, "stream")));
+    assert_int_equal(f->has_stream_options,
+                     json_is_true(json_object_get(want, "has_stream_options")));
+    assert_int_equal(f->include_usage, json_is_true(json_object_get(want, "include_usage")));
 }
 
 static void run_case(void **state)
@@ -106,40 +124,52 @@ static void run_case(void **state)
     json_int_t want = json_integer_value(json_object_get(tc, "status"));
     api_error_t err;
     memset(&err, 0, sizeof err);
-    json_t *body;
 
-    const char *raw = json_string_value(json_object_get(tc, "raw"));
+    /* the bytes: "raw" as they are, "body" as jansson's compact text (keys in the file's
+     * order), which is what the positions of its messages count in */
+    char *text;
+    size_t len;
+    json_t *raw = json_object_get(tc, "raw");
     if (raw) {
-        if (api_parse_json(raw, strlen(raw), &body, &err) != 0) {
-            assert_null(body);
-            assert_int_not_equal(want, 0);
-            check_error(tc, &err);
-            return;
-        }
+        len = json_string_length(raw);
+        text = xmalloc(len + 1);
+        memcpy(text, json_string_value(raw), len + 1);
     } else {
-        body = json_deep_copy(json_object_get(tc, "body"));
+        json_t *body = json_deep_copy(json_object_get(tc, "body"));
         assert_non_null(body);
+        json_t *rep = json_object_get(tc, "repeat");
+        if (json_is_object(rep))
+            apply_repeat(body, rep);
+        size_t i;
+        json_t *r;
+        json_array_foreach(rep, i, r) apply_repeat(body, r);
+        text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+        assert_non_null(text);
+        len = strlen(text);
+        json_decref(body);
     }
-    json_t *rep = json_object_get(tc, "repeat");
-    if (json_is_object(rep))
-        apply_repeat(body, rep);
-    size_t i;
-    json_t *r;
-    json_array_foreach(rep, i, r) apply_repeat(body, r);
+    char *before = xmalloc(len + 1);
+    memcpy(before, text, len + 1);
 
-    json_t *before = json_deep_copy(body);
-    int rc = api_validate(body, kind, &err);
-    assert_true(json_equal(before, body));
-    json_decref(before);
-    json_decref(body);
+    jr_doc_t doc;
+    jr_init(&doc);
+    api_body_facts_t f;
+    int rc = api_check_body(text, len, kind, &doc, &f, &err);
+    assert_memory_equal(before, text, len + 1); /* the body is never changed */
     if (want == 0) {
         if (rc != 0)
             fail_msg("rejected: %d %s (param %s)", err.status, err.message,
                      err.param ? err.param : "null");
-        return;
+        json_t *facts = json_object_get(tc, "facts");
+        if (facts)
+            check_facts(facts, &f);
+    } else {
+        assert_int_equal(rc, -1);
+        check_error(tc, &err);
     }
-    assert_int_equal(rc, -1);
-    check_error(tc, &err);
+    jr_free(&doc);
+    free(before);
+    free(text);
 }
 
 static bool valid(const json_t *tc)
