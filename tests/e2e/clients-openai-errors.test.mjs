@@ -111,20 +111,27 @@ describe('the client\'s own key (bring your own)', () => {
     assert.equal(e.message, '401 Authentication Fails, Your api key: ****2222 is invalid');
   });
 
+  // serde's position: line 1 (the SDK sends one line), and the column of the last byte of the
+  // offending value (for a missing field, the object's closing brace), found in the very bytes
+  // the SDK sends.
   const shapeCases = [
     ['a message without content', { messages: [{ role: 'user' }] },
-      'messages[0]: missing field `content`', 'messages[0].content'],
+      'messages[0]: missing field `content`', 'messages[0].content', '{"role":"user"}'],
     ['messages as a string', { messages: 'hi' },
-      'messages: invalid type: string "hi", expected a sequence', 'messages'],
+      'messages: invalid type: string "hi", expected a sequence', 'messages', '"messages":"hi"'],
     ['temperature as a string', { messages: userMsg('hi'), temperature: '1' },
-      'temperature: invalid type: string "1", expected a number', 'temperature'],
+      'temperature: invalid type: string "1", expected a number', 'temperature', '"temperature":"1"'],
   ];
-  for (const [what, extra, detail, param] of shapeCases) {
+  for (const [what, extra, detail, param, marker] of shapeCases) {
     test(`body shape (${what}): BadRequestError 400 "Failed to deserialize the JSON body into the target type: ..."`, T, async () => {
       await st.fakeReset();
-      const e = await sdkError(st.client().chat.completions.create({ model: 'deepseek-chat', ...extra }));
+      const body = { model: 'deepseek-chat', ...extra };
+      const raw = JSON.stringify(body);
+      assert.ok(raw.includes(marker));
+      const column = raw.indexOf(marker) + marker.length;
+      const e = await sdkError(st.client().chat.completions.create(body));
       assertSdkError(e, 400, { error: {
-        message: `Failed to deserialize the JSON body into the target type: ${detail}`,
+        message: `Failed to deserialize the JSON body into the target type: ${detail} at line 1 column ${column}`,
         type: 'invalid_request_error', param, code: 'invalid_request_error',
       } });
       assert.equal((await st.fakeStats()).requests, 0, 'refused before the upstream');
