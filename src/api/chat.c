@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "api/encode.h"
+#include "api/meter.h"
 #include "api/server_int.h"
 #include "backend/backend.h"
 #include "base/buf.h"
@@ -32,11 +33,14 @@ typedef struct chat {
     char rid[65];
     char client[NET_ADDR_STRLEN];
     struct timespec t0;
-    char served_by[160]; /* "upstream=NAME key=ID", once the backend says */
+    char served_by[160];          /* "upstream=NAME key=ID", once the backend says */
+    char up_name[64], up_key[16]; /* the same, for the ledger */
     bool stream;
     bool include_usage;
     bool has_stream_options;
-    bool responded; /* an error response or event went out */
+    int64_t max_tokens; /* 0: not given */
+    meter_t meter;      /* a metered key's money (meter.on) */
+    bool responded;     /* an error response or event went out */
     int status;
     long long ttfb_us;
     bk_usage_t usage;
@@ -72,8 +76,33 @@ static void chat_log(chat_t *c, const char *outcome)
              c->ttfb_us >= 0 ? c->ttfb_us / 1000.0 : -1.0, dur_ms, c->client, usage, outcome);
 }
 
+/* Milliseconds since the request arrived. */
+static int64_t elapsed_ms(const chat_t *c)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - c->t0.tv_sec) * 1000 + (now.tv_nsec - c->t0.tv_nsec) / 1000000;
+}
+
 static void chat_free(chat_t *c)
 {
+    if (c->meter.on) {
+        meter_end_t e = {
+            .request_id = c->rid,
+            .model = c->model,
+            .upstream = c->up_name[0] ? c->up_name : NULL,
+            .upstream_key_id = c->up_key[0] ? c->up_key : NULL,
+            .status = c->status,
+            .usage = c->has_usage ? &c->usage : NULL,
+            .ttft_ms = c->ttfb_us >= 0 ? c->ttfb_us / 1000 : -1,
+            .duration_ms = elapsed_ms(c),
+            .body = buf_slice(&c->raw),
+            .kind = c->parse.kind == API_KIND_FIM           ? BK_KIND_FIM
+                    : c->parse.kind == API_KIND_CHAT_PREFIX ? BK_KIND_CHAT_PREFIX
+                                                            : BK_KIND_CHAT,
+        };
+        meter_end(&c->meter, c->srv->o.auth.accounts, c->srv->o.workers, &e);
+    }
     c->srv->active--;
     if (c->prev)
         c->prev->next = c->next;
@@ -201,6 +230,7 @@ static int sink_events(bk_sink_t *s, const bk_event_t *ev, int n)
         chat_error(c, &e);
         return -1;
     }
+    meter_events(&c->meter, ev, n);
     if (c->stream && c->out.len && flush_stream(c))
         return -1;
     return 0;
@@ -259,6 +289,8 @@ static void sink_served_by(bk_sink_t *s, const char *where, const char *key_id)
 {
     chat_t *c = (chat_t *)s;
     snprintf(c->served_by, sizeof c->served_by, "upstream=%s key=%s", where, key_id ? key_id : "-");
+    snprintf(c->up_name, sizeof c->up_name, "%s", where);
+    snprintf(c->up_key, sizeof c->up_key, "%s", key_id ? key_id : "");
 }
 
 static bool sink_writable(bk_sink_t *s)
@@ -341,12 +373,15 @@ static void parse_run(work_t *w)
         c->stream = f.stream;
         c->include_usage = f.include_usage;
         c->has_stream_options = f.has_stream_options;
+        c->max_tokens = f.max_tokens;
     }
     if (doc == &own)
         jr_free(&own);
 }
 
 static void chat_begin(chat_t *c);
+static void chat_start(chat_t *c);
+static void on_held(void *ud, store_rc_t rc, int64_t hold_id);
 
 /* The client left while its body was being parsed: drop what the worker made when it is back. */
 static void on_parse_abort(void *ud)
@@ -449,6 +484,66 @@ static void chat_begin(chat_t *c)
         struct timeval tv = {s->o.keepalive_ms / 1000, (s->o.keepalive_ms % 1000) * 1000};
         evtimer_add(c->ka, &tv);
     }
+    if (c->auth.metered) {
+        api_error_t err;
+        int st = meter_prepare(&c->meter, &c->auth, s->o.prices, c->model, c->raw.len,
+                               c->max_tokens, s->o.hold_max_tokens, (int64_t)time(NULL), &err);
+        if (st) {
+            c->status = st;
+            c->responded = true;
+            api_send_error(r, &err);
+            c->req = NULL;
+            chat_log(c, err.message);
+            chat_free(c);
+            return;
+        }
+        /* admitted only once the hold is durable: the backend starts in on_held */
+        c->meter.pending =
+            accounts_hold(s->o.auth.accounts, c->meter.key_id, c->meter.hold_amount, c->rid,
+                          c->model, (int)c->meter.tier, c->meter.started, on_held, c);
+        return;
+    }
+    chat_start(c);
+}
+
+/* The hold of a metered request is back: start the answer, or say why not. */
+static void on_held(void *ud, store_rc_t rc, int64_t hold_id)
+{
+    chat_t *c = ud;
+    c->meter.pending = NULL;
+    if (rc == STORE_OK) {
+        c->meter.hold_id = hold_id;
+        chat_start(c);
+        return;
+    }
+    /* DeepSeek's own 402, byte for byte (an error event if keep-alives already began a stream) */
+    static const char no_balance[] = "{\"error\":{\"message\":\"Insufficient Balance\",\"type\":"
+                                     "\"unknown_error\",\"param\":null,\"code\":"
+                                     "\"invalid_request_error\"}}";
+    bk_event_t e;
+    memset(&e, 0, sizeof e);
+    e.type = BK_EV_ERROR;
+    if (rc == STORE_NO_BALANCE) {
+        e.error.status = 402;
+        e.error.type = "unknown_error";
+        e.error.code = "invalid_request_error";
+        e.error.message = SLICE_LIT("Insufficient Balance");
+        e.error.raw = (slice_t){no_balance, sizeof no_balance - 1};
+    } else {
+        e.error.status = 503;
+        e.error.type = "api_error";
+        e.error.message = SLICE_LIT("Service Unavailable: the accounts database cannot be reached");
+    }
+    chat_error(c, &e); /* answers, logs and lets go of the request */
+    chat_free(c);
+}
+
+/* Starts the backend's answer. */
+static void chat_start(chat_t *c)
+{
+    api_server_t *s = c->srv;
+    http_req_t *r = c->req;
+    api_kind_t kind = c->parse.kind;
     bk_request_t breq = {
         .kind = kind == API_KIND_FIM           ? BK_KIND_FIM
                 : kind == API_KIND_CHAT_PREFIX ? BK_KIND_CHAT_PREFIX

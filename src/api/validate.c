@@ -944,6 +944,8 @@ int api_check_body(const char *data, size_t len, api_kind_t kind, jr_doc_t *scra
     facts->has_stream_options = t.f[F_STREAM_OPTIONS] >= 0;
     facts->include_usage =
         jr_is(scratch, jr_get(scratch, t.f[F_STREAM_OPTIONS], "include_usage"), JR_TRUE);
+    facts->max_tokens =
+        jr_is(scratch, t.f[F_MAX_TOKENS], JR_INT) ? jr_int(scratch, t.f[F_MAX_TOKENS]) : 0;
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #define SEEKD_API_VALIDATE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -32,6 +33,7 @@ typedef struct {
     bool stream;             /* "stream": true */
     bool has_stream_options; /* a "stream_options" member, whatever its value (null too) */
     bool include_usage;      /* "stream_options": {"include_usage": true} */
+    int64_t max_tokens;      /* "max_tokens" (>= 1 when valid); 0: not given */
 } api_body_facts_t;
 
 /** Parses a request body of len bytes (need not be NUL-terminated) with json/jr into scratch

@@ -5,6 +5,7 @@
 #include "cli/args.h"
 #include "cli/check_cmd.h"
 #include "cli/keys_cmd.h"
+#include "cli/ledger_cmd.h"
 #include "cli/serve.h"
 #include "cli/tokenize_cmd.h"
 
@@ -19,6 +20,7 @@ const char cli_usage[] =
     "  seekd tokenize [--tokenizer FILE|--family NAME] [--chat] [--template T] [--special]\n"
     "                 [--bos] [--count] [--jsonl] [TEXT|-]\n"
     "  seekd keys create|list|show|topup|grant|disable|enable|delete ... [--db URL]\n"
+    "  seekd ledger verify [--db URL]\n"
     "  seekd --help | --version\n"
     "\n"
     "serve   Serve the DeepSeek API (POST /chat/completions, /beta/chat/completions,\n"
@@ -49,7 +51,9 @@ const char cli_usage[] =
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "seekd: which command? (serve, check, tokenize, keys)\nsee 'seekd --help'\n");
+        fprintf(
+            stderr,
+            "seekd: which command? (serve, check, tokenize, keys, ledger)\nsee 'seekd --help'\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -69,6 +73,8 @@ int main(int argc, char **argv)
         return cli_check_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "keys"))
         return cli_keys_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ledger"))
+        return cli_ledger_main(argc - 1, argv + 1);
     fprintf(stderr, "seekd: unknown command '%s'\nsee 'seekd --help'\n", cmd);
     return 2;
 }
