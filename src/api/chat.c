@@ -12,6 +12,7 @@
 #include "api/server_int.h"
 #include "backend/backend.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/workers.h"
@@ -38,9 +39,11 @@ typedef struct chat {
     bool stream;
     bool include_usage;
     bool has_stream_options;
-    int64_t max_tokens; /* 0: not given */
-    meter_t meter;      /* a metered key's money (meter.on) */
-    bool responded;     /* an error response or event went out */
+    int64_t max_tokens;   /* 0: not given */
+    meter_t meter;        /* a metered key's money (meter.on) */
+    bool limited;         /* admitted by the key's limits: end it in chat_free */
+    int64_t limit_tokens; /* the tokens it was admitted for */
+    bool responded;       /* an error response or event went out */
     int status;
     long long ttfb_us;
     bk_usage_t usage;
@@ -86,6 +89,12 @@ static int64_t elapsed_ms(const chat_t *c)
 
 static void chat_free(chat_t *c)
 {
+    if (c->limited) {
+        gw_limit_cfg_t cfg = {c->auth.acct.rpm, c->auth.acct.tpm, c->auth.acct.concurrency};
+        int64_t used = c->has_usage && (c->usage.has & BK_USAGE_TOTAL) ? c->usage.total_tokens
+                                                                       : c->limit_tokens;
+        gw_limits_end(c->srv->limits, c->auth.acct.key_id, &cfg, c->limit_tokens, used);
+    }
     if (c->meter.on) {
         meter_end_t e = {
             .request_id = c->rid,
@@ -497,6 +506,36 @@ static void chat_begin(chat_t *c)
             chat_free(c);
             return;
         }
+        /* the key's own limits; tokens estimated at about 4 bytes each, corrected at the end */
+        gw_limit_cfg_t lc = {c->auth.acct.rpm, c->auth.acct.tpm, c->auth.acct.concurrency};
+        int64_t retry_ms = 0;
+        c->limit_tokens = (int64_t)(c->raw.len / 4) + c->max_tokens;
+        gw_limit_rc_t lr = gw_limits_admit(s->limits, c->auth.acct.key_id, &lc, c->limit_tokens,
+                                           mono_ms(), &retry_ms);
+        if (lr != GW_LIMIT_OK) {
+            api_error_t err;
+            api_error_set(&err, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
+                          "Rate Limit Reached: this key allows %lld %s",
+                          (long long)(lr == GW_LIMIT_RPM   ? lc.rpm
+                                      : lr == GW_LIMIT_TPM ? lc.tpm
+                                                           : lc.concurrency),
+                          lr == GW_LIMIT_RPM   ? "requests a minute"
+                          : lr == GW_LIMIT_TPM ? "tokens a minute"
+                                               : "requests at once");
+            char ra[24];
+            snprintf(ra, sizeof ra, "%lld", (long long)((retry_ms + 999) / 1000));
+            http_resp_header(r, "Retry-After", ra);
+            c->status = 429;
+            c->responded = true;
+            api_send_error(r, &err);
+            c->req = NULL;
+            chat_log(c, err.message);
+            c->meter.on = false; /* nothing was held */
+            buf_free(&c->meter.said);
+            chat_free(c);
+            return;
+        }
+        c->limited = true;
         /* admitted only once the hold is durable: the backend starts in on_held */
         c->meter.pending =
             accounts_hold(s->o.auth.accounts, c->meter.key_id, c->meter.hold_amount, c->rid,

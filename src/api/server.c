@@ -178,6 +178,7 @@ api_server_t *api_server_new(const api_server_opts_t *opts)
     s->started = time(NULL);
     s->access = api_access_new(&opts->access);
     jr_init(&s->jr);
+    s->limits = gw_limits_new();
     gw_bucket_init(&s->token_checks, (double)opts->token_check_per_min,
                    opts->token_check_per_min < 5 ? (double)opts->token_check_per_min : 5.0,
                    mono_ms());
@@ -210,5 +211,6 @@ void api_server_free(api_server_t *s)
         return;
     api_access_free(s->access);
     jr_free(&s->jr);
+    gw_limits_free(s->limits);
     free(s);
 }

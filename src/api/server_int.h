@@ -11,6 +11,7 @@
 #include "api/server.h"
 #include "api/validate.h"
 #include "gateway/auth.h"
+#include "gateway/limits.h"
 #include "gateway/ratelimit.h"
 #include "http/http.h"
 #include "json/jr.h"
@@ -26,6 +27,7 @@ struct api_server {
     struct chat *chats; /* the answers in flight, for a stop that has to end them */
     gw_bucket_t token_checks;
     jr_doc_t jr; /* the loop's reader of request bodies, reused from request to request */
+    gw_limits_t *limits; /* metered keys' rpm, tpm and concurrency */
 };
 
 /* ---- small responses (server.c) ---- */

@@ -202,6 +202,34 @@ describe('metered keys', () => {
       (e) => e.status === 401 && /disabled/.test(e.message));
   });
 
+  test('a burst over the key\'s rpm gets 429 with the Retry-After GCRA gives; a second request in flight over concurrency 1 too', T, async () => {
+    const erin = (await keys(['create', '--name', 'erin', '--balance', '1', '--rpm', '2'])).stdout.trim();
+    const fay = (await keys(['create', '--name', 'fay', '--balance', '1', '--concurrency', '1'])).stdout.trim();
+    await sleep(1200);
+    const req = (k, extra = {}) => st.fetch('/chat/completions', {
+      headers: { Authorization: `Bearer ${k}` }, json: { model: MODEL, messages: userMsg('limits'), ...extra },
+    });
+    assert.equal((await req(erin)).status, 200);
+    assert.equal((await req(erin)).status, 200);
+    const third = await req(erin);
+    assert.equal(third.status, 429);
+    // two a minute: the next one is due 30 s after the first
+    const ra = Number(third.headers.get('retry-after'));
+    assert.ok(ra >= 29 && ra <= 30, `Retry-After ${ra}`);
+    assert.deepEqual((await third.json()).error, {
+      message: 'Rate Limit Reached: this key allows 2 requests a minute', type: 'rate_limit_error',
+      param: null, code: 'rate_limit_exceeded',
+    });
+    // concurrency 1: a slow stream holds the slot, a second request is refused, then the slot frees
+    const slow = req(fay, { stream: true, fake: { chunks: 5, delay_ms: 200 } });
+    await sleep(300);
+    const second = await req(fay);
+    assert.equal(second.status, 429);
+    assert.match((await second.json()).error.message, /allows 1 requests at once/);
+    await (await slow).text();
+    assert.equal((await req(fay)).status, 200);
+  });
+
   test('the ledger verifies after all of the above', T, async () => {
     const r = await runSeekd(['ledger', 'verify', '--db', db]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
