@@ -14,15 +14,21 @@
 
 static jr_doc_t g_doc;
 
-/* " at line L column C" at the end of a message: L no more than the body's lines, C no more
- * than the longest line's bytes. */
+/* " at line L column C" at the end of every shape and syntax error: L no more than the
+ * body's lines, C no more than the longest line's bytes. */
 static void check_position(const char *msg, const uint8_t *data, size_t size)
 {
-    const char *at = strstr(msg, " at line ");
-    if (!at)
+    /* only shape and syntax errors ("Failed to ...") carry one, always as the message's end;
+     * a value quoted before it may contain the same words, so the last occurrence counts */
+    if (strncmp(msg, "Failed to ", 10) != 0)
         return;
+    const char *at = NULL;
+    for (const char *p = strstr(msg, " at line "); p; p = strstr(p + 1, " at line "))
+        at = p;
     unsigned long line, col;
-    if (sscanf(at, " at line %lu column %lu", &line, &col) != 2)
+    int end = -1;
+    if (!at || sscanf(at, " at line %lu column %lu%n", &line, &col, &end) != 2 || end < 0 ||
+        at[end] != '\0')
         abort();
     unsigned long lines = 1, longest = 0, cur = 0;
     for (size_t i = 0; i < size; i++) {

@@ -378,7 +378,7 @@ static void parse_run(work_t *w)
     c->parse.failed = api_check_body(raw.ptr, raw.len, c->parse.kind, doc, &f, &c->parse.err) != 0;
     if (!c->parse.failed) {
         /* as a C string the model ends at its first NUL, if any */
-        snprintf(c->model, sizeof c->model, "%.*s", (int)f.model.len, f.model.ptr);
+        slice_copy_cstr(c->model, sizeof c->model, f.model);
         c->stream = f.stream;
         c->include_usage = f.include_usage;
         c->has_stream_options = f.has_stream_options;

@@ -34,7 +34,7 @@ struct attempt {
     buf_t body;
     struct event *timer; /* first-token / idle deadline */
     pool_outcome_t outcome;
-    bk_failure_t f;
+    bk_failure_t *f; /* once failed */
 };
 
 /* The attempt's key as logs name it (its key id), worked out only when a log line needs it. */
@@ -63,11 +63,12 @@ static void fail(attempt_t *a, pool_outcome_t out, int status, const char *type,
         return;
     a->failed = true;
     a->outcome = out;
-    a->f.status = status;
-    a->f.type = type;
+    a->f = xcalloc(1, sizeof *a->f);
+    a->f->status = status;
+    a->f->type = type;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(a->f.msg, sizeof a->f.msg, fmt, ap);
+    vsnprintf(a->f->msg, sizeof a->f->msg, fmt, ap);
     va_end(ap);
     if (a->delivered) {
         bk_event_t ev;
@@ -75,7 +76,7 @@ static void fail(attempt_t *a, pool_outcome_t out, int status, const char *type,
         ev.type = BK_EV_ERROR;
         ev.error.status = status;
         ev.error.type = type;
-        ev.error.message = slice_of(a->f.msg);
+        ev.error.message = slice_of(a->f->msg);
         a->s.sink->events(a->s.sink, &ev, 1);
     }
 }
@@ -149,9 +150,9 @@ static void on_head(void *ud, int status, slice_t ctype, slice_t retry_after)
     }
     a->sse = ctype.len >= 17 && strncasecmp(ctype.ptr, "text/event-stream", 17) == 0;
     a->html = ctype.len >= 9 && strncasecmp(ctype.ptr, "text/html", 9) == 0;
-    snprintf(a->retry_after, sizeof a->retry_after, "%.*s", (int)retry_after.len, retry_after.ptr);
+    slice_copy_cstr(a->retry_after, sizeof a->retry_after, retry_after);
     if (a->s.mode == ATT_RAW)
-        snprintf(a->ctype, sizeof a->ctype, "%.*s", (int)ctype.len, ctype.ptr);
+        slice_copy_cstr(a->ctype, sizeof a->ctype, ctype);
 }
 
 /* A piece of the answer's body. */
@@ -221,11 +222,11 @@ static void fail_from_status(attempt_t *a)
     jr_val_t root = jr_parse(d, body.ptr, body.len, NULL, NULL);
     jr_val_t v = jr_get(d, jr_get(d, root, "error"), "message");
     if (!server_key_refused && st >= 400 && st <= 599 && jr_is(d, v, JR_STR) &&
-        body.len <= sizeof a->f.raw) {
+        body.len <= sizeof a->f->raw) {
         slice_t m = jr_str(d, v);
         fail(a, out, st, "api_error", "%.*s", (int)m.len, m.ptr);
-        memcpy(a->f.raw, body.ptr, body.len);
-        a->f.raw_len = body.len;
+        memcpy(a->f->raw, body.ptr, body.len);
+        a->f->raw_len = body.len;
         return;
     }
     slice_t m = bad_request ? SLICE_LIT("invalid request") : SLICE_LIT("no message");
@@ -275,6 +276,7 @@ static void attempt_free(attempt_t *a)
     bk_chunk_state_free(&a->st);
     buf_free(&a->body);
     event_free(a->timer);
+    free(a->f);
     free(a);
 }
 
@@ -292,7 +294,7 @@ static void finish(attempt_t *a, const char *why)
         .outcome = a->failed && !a->stopped ? a->outcome : OUT_OK,
         .retry_after_ms = parse_retry_after(a->retry_after),
         .status = a->status,
-        .fail = a->f,
+        .fail = a->failed ? a->f : NULL,
         .why = why,
     };
     if (a->s.mode == ATT_RAW) {

@@ -15,10 +15,10 @@
 
 struct event_base;
 
-/** A failure as the client hears it, carried by value. `type` is a static string. When the
- * upstream answered with an error envelope of its own about the request (or the client's own
- * key), `raw` holds that envelope's bytes, relayed as they came with `status`; msg then is
- * its message, for logs. */
+/** A failure as the client hears it (2.6 KB: allocated only when something fails). `type` is a
+ * static string. When the upstream answered with an error envelope of its own about the request (or
+ * the client's own key), `raw` holds that envelope's bytes, relayed as they came with `status`; msg
+ * then is its message, for logs. */
 typedef struct {
     int status;
     const char *type;
@@ -43,7 +43,7 @@ typedef struct {
     pool_outcome_t outcome; /* for the key pool; OUT_OK unless failed */
     int retry_after_ms;     /* the answer's Retry-After; -1: none */
     int status;             /* the answer's HTTP status; 0: no answer */
-    bk_failure_t fail;
+    const bk_failure_t *fail; /* when failed: how (valid during the callback); else NULL */
     /* ATT_RAW: the answer (valid during the callback); `why` is the transport's word for a
      * failed transfer, NULL when it completed */
     slice_t content_type, body;

@@ -45,7 +45,7 @@ struct bk_call {
     bk_call_t *qnext;
     bool queued;
     struct event *later; /* delivers a failure found synchronously in start() */
-    bk_failure_t fail;   /* what the client gets if no attempt succeeds; status 0: none yet */
+    bk_failure_t *fail;  /* what the client gets if no attempt succeeds; NULL: none yet */
     /* counting the answer's tokens on a worker, when the upstream reported no usage */
     struct {
         work_t w;
@@ -71,6 +71,7 @@ static void req_free(bk_call_t *req)
         event_free(req->later);
     free(req->post);
     free(req->own_hdrs);
+    free(req->fail);
     free(req);
     up->calls--;
     upstream_idle_check(up);
@@ -80,13 +81,15 @@ static void set_failure(bk_call_t *req, int status, const char *type, const char
     __attribute__((format(printf, 4, 5)));
 static void set_failure(bk_call_t *req, int status, const char *type, const char *fmt, ...)
 {
-    req->fail.status = status;
-    req->fail.type = type;
-    req->fail.retry_after_s = 0;
-    req->fail.raw_len = 0; /* seekd's own words from here */
+    if (!req->fail)
+        req->fail = xmalloc(sizeof *req->fail);
+    req->fail->status = status;
+    req->fail->type = type;
+    req->fail->retry_after_s = 0;
+    req->fail->raw_len = 0; /* seekd's own words from here */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(req->fail.msg, sizeof req->fail.msg, fmt, ap);
+    vsnprintf(req->fail->msg, sizeof req->fail->msg, fmt, ap);
     va_end(ap);
 }
 
@@ -94,7 +97,9 @@ static void set_failure(bk_call_t *req, int status, const char *type, const char
  * first: nothing the sink reads points into the request. */
 static void deliver_failure(bk_call_t *req)
 {
-    bk_failure_t f = req->fail;
+    bk_failure_t f = {0};
+    if (req->fail)
+        f = *req->fail;
     bk_sink_t *sink = req->sink;
     req_free(req);
     bk_event_t ev;
@@ -126,10 +131,10 @@ static int retry_after_seconds(int ms)
  * that attempt's own error says more. */
 static void refuse(bk_call_t *req, const pool_refusal_t *why)
 {
-    if (req->fail.status)
+    if (req->fail)
         return;
     set_failure(req, why->status, why->type, "%s", why->msg);
-    req->fail.retry_after_s = retry_after_seconds(why->retry_after_ms);
+    req->fail->retry_after_s = retry_after_seconds(why->retry_after_ms);
 }
 
 /* ---- queue ---- */
@@ -175,11 +180,19 @@ static int relay_events(bk_sink_t *s, const bk_event_t *ev, int n)
         req->sink->served_by(req->sink, req->up->pool.ups[req->ui].name, key_name(req, kn));
     }
     req->committed = true;
-    for (int i = 0; i < n; i++) {
-        switch (ev[i].type) {
-        case BK_EV_USAGE:
+    /* What the client is given is kept only for counting it when the upstream reports no
+     * usage. A batch with the usage (a whole non-streamed answer, a stream's last chunk)
+     * settles that: its text is not copied, and what was kept can go. */
+    for (int i = 0; i < n && !req->usage_seen; i++) {
+        if (ev[i].type == BK_EV_USAGE) {
             req->usage_seen = true;
-            break;
+            buf_free(&req->said_reasoning);
+            buf_free(&req->said_content);
+            buf_free(&req->said_tools);
+        }
+    }
+    for (int i = 0; i < n && !req->usage_seen; i++) {
+        switch (ev[i].type) {
         case BK_EV_REASONING_DELTA:
             buf_append(&req->said_reasoning, ev[i].text.ptr, ev[i].text.len);
             req->said_reasoning_bytes += ev[i].text.len;
@@ -299,13 +312,33 @@ static void settle_usage(bk_call_t *req, bool complete)
 
 /* ---- attempts ---- */
 
+/* The log id of a client's own key: a SHA-256 of it, which costs more than the rest of a
+ * small request's handling in seekd, so the ids of the keys seen last are kept (the key
+ * compared whole, in a slot chosen by a cheap hash of it). */
+static const char *client_key_id(upstream_t *up, const char *k, char out[48])
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > UPSTREAM_KEY_ID_MAXKEY)
+        return log_key_id(k, n, out);
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 16777619u;
+    key_id_slot_t *slot = &up->key_ids[h % UPSTREAM_KEY_ID_SLOTS];
+    if (slot->len != n || memcmp(slot->key, k, n) != 0) {
+        memcpy(slot->key, k, n);
+        slot->len = n;
+        log_key_id(k, n, slot->id);
+    }
+    memcpy(out, slot->id, LOG_KEY_ID_SIZE);
+    return out;
+}
+
 /* The key of the current attempt as logs name it. */
 static const char *key_name(const bk_call_t *req, char out[48])
 {
     if (req->ki >= 0)
         return req->up->pool.ups[req->ui].keys[req->ki].id;
-    const char *k = req->r.client_keys[-1 - req->ki];
-    return log_key_id(k, strlen(k), out);
+    return client_key_id(req->up, req->r.client_keys[-1 - req->ki], out);
 }
 
 static void log_key_change(upstream_t *up, int ui, int ki)
@@ -337,24 +370,26 @@ static void on_attempt_done(void *owner, const att_result_t *r)
                   r->failed    ? "failed: "
                   : r->stopped ? "stopped by the client"
                                : "answered",
-                  r->failed ? r->fail.msg : "",
+                  r->failed ? r->fail->msg : "",
                   r->delivered && r->failed ? " (after answer bytes)" : "");
     }
     if (req->ki >= 0)
         up->pool.ups[req->ui].keys[req->ki].active--;
-    if (pool_report(&up->pool, req->ui, req->ki, r->outcome, r->retry_after_ms, r->fail.msg,
-                    mono_ms()))
+    if (pool_report(&up->pool, req->ui, req->ki, r->outcome, r->retry_after_ms,
+                    r->fail ? r->fail->msg : "", mono_ms()))
         log_key_change(up, req->ui, req->ki);
     const char *uname = up->pool.ups[req->ui].name;
     if (r->failed && !r->delivered) {
         char mk[48];
-        req->fail = r->fail;
-        req->fail.retry_after_s = retry_after_seconds(r->retry_after_ms);
+        if (!req->fail)
+            req->fail = xmalloc(sizeof *req->fail);
+        *req->fail = *r->fail;
+        req->fail->retry_after_s = retry_after_seconds(r->retry_after_ms);
         if (r->deadline)
             set_failure(req, 504, "api_error", "no upstream answered within %ld ms",
                         up->o.request_timeout_ms);
         log_info("req=%s attempt %d on upstream %s key %s failed before the first byte: %s",
-                 req->r.request_id, req->attempts, uname, key_name(req, mk), r->fail.msg);
+                 req->r.request_id, req->attempts, uname, key_name(req, mk), r->fail->msg);
         if (r->outcome != OUT_CLIENT && !r->deadline && req->attempts < up->o.max_attempts)
             try_next(req, false);
         else
@@ -432,7 +467,7 @@ static void try_next(bk_call_t *req, bool deferred_failure)
     int64_t now = mono_ms();
     pool_refusal_t why;
     if (now >= req->deadline_ms) {
-        if (!req->fail.status) /* an attempt's own failure says more */
+        if (!req->fail) /* an attempt's own failure says more */
             set_failure(req, 504, "api_error", "no upstream answered within %ld ms",
                         up->o.request_timeout_ms);
         goto failed;
@@ -519,7 +554,7 @@ bk_call_t *relay_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink)
     up->calls++;
     req->sink = sink;
     req->r = *r;
-    snprintf(req->rid, sizeof req->rid, "%s", r->request_id ? r->request_id : "-");
+    slice_copy_cstr(req->rid, sizeof req->rid, slice_of(r->request_id ? r->request_id : "-"));
     req->r.request_id = req->rid;
     req->relay.events = relay_events;
     req->relay.writable = relay_writable;

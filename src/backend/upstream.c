@@ -155,6 +155,7 @@ void upstream_free(upstream_t *up)
     http_client_free(up->hc);
     xport_curl_env_free(up->curl);
     pool_free(&up->pool);
+    explicit_bzero(up->key_ids, sizeof up->key_ids); /* clients' keys */
     free(up);
 }
 

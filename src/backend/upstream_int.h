@@ -10,10 +10,20 @@
 #include "backend/pool.h"
 #include "backend/upstream.h"
 #include "backend/xport.h"
+#include "base/log.h"
 
 struct http_client;
 typedef struct probe probe_t;
 typedef struct catalog_up catalog_up_t;
+
+#define UPSTREAM_KEY_ID_SLOTS 16
+#define UPSTREAM_KEY_ID_MAXKEY 120 /* longer keys are hashed every time */
+
+typedef struct {
+    size_t len; /* 0: empty */
+    char key[UPSTREAM_KEY_ID_MAXKEY];
+    char id[LOG_KEY_ID_SIZE];
+} key_id_slot_t;
 
 struct upstream {
     backend_t be; /* first: the backend interface */
@@ -43,6 +53,9 @@ struct upstream {
     bool free_scheduled;
     void (*on_idle)(void *ud, upstream_t *up);
     void *on_idle_ud;
+    /* the log ids of the clients' own keys seen last (relay.c), so that a client's key is
+     * not hashed again for every request it sends; wiped when the upstream is freed */
+    key_id_slot_t key_ids[UPSTREAM_KEY_ID_SLOTS];
 };
 
 /** A request, GET or probe of a retired relay ended: when it was the last thing running on it,

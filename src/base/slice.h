@@ -35,4 +35,20 @@ static inline bool slice_starts_with(slice_t a, const char *prefix)
     return a.len >= n && memcmp(a.ptr, prefix, n) == 0;
 }
 
+/** Copies s into out[cap] as a C string, as snprintf's "%.*s" would: up to its first NUL, cut
+ * to cap - 1 bytes (cap > 0). Returns the bytes copied. */
+static inline size_t slice_copy_cstr(char *out, size_t cap, slice_t s)
+{
+    size_t n = s.len;
+    const char *nul = n ? (const char *)memchr(s.ptr, '\0', n) : NULL;
+    if (nul)
+        n = (size_t)(nul - s.ptr);
+    if (n > cap - 1)
+        n = cap - 1;
+    if (n)
+        memcpy(out, s.ptr, n);
+    out[n] = '\0';
+    return n;
+}
+
 #endif

@@ -7,6 +7,7 @@
  * socket will not take everything. Request heads are parsed in place (http_parse.c). */
 #include "http/http.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,8 +149,14 @@ static void req_init(conn_t *c, http_req_t *r)
         x ^= x >> 31;
         x *= 0xbf58476d1ce4e5b9ULL;
         x ^= x >> 27;
-        snprintf(r->id, sizeof r->id, "%016llx%08llx", (unsigned long long)x,
-                 (unsigned long long)(s->id_counter & 0xffffffffULL));
+        /* 16 hex digits of x, then the counter's low 8 (as "%016llx%08llx" would write) */
+        static const char hex[] = "0123456789abcdef";
+        uint64_t lo = s->id_counter;
+        for (int i = 15; i >= 0; i--, x >>= 4)
+            r->id[i] = hex[x & 15];
+        for (int i = 23; i >= 16; i--, lo >>= 4)
+            r->id[i] = hex[lo & 15];
+        r->id[24] = '\0';
     }
     /* absolute-form (RFC 9112 §3.2.2), as sent to proxies: the path is what follows the
      * authority */
@@ -188,7 +195,13 @@ static int take_head(conn_t *c)
         refuse(c, 431, "request head too large");
         return -1;
     }
-    http_req_t *r = xcalloc(1, sizeof *r + hl + 1);
+    /* zeroed but for the header array (1.6 KB): the parse fills its first nhdrs entries, and
+     * nothing reads the rest */
+    http_req_t *r = xmalloc(sizeof *r + hl + 1);
+    memset(r, 0, offsetof(http_req_t, head.hdrs));
+    memset((char *)r + offsetof(http_req_t, head.nhdrs), 0,
+           sizeof *r - offsetof(http_req_t, head.nhdrs));
+    r->raw[hl] = '\0';
     memcpy(r->raw, in_data(c), hl);
     in_take(c, hl);
     int status = http_parse_head(r->raw, hl, &r->head);
@@ -431,6 +444,18 @@ void http_req_on_abort(http_req_t *r, void (*cb)(void *ud), void *ud)
 
 /* ---- responses ---- */
 
+/* Appends v in decimal. */
+static void put_dec(buf_t *o, unsigned long long v)
+{
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_append(o, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 /* The status line and headers. clen < 0: a stream, chunked for HTTP/1.1 clients, ended by
  * closing the connection for HTTP/1.0 ones. Returns 0, or -1 when the head did not fit (or a
  * handler's header was refused): the connection's output is then failed and must not leave. */
@@ -441,12 +466,24 @@ int put_head(http_req_t *r, int status, const char *ctype, long long clen)
     if (buf_failed(&r->extra))
         return -1; /* a head without a header the handler asked for is another answer */
     out_compact(c);
-    buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, reason(status), http_date(c->srv));
-    if (ctype)
-        buf_printf(o, "Content-Type: %s\r\n", ctype);
+    /* appended piece by piece: every answer has a head, and printf costs more than this */
+    buf_puts(o, "HTTP/1.1 ");
+    put_dec(o, (unsigned long long)(status < 0 ? 0 : status));
+    buf_puts(o, " ");
+    buf_puts(o, reason(status));
+    buf_puts(o, "\r\nDate: ");
+    buf_puts(o, http_date(c->srv));
+    if (ctype) {
+        buf_puts(o, "\r\nContent-Type: ");
+        buf_puts(o, ctype);
+    }
+    buf_puts(o, "\r\n");
     if (clen >= 0) {
-        if (status != 204)
-            buf_printf(o, "Content-Length: %lld\r\n", clen);
+        if (status != 204) {
+            buf_puts(o, "Content-Length: ");
+            put_dec(o, (unsigned long long)clen);
+            buf_puts(o, "\r\n");
+        }
     } else if (r->head.minor == 1) {
         buf_puts(o, "Transfer-Encoding: chunked\r\n");
         r->chunked = true;
@@ -455,7 +492,9 @@ int put_head(http_req_t *r, int status, const char *ctype, long long clen)
     }
     if (c->srv->draining)
         c->closing = true; /* the server is stopping: this is the connection's last answer */
-    buf_printf(o, "x-request-id: %s\r\n", r->id);
+    buf_puts(o, "x-request-id: ");
+    buf_puts(o, r->id);
+    buf_puts(o, "\r\n");
     if (r->extra.len)
         buf_append(o, r->extra.data, r->extra.len);
     if (c->closing)

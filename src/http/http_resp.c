@@ -8,8 +8,15 @@
 
 void http_resp_header(http_req_t *r, const char *name, const char *value)
 {
-    /* a CR or LF in a value would split the response: cut it there */
-    buf_printf(&r->extra, "%s: %.*s\r\n", name, (int)strcspn(value, "\r\n"), value);
+    /* a CR or LF in a value would split the response: cut it there. Reserved first, so the
+     * header goes in whole or not at all (then the buffer is failed, and the head refused). */
+    size_t n = strlen(name), v = strcspn(value, "\r\n");
+    if (buf_reserve(&r->extra, n + v + 4))
+        return;
+    buf_append(&r->extra, name, n);
+    buf_append(&r->extra, ": ", 2);
+    buf_append(&r->extra, value, v);
+    buf_append(&r->extra, "\r\n", 2);
 }
 
 /* Queues a whole response and ends the request; a response that does not fit whole drops

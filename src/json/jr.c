@@ -243,14 +243,37 @@ static int decode_string(parser_t *p, size_t start, jr_val_t v)
     return 0;
 }
 
+/* The first byte of s[pos..len) that special() flags, or len: eight bytes at a time where
+ * the byte order allows. In each word a byte is flagged when it is a quote or a backslash
+ * (zero after the xor), below 0x20, or 0x80 and up; the subtractions' borrows can only flag
+ * bytes after a flagged one, so the lowest flag is exact. */
+static size_t scan_plain(const unsigned char *s, size_t pos, size_t len)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (len - pos >= 8) {
+        uint64_t w;
+        memcpy(&w, s + pos, 8);
+        uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+        uint64_t t = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w;
+        t &= highs;
+        if (t)
+            return pos + ((size_t)__builtin_ctzll(t) >> 3);
+        pos += 8;
+    }
+#endif
+    while (pos < len && !special(s[pos]))
+        pos++;
+    return pos;
+}
+
 /* p->pos is at the opening quote. */
 static jr_val_t parse_string(parser_t *p)
 {
     const unsigned char *s = p->s;
     size_t start = ++p->pos;
     for (;;) {
-        while (p->pos < p->len && !special(s[p->pos]))
-            p->pos++;
+        p->pos = scan_plain(s, p->pos, p->len);
         if (p->pos >= p->len) {
             p->err = "unterminated string";
             return -1;
@@ -480,7 +503,10 @@ jr_val_t jr_get(const jr_doc_t *d, jr_val_t obj, const char *key)
     uint32_t end = d->n[obj].end;
     for (uint32_t k = (uint32_t)obj + 1; k < end; k = d->n[k + 1].end) {
         const jr_node_t *kn = &d->n[k];
-        if (kn->len == klen && memcmp((kn->decoded ? d->dec : d->src) + kn->off, key, klen) == 0)
+        if (kn->len != klen)
+            continue;
+        const char *ks = (kn->decoded ? d->dec : d->src) + kn->off;
+        if (klen == 0 || (ks[0] == key[0] && memcmp(ks, key, klen) == 0))
             found = (jr_val_t)k + 1;
     }
     return found;

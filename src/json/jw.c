@@ -118,9 +118,18 @@ int jw_cstr_or_null(buf_t *b, const char *s)
 
 int jw_int(buf_t *b, int64_t v)
 {
+    /* digits from the right; an answer writes several counts, and printf costs more than
+     * all of this */
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    return buf_append(b, tmp, (size_t)n);
+    char *p = tmp + sizeof tmp;
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + m % 10);
+        m /= 10;
+    } while (m);
+    if (v < 0)
+        *--p = '-';
+    return buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 int jw_double(buf_t *b, double v)

@@ -239,6 +239,42 @@ static void jw_str_escapes_controls_and_invalid_utf8(void **state)
     buf_free(&b);
 }
 
+static void jw_int_writes_every_int64(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t v;
+        const char *want;
+    } cases[] = {{0, "0"},
+                 {7, "7"},
+                 {-7, "-7"},
+                 {1234567890123, "1234567890123"},
+                 {INT64_MAX, "9223372036854775807"},
+                 {INT64_MIN, "-9223372036854775808"}};
+    buf_t b;
+    buf_init(&b, 1024);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf_reset(&b);
+        assert_int_equal(jw_int(&b, cases[i].v), 0);
+        assert_string_equal(b.data, cases[i].want);
+    }
+    buf_free(&b);
+}
+
+static void slice_copy_cstr_cuts_like_printf(void **state)
+{
+    (void)state;
+    char out[6];
+    assert_int_equal(slice_copy_cstr(out, sizeof out, SLICE_LIT("abc")), 3);
+    assert_string_equal(out, "abc");
+    assert_int_equal(slice_copy_cstr(out, sizeof out, SLICE_LIT("abcdefgh")), 5);
+    assert_string_equal(out, "abcde");
+    assert_int_equal(slice_copy_cstr(out, sizeof out, SLICE_LIT("ab\0cd")), 2);
+    assert_string_equal(out, "ab");
+    assert_int_equal(slice_copy_cstr(out, sizeof out, (slice_t){NULL, 0}), 0);
+    assert_string_equal(out, "");
+}
+
 static void error_envelope_has_all_four_fields(void **state)
 {
     (void)state;
@@ -265,6 +301,8 @@ int main(void)
         cmocka_unit_test(key_id_is_a_sha256_prefix_and_shows_no_character),
         cmocka_unit_test(a_log_line_is_one_line_whatever_its_arguments),
         cmocka_unit_test(jw_str_escapes_controls_and_invalid_utf8),
+        cmocka_unit_test(jw_int_writes_every_int64),
+        cmocka_unit_test(slice_copy_cstr_cuts_like_printf),
         cmocka_unit_test(error_envelope_has_all_four_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
