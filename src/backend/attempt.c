@@ -311,7 +311,7 @@ static void on_done(void *ud, xr_t res, const char *why)
     attempt_t *a = ud;
     if (a->s.mode == ATT_RAW) {
         /* an answer over its bound is a failed transfer, never a cut body handed on as whole */
-        finish(a, a->failed ? a->f.msg : res == XR_OK ? NULL : why);
+        finish(a, a->failed ? a->f->msg : res == XR_OK ? NULL : why);
         return;
     }
     if (a->stopped || a->failed) {

@@ -125,8 +125,8 @@ static void on_fetch_done(void *owner, const att_result_t *r)
     int64_t now = mono_ms();
     char why[256] = "";
     models_list_t fresh = {0};
-    if (r->failed)
-        snprintf(why, sizeof why, "%.200s", r->fail.msg); /* the answer broke the size bound */
+    if (r->failed && r->fail)
+        snprintf(why, sizeof why, "%.200s", r->fail->msg); /* the answer broke the size bound */
     else if (r->why)
         snprintf(why, sizeof why, "no answer: %s", r->why);
     else if (r->status < 200 || r->status >= 300)
