@@ -11,6 +11,7 @@
 #include "api/meter.h"
 #include "api/server_int.h"
 #include "backend/backend.h"
+#include "backend/splice.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -40,6 +41,7 @@ typedef struct chat {
     bool include_usage;
     bool has_stream_options;
     int64_t max_tokens;   /* 0: not given */
+    char *spliced;        /* the upstream body, when a large one was spliced on the worker */
     meter_t meter;        /* a metered key's money (meter.on) */
     bool limited;         /* admitted by the key's limits: end it in chat_free */
     int64_t limit_tokens; /* the tokens it was admitted for */
@@ -124,6 +126,7 @@ static void chat_free(chat_t *c)
     api_enc_free(&c->enc);
     buf_free(&c->out);
     buf_free(&c->raw);
+    free(c->spliced);
     free(c);
 }
 
@@ -383,6 +386,11 @@ static void parse_run(work_t *w)
         c->include_usage = f.include_usage;
         c->has_stream_options = f.has_stream_options;
         c->max_tokens = f.max_tokens;
+        /* A stream whose own stream_options lacks include_usage is re-encoded to ask for
+         * usage (splice.h): for a large body that is done here, on the worker, not the loop. */
+        if (raw.len >= PARSE_OFF_LOOP_BYTES && c->stream && c->has_stream_options &&
+            !c->include_usage)
+            (void)bk_splice_body(raw, true, true, false, &c->spliced);
     }
     if (doc == &own)
         jr_free(&own);
@@ -407,6 +415,7 @@ static void parse_done(work_t *w)
         if (c->req)
             http_req_on_abort(c->req, NULL, NULL);
         buf_free(&c->raw);
+        free(c->spliced);
         free(c);
         return;
     }
@@ -593,6 +602,7 @@ static void chat_start(chat_t *c)
         .raw_body = buf_slice(&c->raw),
         .has_stream_options = c->has_stream_options,
         .include_usage = c->include_usage,
+        .post_body = c->spliced ? slice_of(c->spliced) : (slice_t){NULL, 0},
         .client_keys = c->auth.byot,
         .nclient_keys = c->auth.nbyot,
     };

@@ -24,6 +24,8 @@ typedef struct {
                                 re-encoding, parsed again only off the hot path (token counting) */
     bool has_stream_options; /* the body has a stream_options member (null too) */
     bool include_usage;      /* and its include_usage is true */
+    slice_t post_body;       /* ptr set: the body an upstream gets, already spliced (see
+                                splice.h) by the caller, off the loop for a large body */
     /* Keys the client brought ("bring your own token"): used instead of server keys. */
     const char *const *client_keys;
     int nclient_keys;

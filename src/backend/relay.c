@@ -564,10 +564,11 @@ bk_call_t *relay_start(backend_t *be, const bk_request_t *r, bk_sink_t *sink)
     buf_init(&req->said_reasoning, BK_COUNT_MAX_BYTES + 1);
     buf_init(&req->said_content, BK_COUNT_MAX_BYTES + 1);
     buf_init(&req->said_tools, BK_COUNT_MAX_BYTES + 1);
-    /* Streams always ask for usage so accounting is exact; the encoder shows it to the client
-     * only if the client asked. Otherwise the client's bytes go upstream untouched. */
-    req->body =
-        bk_splice_body(r->raw_body, r->stream, r->has_stream_options, r->include_usage, &req->post);
+    /* Streams always ask for usage so accounting is exact (and DeepSeek's last chunk carries
+     * it for every client). Otherwise the client's bytes go upstream untouched. */
+    req->body = r->post_body.ptr ? r->post_body
+                                 : bk_splice_body(r->raw_body, r->stream, r->has_stream_options,
+                                                  r->include_usage, &req->post);
     try_next(req, true);
     return req;
 }

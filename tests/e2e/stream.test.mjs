@@ -133,6 +133,21 @@ test('many chunks stream intact (1000 deltas)', T, async () => {
   assert.equal(a.finish, 'stop');
 });
 
+test('a large body (over 64 KiB) whose stream_options lacks include_usage: spliced on the worker, the same bytes upstream', T, async () => {
+  const big = 'x'.repeat(100 * 1024);
+  const res = await st.fetch('/chat/completions', {
+    json: {
+      model: 'deepseek-chat', messages: userMsg(big), stream: true,
+      stream_options: { include_usage: false, extra_option: 'kept' }, fake: { chunks: 3 },
+    },
+  });
+  assert.equal(res.status, 200);
+  assert.ok((await res.text()).endsWith('data: [DONE]\n\n'));
+  const s = await st.fakeStats();
+  assert.deepEqual(s.last_request.stream_options, { include_usage: true, extra_option: 'kept' });
+  assert.equal(s.last_request.messages[0].content, big);
+});
+
 test('include_usage false: upstream still asked, other stream_options kept, usage on the last chunk only', T, async () => {
   const res = await st.fetch('/chat/completions', {
     json: {
