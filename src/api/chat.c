@@ -35,8 +35,7 @@ typedef struct chat {
     char rid[65];
     char client[NET_ADDR_STRLEN];
     struct timespec t0;
-    char served_by[160];          /* "upstream=NAME key=ID", once the backend says */
-    char up_name[64], up_key[16]; /* the same, for the ledger */
+    char up_name[64], up_key[16]; /* who served it, once the backend says (log, ledger) */
     bool stream;
     bool include_usage;
     bool has_stream_options;
@@ -74,10 +73,13 @@ static void chat_log(chat_t *c, const char *outcome)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     double dur_ms = (double)(now.tv_sec - c->t0.tv_sec) * 1e3 + (now.tv_nsec - c->t0.tv_nsec) / 1e6;
+    char served[160] = "upstream=-";
+    if (c->up_name[0])
+        snprintf(served, sizeof served, "upstream=%s key=%s", c->up_name,
+                 c->up_key[0] ? c->up_key : "-");
     log_info("req=%s POST %s model=%s stream=%d status=%d %s upstream_ttfb_ms=%.1f dur_ms=%.1f "
              "client=%s %s %s",
-             c->rid, c->route, c->model, c->stream, c->status,
-             c->served_by[0] ? c->served_by : "upstream=-",
+             c->rid, c->route, c->model, c->stream, c->status, served,
              c->ttfb_us >= 0 ? c->ttfb_us / 1000.0 : -1.0, dur_ms, c->client, usage, outcome);
 }
 
@@ -300,9 +302,9 @@ static void on_drained(void *arg)
 static void sink_served_by(bk_sink_t *s, const char *where, const char *key_id)
 {
     chat_t *c = (chat_t *)s;
-    snprintf(c->served_by, sizeof c->served_by, "upstream=%s key=%s", where, key_id ? key_id : "-");
-    snprintf(c->up_name, sizeof c->up_name, "%s", where);
-    snprintf(c->up_key, sizeof c->up_key, "%s", key_id ? key_id : "");
+    /* kept apart (ledger) and joined only when a line is logged */
+    slice_copy_cstr(c->up_name, sizeof c->up_name, slice_of(where));
+    slice_copy_cstr(c->up_key, sizeof c->up_key, slice_of(key_id ? key_id : ""));
 }
 
 static bool sink_writable(bk_sink_t *s)
@@ -443,7 +445,7 @@ void api_handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const char
     }
     c->srv = s;
     c->req = r;
-    snprintf(c->route, sizeof c->route, "%s", route);
+    slice_copy_cstr(c->route, sizeof c->route, slice_of(route));
     http_req_take_body(r, &c->raw);
     c->parse.kind = kind;
     c->parse.w.run = parse_run;
@@ -482,7 +484,7 @@ static void chat_begin(chat_t *c)
     c->sink.end = sink_end;
     c->sink.writable = sink_writable;
     c->sink.served_by = sink_served_by;
-    snprintf(c->rid, sizeof c->rid, "%s", http_req_id(r));
+    slice_copy_cstr(c->rid, sizeof c->rid, slice_of(http_req_id(r)));
     api_client_addr_str(s->access, r, c->client, sizeof c->client);
     /* durations count from the request's arrival, as upstream_ttfb_ms does */
     clock_gettime(CLOCK_MONOTONIC, &c->t0);

@@ -64,26 +64,28 @@ int api_enc_usage(const bk_usage_t *u, buf_t *out)
 #undef FIELD
     if (u->has & BK_USAGE_CACHED) {
         rc |= buf_puts(out, sep);
-        rc |= buf_printf(out, "\"prompt_tokens_details\":{\"cached_tokens\":%lld}",
-                         (long long)u->cached_tokens);
+        rc |= buf_puts(out, "\"prompt_tokens_details\":{\"cached_tokens\":");
+        rc |= jw_int(out, u->cached_tokens);
+        rc |= buf_puts(out, "}");
         sep = ",";
     }
     if (u->has & BK_USAGE_REASONING) {
         rc |= buf_puts(out, sep);
-        rc |= buf_printf(out, "\"completion_tokens_details\":{\"reasoning_tokens\":%lld}",
-                         (long long)u->reasoning_tokens);
+        rc |= buf_puts(out, "\"completion_tokens_details\":{\"reasoning_tokens\":");
+        rc |= jw_int(out, u->reasoning_tokens);
+        rc |= buf_puts(out, "}");
         sep = ",";
     }
     if (u->has & BK_USAGE_CACHE_HIT) {
         rc |= buf_puts(out, sep);
-        rc |= buf_printf(out, "\"prompt_cache_hit_tokens\":%lld",
-                         (long long)u->prompt_cache_hit_tokens);
+        rc |= buf_puts(out, "\"prompt_cache_hit_tokens\":");
+        rc |= jw_int(out, u->prompt_cache_hit_tokens);
         sep = ",";
     }
     if (u->has & BK_USAGE_CACHE_MISS) {
         rc |= buf_puts(out, sep);
-        rc |= buf_printf(out, "\"prompt_cache_miss_tokens\":%lld",
-                         (long long)u->prompt_cache_miss_tokens);
+        rc |= buf_puts(out, "\"prompt_cache_miss_tokens\":");
+        rc |= jw_int(out, u->prompt_cache_miss_tokens);
     }
     rc |= buf_puts(out, "}");
     return rc ? -1 : 0;
@@ -154,8 +156,11 @@ static int enc_head(const api_enc_t *e, buf_t *out, const char *object)
 {
     int rc = buf_puts(out, "{\"id\":");
     rc |= jw_slice(out, buf_slice(&e->id));
-    rc |= buf_printf(out, ",\"object\":\"%s\",\"created\":%lld,\"model\":", object,
-                     (long long)e->created);
+    rc |= buf_puts(out, ",\"object\":\"");
+    rc |= buf_puts(out, object);
+    rc |= buf_puts(out, "\",\"created\":");
+    rc |= jw_int(out, e->created);
+    rc |= buf_puts(out, ",\"model\":");
     rc |= jw_slice(out, buf_slice(&e->model));
     return rc;
 }
@@ -247,7 +252,9 @@ static int stream_chunk(api_enc_t *e, const bk_event_t *ev, int n, buf_t *out)
         rc |= finish ? jw_slice(out, finish->text) : buf_puts(out, "null");
         rc |= buf_puts(out, "}");
     } else if (has_choice) {
-        rc |= buf_printf(out, "{\"index\":%d,\"delta\":{", choice);
+        rc |= buf_puts(out, "{\"index\":");
+        rc |= jw_int(out, choice);
+        rc |= buf_puts(out, ",\"delta\":{");
         /* DeepSeek's delta shapes: a thinking answer names both texts in every delta that
          * carries either ({"content":null,"reasoning_content":"We"}, then
          * {"content":"x","reasoning_content":null}) and opens with {"role":"assistant",
@@ -477,7 +484,9 @@ int api_enc_finish(api_enc_t *e, buf_t *out)
             if (!t->used)
                 continue;
             rc |= buf_puts(out, k++ ? "," : ",\"tool_calls\":[");
-            rc |= buf_printf(out, "{\"index\":%d,\"id\":", i);
+            rc |= buf_puts(out, "{\"index\":");
+            rc |= jw_int(out, i);
+            rc |= buf_puts(out, ",\"id\":");
             rc |= jw_slice(out, buf_slice(&t->id));
             rc |= buf_puts(out, ",\"type\":\"function\",\"function\":{\"name\":");
             rc |= jw_slice(out, buf_slice(&t->name));
