@@ -71,6 +71,18 @@ static sqlite3_stmt *prep(store_t *s, const char *sql)
     return st;
 }
 
+/* Runs a statement whose one parameter ?1 is an id; returns sqlite3_step's result. */
+static int step_id(store_t *s, const char *sql, int64_t id)
+{
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_int64(st, 1, id);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return r;
+}
+
 static void rollback(store_t *s)
 {
     if (!sqlite3_get_autocommit(s->db))
@@ -519,17 +531,8 @@ store_rc_t store_settle(store_t *s, int64_t hold_id, const store_row_t *row, cha
     /* the granted part is spent first (DeepSeek's rule), then the topped-up part */
     gw_nano_t from_granted = granted <= 0 ? 0 : row->cost < granted ? row->cost : granted;
     gw_nano_t from_topped = row->cost - from_granted;
-    if (rc == STORE_OK) {
-        st = prep(s, "DELETE FROM holds WHERE id = ?1");
-        r = SQLITE_ERROR;
-        if (st) {
-            sqlite3_bind_int64(st, 1, hold_id);
-            r = sqlite3_step(st);
-            sqlite3_finalize(st);
-        }
-        if (r != SQLITE_DONE)
-            rc = db_fail(s, err, errlen, "releasing the hold");
-    }
+    if (rc == STORE_OK && step_id(s, "DELETE FROM holds WHERE id = ?1", hold_id) != SQLITE_DONE)
+        rc = db_fail(s, err, errlen, "releasing the hold");
     if (rc == STORE_OK) {
         st = prep(s, "UPDATE keys SET held = held - ?2, granted = granted - ?3, "
                      "topped_up = topped_up - ?4 WHERE key_id = ?1");
@@ -616,29 +619,17 @@ store_rc_t store_release(store_t *s, int64_t hold_id, char *err, size_t errlen)
     if (exec(s, "BEGIN IMMEDIATE", err, errlen))
         return STORE_ERR;
     store_rc_t rc = STORE_OK;
-    sqlite3_stmt *st = prep(s, "UPDATE keys SET held = held - (SELECT amount FROM holds WHERE "
-                               "id = ?1) WHERE key_id = (SELECT key_id FROM holds WHERE id = ?1)");
-    int r = SQLITE_ERROR;
-    if (st) {
-        sqlite3_bind_int64(st, 1, hold_id);
-        r = sqlite3_step(st);
-        sqlite3_finalize(st);
-    }
+    int r = step_id(s,
+                    "UPDATE keys SET held = held - (SELECT amount FROM holds WHERE id = ?1) "
+                    "WHERE key_id = (SELECT key_id FROM holds WHERE id = ?1)",
+                    hold_id);
     if (r != SQLITE_DONE) {
         rc = db_fail(s, err, errlen, "releasing the hold");
     } else if (sqlite3_changes(s->db) != 1) {
         snprintf(err, errlen, "hold %lld is not open", (long long)hold_id);
         rc = STORE_NOT_FOUND;
-    } else {
-        st = prep(s, "DELETE FROM holds WHERE id = ?1");
-        r = SQLITE_ERROR;
-        if (st) {
-            sqlite3_bind_int64(st, 1, hold_id);
-            r = sqlite3_step(st);
-            sqlite3_finalize(st);
-        }
-        if (r != SQLITE_DONE)
-            rc = db_fail(s, err, errlen, "releasing the hold");
+    } else if (step_id(s, "DELETE FROM holds WHERE id = ?1", hold_id) != SQLITE_DONE) {
+        rc = db_fail(s, err, errlen, "releasing the hold");
     }
     if (rc != STORE_OK) {
         rollback(s);
