@@ -123,7 +123,7 @@ static void settle(meter_t *m, accounts_t *a, store_row_t *row, const gw_units_t
     }
     row->hit = u->hit;
     row->miss = u->miss;
-    row->output = u->output;
+    row->output = u->output; /* reasoning included; row->reasoning says how much of it */
     row->cost = c.total;
     row->estimated = estimated;
     accounts_settle(a, m->hold_id, row);
@@ -196,6 +196,8 @@ void meter_end(meter_t *m, accounts_t *a, struct workers *workers, const meter_e
     store_row_t row = row_of(m, e);
     if (e->usage) {
         gw_units_t u = units_of(e->usage);
+        if (e->usage->has & BK_USAGE_REASONING)
+            row.reasoning = e->usage->reasoning_tokens;
         settle(m, a, &row, &u, false);
     } else if (!m->delivered) {
         accounts_release(a, m->hold_id); /* nothing reached the client: nothing is billed */

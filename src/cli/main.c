@@ -20,7 +20,8 @@ const char cli_usage[] =
     "  seekd tokenize [--tokenizer FILE|--family NAME] [--chat] [--template T] [--special]\n"
     "                 [--bos] [--count] [--jsonl] [TEXT|-]\n"
     "  seekd keys create|list|show|topup|grant|disable|enable|delete ... [--db URL]\n"
-    "  seekd ledger verify [--db URL]\n"
+    "  seekd ledger verify|export [--format csv|json] [--since DATE] [--key K] [--db URL]\n"
+    "  seekd usage [--key K] [--since DATE] [--by model|day|key] [--json] [--db URL]\n"
     "  seekd --help | --version\n"
     "\n"
     "serve   Serve the DeepSeek API (POST /chat/completions, /beta/chat/completions,\n"
@@ -51,9 +52,8 @@ const char cli_usage[] =
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(
-            stderr,
-            "seekd: which command? (serve, check, tokenize, keys, ledger)\nsee 'seekd --help'\n");
+        fprintf(stderr, "seekd: which command? (serve, check, tokenize, keys, ledger, usage)\nsee "
+                        "'seekd --help'\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -75,6 +75,8 @@ int main(int argc, char **argv)
         return cli_keys_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "ledger"))
         return cli_ledger_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "usage"))
+        return cli_usage_main(argc - 1, argv + 1);
     fprintf(stderr, "seekd: unknown command '%s'\nsee 'seekd --help'\n", cmd);
     return 2;
 }

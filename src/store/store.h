@@ -123,6 +123,25 @@ typedef struct {
 store_rc_t store_open_holds(store_t *s, int (*fn)(void *ud, const store_open_hold_t *h), void *ud,
                             char *err, size_t errlen);
 
+/** A ledger row as read back. */
+typedef struct {
+    int64_t id, at;
+    char key_id[STORE_KEY_ID_LEN + 1];
+    char currency[8];
+    char request_id[80], model[128], backend[32], upstream[64], upstream_key_id[16], status[32];
+    int64_t hit, miss, output, reasoning;
+    int tier; /* gw_tier_t */
+    gw_nano_t cost;
+    int64_t ttft_ms, duration_ms;
+    bool estimated;
+} store_ledger_row_t;
+
+/** Calls fn for every ledger row from `since` (unix seconds) on, of one key (NULL: all), in
+ * the order they were written. fn returns nonzero to stop. */
+store_rc_t store_ledger_each(store_t *s, const char *key_id, int64_t since,
+                             int (*fn)(void *ud, const store_ledger_row_t *r), void *ud, char *err,
+                             size_t errlen);
+
 /** Releases a hold without charging (after a crash nothing is known of what it delivered,
  * or the request never reached a backend). STORE_NOT_FOUND when it is not open. */
 store_rc_t store_release(store_t *s, int64_t hold_id, char *err, size_t errlen);

@@ -43,6 +43,10 @@ static const char *const migrations[] = {
     "  from_granted INTEGER NOT NULL, from_topped_up INTEGER NOT NULL,"
     "  ttft_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL, estimated INTEGER NOT NULL);"
     "CREATE INDEX ledger_key ON ledger (key_id, at);",
+    /* 2: each ledger row says its currency (a key may be deleted, its rows stay) */
+    "ALTER TABLE ledger ADD COLUMN currency TEXT NOT NULL DEFAULT '';"
+    "UPDATE ledger SET currency = COALESCE((SELECT currency FROM keys k WHERE k.key_id = "
+    "ledger.key_id), '');",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -507,9 +511,9 @@ store_rc_t store_settle(store_t *s, int64_t hold_id, const store_row_t *row, cha
     if (exec(s, "BEGIN IMMEDIATE", err, errlen))
         return STORE_ERR;
     store_rc_t rc = STORE_OK;
-    sqlite3_stmt *st = prep(s, "SELECT h.key_id, h.amount, k.granted FROM holds h JOIN keys k "
-                               "ON k.key_id = h.key_id WHERE h.id = ?1");
-    char key_id[STORE_KEY_ID_LEN + 1] = "";
+    sqlite3_stmt *st = prep(s, "SELECT h.key_id, h.amount, k.granted, k.currency FROM holds h "
+                               "JOIN keys k ON k.key_id = h.key_id WHERE h.id = ?1");
+    char key_id[STORE_KEY_ID_LEN + 1] = "", currency[8] = "";
     gw_nano_t amount = 0, granted = 0;
     int r = SQLITE_ERROR;
     if (st) {
@@ -519,6 +523,7 @@ store_rc_t store_settle(store_t *s, int64_t hold_id, const store_row_t *row, cha
             text_col(st, 0, key_id, sizeof key_id);
             amount = sqlite3_column_int64(st, 1);
             granted = sqlite3_column_int64(st, 2);
+            text_col(st, 3, currency, sizeof currency);
         }
         sqlite3_finalize(st);
     }
@@ -551,9 +556,9 @@ store_rc_t store_settle(store_t *s, int64_t hold_id, const store_row_t *row, cha
     if (rc == STORE_OK) {
         st = prep(s, "INSERT INTO ledger (at, key_id, request_id, model, backend, upstream, "
                      "upstream_key_id, status, hit, miss, output, reasoning, tier, cost, "
-                     "from_granted, from_topped_up, ttft_ms, duration_ms, estimated) VALUES "
-                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-                     "?17, ?18, ?19)");
+                     "from_granted, from_topped_up, ttft_ms, duration_ms, estimated, currency) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+                     "?16, ?17, ?18, ?19, ?20)");
         r = SQLITE_ERROR;
         if (st) {
             sqlite3_bind_int64(st, 1, row->at);
@@ -575,6 +580,7 @@ store_rc_t store_settle(store_t *s, int64_t hold_id, const store_row_t *row, cha
             sqlite3_bind_int64(st, 17, row->ttft_ms);
             sqlite3_bind_int64(st, 18, row->duration_ms);
             sqlite3_bind_int(st, 19, row->estimated);
+            sqlite3_bind_text(st, 20, currency, -1, SQLITE_STATIC);
             r = sqlite3_step(st);
             sqlite3_finalize(st);
         }
@@ -612,6 +618,53 @@ store_rc_t store_open_holds(store_t *s, int (*fn)(void *ud, const store_open_hol
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK
                                                  : db_fail(s, err, errlen, "listing holds");
+}
+
+store_rc_t store_ledger_each(store_t *s, const char *key_id, int64_t since,
+                             int (*fn)(void *ud, const store_ledger_row_t *r), void *ud, char *err,
+                             size_t errlen)
+{
+    sqlite3_stmt *st =
+        prep(s, "SELECT id, at, key_id, currency, request_id, model, backend, upstream, "
+                "upstream_key_id, status, hit, miss, output, reasoning, tier, cost, ttft_ms, "
+                "duration_ms, estimated FROM ledger WHERE at >= ?1 AND (?2 IS NULL OR key_id = ?2) "
+                "ORDER BY id");
+    if (!st)
+        return db_fail(s, err, errlen, "reading the ledger");
+    sqlite3_bind_int64(st, 1, since);
+    if (key_id)
+        sqlite3_bind_text(st, 2, key_id, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    int rc;
+    store_ledger_row_t r;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&r, 0, sizeof r);
+        r.id = sqlite3_column_int64(st, 0);
+        r.at = sqlite3_column_int64(st, 1);
+        text_col(st, 2, r.key_id, sizeof r.key_id);
+        text_col(st, 3, r.currency, sizeof r.currency);
+        text_col(st, 4, r.request_id, sizeof r.request_id);
+        text_col(st, 5, r.model, sizeof r.model);
+        text_col(st, 6, r.backend, sizeof r.backend);
+        text_col(st, 7, r.upstream, sizeof r.upstream);
+        text_col(st, 8, r.upstream_key_id, sizeof r.upstream_key_id);
+        text_col(st, 9, r.status, sizeof r.status);
+        r.hit = sqlite3_column_int64(st, 10);
+        r.miss = sqlite3_column_int64(st, 11);
+        r.output = sqlite3_column_int64(st, 12);
+        r.reasoning = sqlite3_column_int64(st, 13);
+        r.tier = sqlite3_column_int(st, 14);
+        r.cost = sqlite3_column_int64(st, 15);
+        r.ttft_ms = sqlite3_column_int64(st, 16);
+        r.duration_ms = sqlite3_column_int64(st, 17);
+        r.estimated = sqlite3_column_int(st, 18) != 0;
+        if (fn(ud, &r))
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK
+                                                 : db_fail(s, err, errlen, "reading the ledger");
 }
 
 store_rc_t store_release(store_t *s, int64_t hold_id, char *err, size_t errlen)

@@ -15,7 +15,9 @@ const T = { timeout: 60000 };
 const MODEL = 'deepseek-chat'; // the fake's model; priced below with a fixed tier
 // Per 1M tokens, no off-peak discount, so the expected cost does not depend on the hour.
 const PRICE = { hit: 100000000n, miss: 1000000000n, output: 2000000000n }; // 0.1, 1, 2 USD in nano
-const CONFIG = `price = ${MODEL} USD hit=0.1 miss=1 output=2 offpeak=none\nclient_key = sk-unmetered-000000000001\n`;
+// A priced model whose name a spreadsheet would run as a formula (names come from clients).
+const FORMULA = '=1+1,"x"';
+const CONFIG = `price = ${MODEL} USD hit=0.1 miss=1 output=2 offpeak=none\nprice = ${FORMULA} USD hit=0.1 miss=1 output=2 offpeak=none\nclient_key = sk-unmetered-000000000001\n`;
 
 // DeepSeek's 402, as seekd must send it.
 const NO_BALANCE = '{"error":{"message":"Insufficient Balance","type":"unknown_error","param":null,"code":"invalid_request_error"}}';
@@ -228,6 +230,42 @@ describe('metered keys', () => {
     assert.match((await second.json()).error.message, /allows 1 requests at once/);
     await (await slow).text();
     assert.equal((await req(fay)).status, 200);
+  });
+
+  test('ledger export and usage: every row, the sum of alice\'s rows is what her balance lost', T, async () => {
+    await client(alice).chat.completions.create({ model: FORMULA, messages: userMsg('csv') });
+    let k;
+    for (let i = 0; i < 50; i++) {
+      k = await show('alice');
+      if (k.held === '0.000000000') break;
+      await sleep(20);
+    }
+    const ex = await runSeekd(['ledger', 'export', '--format', 'json', '--key', 'alice', '--db', db]);
+    assert.equal(ex.code, 0, ex.stderr);
+    const rows = JSON.parse(ex.stdout);
+    assert.equal(rows.length, 4, 'billed: the request, the stream, the disconnect, the formula model');
+    for (const r of rows) {
+      assert.equal(r.key_id, k.key_id);
+      assert.equal(r.currency, 'USD');
+      assert.match(r.cost, /^\d+\.\d{9}$/);
+    }
+    const spent = rows.reduce((a, r) => a + nano(r.cost), 0n);
+    assert.equal(nano('5.001') - nano(k.balance), spent, 'the rows add up to what the balance lost');
+    assert.equal(rows.filter((r) => r.estimated).length, 1, 'the mid-stream disconnect');
+    assert.ok(rows.every((r) => ['ok', 'client_gone'].includes(r.status)));
+
+    const csv = await runSeekd(['ledger', 'export', '--key', k.key_id, '--db', db]);
+    const lines = csv.stdout.trimEnd().split('\n');
+    assert.equal(lines[0], 'id,at,key_id,currency,request_id,model,backend,upstream,upstream_key_id,status,cache_hit_tokens,cache_miss_tokens,output_tokens,reasoning_tokens,tier,cost,ttft_ms,duration_ms,estimated');
+    assert.equal(lines.length, rows.length + 1);
+    assert.ok(lines.at(-1).includes(',"\'=1+1,""x""",upstream,'), `the formula is inert and quoted: ${lines.at(-1)}`);
+
+    const u = await runSeekd(['usage', '--key', 'alice', '--by', 'model', '--json', '--db', db]);
+    assert.equal(u.code, 0, u.stderr);
+    const totals = JSON.parse(u.stdout);
+    assert.deepEqual(totals.map((t) => t.model), [FORMULA, MODEL].sort());
+    assert.equal(totals.reduce((a, t) => a + t.requests, 0), rows.length);
+    assert.equal(totals.reduce((a, t) => a + nano(t.cost), 0n), spent);
   });
 
   test('the ledger verifies after all of the above', T, async () => {

@@ -82,16 +82,26 @@ static store_key_t get_key(store_t *s, const char *id)
 
 #define UNITS(x) ((gw_nano_t)((x)*1000000000LL))
 
+static int read_cny_row(void *ud, const store_ledger_row_t *r)
+{
+    (*(int *)ud)++;
+    assert_string_equal(r->key_id, "0123456789ab");
+    assert_string_equal(r->currency, "CNY");
+    assert_int_equal(r->cost, 10);
+    assert_int_equal(r->miss, 2);
+    return 0;
+}
+
 static void schema_is_created_and_a_newer_one_is_refused(void **state)
 {
     tmpdb_t *t = *state;
     char url[160];
     snprintf(url, sizeof url, "sqlite:%s", t->path);
     store_t *s = open_ok(url);
-    assert_int_equal(store_schema_version(s), 1);
+    assert_int_equal(store_schema_version(s), 2);
     store_close(s);
     s = open_ok(t->path); /* a bare path is the same store */
-    assert_int_equal(store_schema_version(s), 1);
+    assert_int_equal(store_schema_version(s), 2);
     store_close(s);
 
     sqlite3 *db;
@@ -101,7 +111,7 @@ static void schema_is_created_and_a_newer_one_is_refused(void **state)
     char err[256];
     assert_null(store_open(t->path, err, sizeof err));
     char want[256];
-    snprintf(want, sizeof want, "%s: the database has schema version 99; this seekd knows up to 1",
+    snprintf(want, sizeof want, "%s: the database has schema version 99; this seekd knows up to 2",
              t->path);
     assert_string_equal(err, want);
 
@@ -111,6 +121,51 @@ static void schema_is_created_and_a_newer_one_is_refused(void **state)
     assert_string_equal(err, "the database URL names no file");
     assert_null(store_open("/nonexistent-dir/x/seekd.db", err, sizeof err));
     assert_non_null(strstr(err, "cannot open /nonexistent-dir/x/seekd.db"));
+}
+
+/* A database written by the first schema (as a version-1 seekd left it) is migrated forward
+ * in place: its rows stay, and the new ledger column is filled from their keys. */
+static void a_version_1_database_is_migrated_forward(void **state)
+{
+    tmpdb_t *t = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+    const char *v1 =
+        "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);"
+        "CREATE TABLE keys (key_id TEXT PRIMARY KEY, hmac BLOB NOT NULL UNIQUE, name TEXT NOT "
+        "NULL UNIQUE, currency TEXT NOT NULL, granted INTEGER NOT NULL, topped_up INTEGER NOT "
+        "NULL, held INTEGER NOT NULL DEFAULT 0, enabled INTEGER NOT NULL DEFAULT 1, expires "
+        "INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL, rpm INTEGER NOT NULL DEFAULT 0, "
+        "tpm INTEGER NOT NULL DEFAULT 0, concurrency INTEGER NOT NULL DEFAULT 0, models TEXT NOT "
+        "NULL DEFAULT '');"
+        "CREATE TABLE credits (id INTEGER PRIMARY KEY, key_id TEXT NOT NULL, at INTEGER NOT "
+        "NULL, kind TEXT NOT NULL, amount INTEGER NOT NULL);"
+        "CREATE TABLE holds (id INTEGER PRIMARY KEY, key_id TEXT NOT NULL, amount INTEGER NOT "
+        "NULL, request_id TEXT NOT NULL, model TEXT NOT NULL, tier INTEGER NOT NULL, at INTEGER "
+        "NOT NULL);"
+        "CREATE TABLE ledger (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, key_id TEXT NOT NULL, "
+        "request_id TEXT, model TEXT, backend TEXT, upstream TEXT, upstream_key_id TEXT, status "
+        "TEXT, hit INTEGER NOT NULL, miss INTEGER NOT NULL, output INTEGER NOT NULL, reasoning "
+        "INTEGER NOT NULL, tier INTEGER NOT NULL, cost INTEGER NOT NULL, from_granted INTEGER NOT "
+        "NULL, from_topped_up INTEGER NOT NULL, ttft_ms INTEGER NOT NULL, duration_ms INTEGER NOT "
+        "NULL, estimated INTEGER NOT NULL);"
+        "INSERT INTO keys (key_id, hmac, name, currency, granted, topped_up, created) VALUES "
+        "('0123456789ab', x'00', 'old', 'CNY', 0, 90, 1);"
+        "INSERT INTO credits (key_id, at, kind, amount) VALUES ('0123456789ab', 1, 'topup', 100);"
+        "INSERT INTO ledger (at, key_id, hit, miss, output, reasoning, tier, cost, from_granted, "
+        "from_topped_up, ttft_ms, duration_ms, estimated) VALUES (2, '0123456789ab', 1, 2, 3, 0, "
+        "0, 10, 0, 10, 5, 6, 0);"
+        "PRAGMA user_version = 1;";
+    assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    store_t *s = open_ok(t->path);
+    assert_int_equal(store_schema_version(s), 2);
+    char err[256];
+    assert_int_equal(store_verify(s, NULL, err, sizeof err), 0);
+    int n = 0;
+    assert_int_equal(store_ledger_each(s, NULL, 0, read_cny_row, &n, err, sizeof err), STORE_OK);
+    assert_int_equal(n, 1);
+    store_close(s);
 }
 
 static void the_secret_is_made_once_and_kept(void **state)
@@ -374,6 +429,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(schema_is_created_and_a_newer_one_is_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_version_1_database_is_migrated_forward, setup, teardown),
         cmocka_unit_test_setup_teardown(the_secret_is_made_once_and_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(keys_are_found_by_hmac_id_and_name, setup, teardown),
         cmocka_unit_test_setup_teardown(credits_add_up_and_absurd_amounts_are_refused, setup,
