@@ -78,9 +78,11 @@ static void chat_log(chat_t *c, const char *outcome)
         snprintf(served, sizeof served, "upstream=%s key=%s", c->up_name,
                  c->up_key[0] ? c->up_key : "-");
     log_info("req=%s POST %s model=%s stream=%d status=%d %s upstream_ttfb_ms=%.1f dur_ms=%.1f "
-             "client=%s %s %s",
+             "client=%s%s%s %s %s",
              c->rid, c->route, c->model, c->stream, c->status, served,
-             c->ttfb_us >= 0 ? c->ttfb_us / 1000.0 : -1.0, dur_ms, c->client, usage, outcome);
+             c->ttfb_us >= 0 ? c->ttfb_us / 1000.0 : -1.0, dur_ms, c->client,
+             c->auth.metered ? " account=" : "", c->auth.metered ? c->auth.acct.key_id : "", usage,
+             outcome);
 }
 
 /* Milliseconds since the request arrived. */

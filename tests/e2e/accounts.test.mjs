@@ -75,6 +75,9 @@ describe('metered keys', () => {
       await sleep(20);
     }
     assert.equal(nano(before.balance) - nano(after.balance), cost, 'balance down by the exact cost');
+    // the log line names the account by its key id, never the key
+    assert.ok(await st.waitLog(new RegExp(`POST \/chat\/completions .* account=${after.key_id} `)), 'account= in the log');
+    assert.ok(!st.logs().includes(alice), 'the key itself is never logged');
     assert.equal(after.held, '0.000000000');
     // 0.001 granted is spent before the topped-up part
     const fromGranted = cost < 1000000n ? cost : 1000000n;
