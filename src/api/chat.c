@@ -9,6 +9,7 @@
 
 #include "api/encode.h"
 #include "api/meter.h"
+#include "api/metrics.h"
 #include "api/server_int.h"
 #include "backend/backend.h"
 #include "backend/splice.h"
@@ -95,6 +96,10 @@ static int64_t elapsed_ms(const chat_t *c)
 
 static void chat_free(chat_t *c)
 {
+    if (c->meter.hold_id > 0)
+        api_metrics_holds(c->srv->metrics, -1);
+    api_metrics_request(c->srv->metrics, c->route, c->model, c->status, (double)elapsed_ms(c) / 1e3,
+                        c->ttfb_us >= 0 ? c->ttfb_us / 1e6 : -1.0, c->has_usage ? &c->usage : NULL);
     if (c->limited) {
         gw_limit_cfg_t cfg = {c->auth.acct.rpm, c->auth.acct.tpm, c->auth.acct.concurrency};
         int64_t used = c->has_usage && (c->usage.has & BK_USAGE_TOTAL) ? c->usage.total_tokens
@@ -112,6 +117,7 @@ static void chat_free(chat_t *c)
             .ttft_ms = c->ttfb_us >= 0 ? c->ttfb_us / 1000 : -1,
             .duration_ms = elapsed_ms(c),
             .body = buf_slice(&c->raw),
+            .metrics = c->srv->metrics,
             .kind = c->parse.kind == API_KIND_FIM           ? BK_KIND_FIM
                     : c->parse.kind == API_KIND_CHAT_PREFIX ? BK_KIND_CHAT_PREFIX
                                                             : BK_KIND_CHAT,
@@ -526,6 +532,9 @@ static void chat_begin(chat_t *c)
         gw_limit_rc_t lr = gw_limits_admit(s->limits, c->auth.acct.key_id, &lc, c->limit_tokens,
                                            mono_ms(), &retry_ms);
         if (lr != GW_LIMIT_OK) {
+            api_metrics_refused(s->metrics, lr == GW_LIMIT_RPM   ? "rpm"
+                                            : lr == GW_LIMIT_TPM ? "tpm"
+                                                                 : "concurrency");
             api_error_t err;
             api_error_set(&err, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
                           "Rate Limit Reached: this key allows %lld %s",
@@ -565,6 +574,7 @@ static void on_held(void *ud, store_rc_t rc, int64_t hold_id)
     c->meter.pending = NULL;
     if (rc == STORE_OK) {
         c->meter.hold_id = hold_id;
+        api_metrics_holds(c->srv->metrics, 1);
         chat_start(c);
         return;
     }
@@ -576,6 +586,7 @@ static void on_held(void *ud, store_rc_t rc, int64_t hold_id)
     memset(&e, 0, sizeof e);
     e.type = BK_EV_ERROR;
     if (rc == STORE_NO_BALANCE) {
+        api_metrics_refused(c->srv->metrics, "balance");
         e.error.status = 402;
         e.error.type = "unknown_error";
         e.error.code = "invalid_request_error";

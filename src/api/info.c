@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/metrics.h"
 #include "api/server_int.h"
 #include "backend/upstream.h"
 #include "base/buf.h"
@@ -268,6 +269,37 @@ static void balance_ready(void *ud, store_rc_t rc, const store_key_t *k)
         gw_amount_format_dp(k->granted + k->topped_up, 2, total),
         gw_amount_format_dp(k->granted, 2, granted), gw_amount_format_dp(k->topped_up, 2, topped));
     api_send_built(s, r, &b);
+    buf_free(&b);
+}
+
+void api_handle_metrics(api_server_t *s, http_req_t *r)
+{
+    buf_t b;
+    buf_init(&b, 4u << 20);
+    api_metrics_write(s->metrics, &b);
+    if (s->o.upstream) {
+        /* the upstream keys, bounded by the configuration: named by upstream and key id */
+        const pool_t *p = upstream_pool(s->o.upstream);
+        buf_puts(&b, "# HELP seekd_upstream_key_state 1 for the state each upstream key is in.\n"
+                     "# TYPE seekd_upstream_key_state gauge\n");
+        for (int i = 0; i < p->nups; i++)
+            for (int k = 0; k < p->ups[i].nkeys; k++) {
+                buf_puts(&b, "seekd_upstream_key_state{upstream=");
+                api_metrics_label(&b, p->ups[i].name);
+                buf_puts(&b, ",key_id=");
+                api_metrics_label(&b, p->ups[i].keys[k].id);
+                buf_puts(&b, ",state=\"");
+                buf_puts(&b, pool_state_name(p->ups[i].keys[k].state));
+                buf_puts(&b, "\"} 1\n");
+            }
+    }
+    if (buf_failed(&b)) {
+        buf_free(&b);
+        api_reply_error(s, r, 500, "api_error", NULL, NULL, "the metrics do not fit");
+        return;
+    }
+    api_log_simple(s, r, 200);
+    http_resp_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
     buf_free(&b);
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/metrics.h"
 #include "backend/usage.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -111,7 +112,8 @@ static gw_units_t units_of(const bk_usage_t *u)
                         .output = u->has & BK_USAGE_COMPLETION ? u->completion_tokens : 0};
 }
 
-static void settle(meter_t *m, accounts_t *a, store_row_t *row, const gw_units_t *u, bool estimated)
+static void settle(meter_t *m, accounts_t *a, api_metrics_t *metrics, store_row_t *row,
+                   const gw_units_t *u, bool estimated)
 {
     gw_cost_t c;
     const char *why = NULL;
@@ -126,6 +128,7 @@ static void settle(meter_t *m, accounts_t *a, store_row_t *row, const gw_units_t
     row->output = u->output; /* reasoning included; row->reasoning says how much of it */
     row->cost = c.total;
     row->estimated = estimated;
+    api_metrics_spend(metrics, m->price.currency, row->cost, estimated);
     accounts_settle(a, m->hold_id, row);
 }
 
@@ -134,6 +137,7 @@ static void settle(meter_t *m, accounts_t *a, store_row_t *row, const gw_units_t
 typedef struct {
     work_t w;
     accounts_t *a;
+    api_metrics_t *metrics;
     meter_t m; /* the meter, moved here: its `said` buffer is ours now */
     store_row_t row;
     char rid[80], model[128], upstream[64], ukey[16];
@@ -166,7 +170,7 @@ static void estimate_done(work_t *w)
     log_info("req=%s billed without a usage report: prompt=%lld output=%lld counted by seekd "
              "(estimated)",
              x->row.request_id, (long long)x->u.miss, (long long)x->u.output);
-    settle(&x->m, x->a, &x->row, &x->u, true);
+    settle(&x->m, x->a, x->metrics, &x->row, &x->u, true);
     buf_free(&x->m.said);
     free(x->body);
     free(x);
@@ -198,7 +202,7 @@ void meter_end(meter_t *m, accounts_t *a, struct workers *workers, const meter_e
         gw_units_t u = units_of(e->usage);
         if (e->usage->has & BK_USAGE_REASONING)
             row.reasoning = e->usage->reasoning_tokens;
-        settle(m, a, &row, &u, false);
+        settle(m, a, e->metrics, &row, &u, false);
     } else if (!m->delivered) {
         accounts_release(a, m->hold_id); /* nothing reached the client: nothing is billed */
     } else {
@@ -206,6 +210,7 @@ void meter_end(meter_t *m, accounts_t *a, struct workers *workers, const meter_e
         x->w.run = estimate_run;
         x->w.done = estimate_done;
         x->a = a;
+        x->metrics = e->metrics;
         x->m = *m;
         m->said = (buf_t){0}; /* moved */
         x->row = row;

@@ -49,8 +49,9 @@ typedef struct {
     int status;
     const bk_usage_t *usage; /* NULL: none reported or counted */
     int64_t ttft_ms, duration_ms;
-    slice_t body; /* the request's bytes, for an estimated prompt count */
-    int kind;     /* bk_kind_t */
+    slice_t body;                /* the request's bytes, for an estimated prompt count */
+    int kind;                    /* bk_kind_t */
+    struct api_metrics *metrics; /* what was billed is counted there (may be NULL) */
 } meter_end_t;
 
 /** Settles (or releases) the hold exactly once and frees what the meter holds. With usage the

@@ -2,6 +2,7 @@
  * responses; the chat flow is in chat.c, /models, /user/balance, /token/check and /health in
  * info.c. */
 #include "api/server.h"
+#include "api/metrics.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -162,6 +163,8 @@ void api_server_handle(http_req_t *r, void *ud)
         http_resp_send(r, 200, "text/plain; charset=utf-8", "pong", 4);
     } else if (post && slice_eq_cstr(p, "/token/check")) {
         api_handle_token_check(s, r);
+    } else if (get && s->metrics && slice_eq_cstr(p, "/metrics")) {
+        api_handle_metrics(s, r);
     } else if (get && (slice_eq_cstr(p, "/health") || slice_eq_cstr(p, "/health/ready"))) {
         api_handle_health(s, r, p.len > 7);
     } else {
@@ -179,6 +182,7 @@ api_server_t *api_server_new(const api_server_opts_t *opts)
     s->access = api_access_new(&opts->access);
     jr_init(&s->jr);
     s->limits = gw_limits_new();
+    s->metrics = opts->metrics_off ? NULL : api_metrics_new();
     gw_bucket_init(&s->token_checks, (double)opts->token_check_per_min,
                    opts->token_check_per_min < 5 ? (double)opts->token_check_per_min : 5.0,
                    mono_ms());
@@ -212,5 +216,6 @@ void api_server_free(api_server_t *s)
     api_access_free(s->access);
     jr_free(&s->jr);
     gw_limits_free(s->limits);
+    api_metrics_free(s->metrics);
     free(s);
 }

@@ -36,6 +36,7 @@ typedef struct {
     /* accounts: auth.accounts holds the keys; prices bill them (NULL when no accounts) */
     const gw_prices_t *prices;
     long hold_max_tokens; /* output tokens held for a request without max_tokens */
+    bool metrics_off;     /* no GET /metrics */
 } api_server_opts_t;
 
 typedef struct api_server api_server_t;

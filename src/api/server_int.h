@@ -26,8 +26,9 @@ struct api_server {
     int active;
     struct chat *chats; /* the answers in flight, for a stop that has to end them */
     gw_bucket_t token_checks;
-    jr_doc_t jr; /* the loop's reader of request bodies, reused from request to request */
+    jr_doc_t jr;         /* the loop's reader of request bodies, reused from request to request */
     gw_limits_t *limits; /* metered keys' rpm, tpm and concurrency */
+    struct api_metrics *metrics; /* NULL: metrics = off */
 };
 
 /* ---- small responses (server.c) ---- */
@@ -59,6 +60,8 @@ void api_handle_models(api_server_t *s, http_req_t *r, slice_t id, const gw_auth
 void api_handle_token_check(api_server_t *s, http_req_t *r);
 /** GET /user/balance, relayed. */
 void api_handle_balance(api_server_t *s, http_req_t *r);
+/** GET /metrics: Prometheus' text format. */
+void api_handle_metrics(api_server_t *s, http_req_t *r);
 /** GET /health (readiness false) and /health/ready. */
 void api_handle_health(api_server_t *s, http_req_t *r, bool readiness);
 

@@ -400,6 +400,12 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
             if (bad)
                 return -1;
         }
+    } else if (!strcmp(key, "metrics")) {
+        if (strcmp(v, "on") && strcmp(v, "off")) {
+            snprintf(err, errlen, "metrics must be on or off, got '%.40s'", v);
+            return -1;
+        }
+        c->metrics_off = !strcmp(v, "off");
     } else if (!strcmp(key, "hold_max_tokens")) {
         char *end;
         long n = strtol(v, &end, 10);

@@ -82,6 +82,7 @@ typedef struct {
     char *holidays[CFG_MAX_LIST]; /* off-peak days, YYYY-MM-DD (Beijing) */
     int nholidays;
     long hold_max_tokens; /* a request without max_tokens is held for this many output tokens */
+    bool metrics_off;     /* `metrics = off`: no GET /metrics */
 } seekd_config_t;
 
 /** Fills defaults: 127.0.0.1:8000, https://api.deepseek.com, no top-level model list (GET

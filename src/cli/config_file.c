@@ -58,6 +58,7 @@ static const char *const top_names[] = {"listen",
                                         "price",
                                         "holiday",
                                         "hold_max_tokens",
+                                        "metrics",
                                         NULL};
 static const char *const section_names[] = {
     "url", "api_key", "models", "priority", "weight", "max_concurrent_per_key", NULL};

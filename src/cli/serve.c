@@ -134,6 +134,7 @@ static api_server_opts_t api_opts(const server_t *s, const seekd_config_t *c, up
         .admin_token = c->admin_token,
         .prices = s->accounts ? &s->prices : NULL,
         .hold_max_tokens = c->hold_max_tokens,
+        .metrics_off = c->metrics_off,
     };
 }
 

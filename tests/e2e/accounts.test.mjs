@@ -271,6 +271,19 @@ describe('metered keys', () => {
     assert.equal(totals.reduce((a, t) => a + nano(t.cost), 0n), spent);
   });
 
+  test('GET /metrics: spend equals the ledger, estimates and refusals counted', T, async () => {
+    await sleep(300);
+    const all = JSON.parse((await runSeekd(['ledger', 'export', '--format', 'json', '--db', db])).stdout);
+    const text = await (await st.fetch('/metrics')).text();
+    const metric = (name) => Number(text.split('\n').find((l) => l.startsWith(`${name} `)).split(' ')[1]);
+    assert.equal(BigInt(metric('seekd_spend_nanounits_total{currency="USD"}')), all.reduce((a, r) => a + nano(r.cost), 0n));
+    assert.equal(metric('seekd_estimated_usage_total'), all.filter((r) => r.estimated).length);
+    assert.ok(metric('seekd_refused_total{limit="balance"}') >= 1);
+    assert.equal(metric('seekd_refused_total{limit="rpm"}'), 1);
+    assert.equal(metric('seekd_refused_total{limit="concurrency"}'), 1);
+    assert.equal(metric('seekd_holds_in_flight'), 0);
+  });
+
   test('the ledger verifies after all of the above', T, async () => {
     const r = await runSeekd(['ledger', 'verify', '--db', db]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
