@@ -163,6 +163,8 @@ void api_server_handle(http_req_t *r, void *ud)
         http_resp_send(r, 200, "text/plain; charset=utf-8", "pong", 4);
     } else if (post && slice_eq_cstr(p, "/token/check")) {
         api_handle_token_check(s, r);
+    } else if (slice_starts_with(p, "/admin/")) {
+        api_handle_admin(s, r, (slice_t){p.ptr + 7, p.len - 7});
     } else if (get && s->metrics && slice_eq_cstr(p, "/metrics")) {
         api_handle_metrics(s, r);
     } else if (get && (slice_eq_cstr(p, "/health") || slice_eq_cstr(p, "/health/ready"))) {

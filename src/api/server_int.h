@@ -60,6 +60,8 @@ void api_handle_models(api_server_t *s, http_req_t *r, slice_t id, const gw_auth
 void api_handle_token_check(api_server_t *s, http_req_t *r);
 /** GET /user/balance, relayed. */
 void api_handle_balance(api_server_t *s, http_req_t *r);
+/** /admin/...: the accounts' keys for the admin token (rest: the path after "/admin/"). */
+void api_handle_admin(api_server_t *s, http_req_t *r, slice_t rest);
 /** GET /metrics: Prometheus' text format. */
 void api_handle_metrics(api_server_t *s, http_req_t *r);
 /** GET /health (readiness false) and /health/ready. */

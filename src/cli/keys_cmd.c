@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli/args.h"
+#include "gateway/admin.h"
 #include "gateway/keys.h"
 #include "gateway/price.h"
 #include "store/store.h"
@@ -62,37 +63,6 @@ static int parse_amount(const char *what, const char *v, gw_nano_t *out)
         return -1;
     }
     return 0;
-}
-
-static void fmt_time(int64_t t, char out[32])
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static json_t *key_json(const store_key_t *k)
-{
-    char a[GW_AMOUNT_TEXT], g[GW_AMOUNT_TEXT], t[GW_AMOUNT_TEXT], h[GW_AMOUNT_TEXT], c[32], e[32];
-    fmt_time(k->created, c);
-    json_t *models = json_array();
-    for (const char *p = k->models; *p;) {
-        size_t n = strcspn(p, ",");
-        json_array_append_new(models, json_stringn(p, n));
-        p += n + (p[n] == ',');
-    }
-#define LIMIT(v) ((v) ? json_integer((json_int_t)(v)) : json_null())
-    json_t *o = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:o,s:o,s:o,s:o,s:o}", "name", k->name, "key_id",
-        k->key_id, "currency", gw_currency_name(k->currency), "balance",
-        gw_amount_format(k->granted + k->topped_up, a), "granted", gw_amount_format(k->granted, g),
-        "topped_up", gw_amount_format(k->topped_up, t), "held", gw_amount_format(k->held, h),
-        "enabled", k->enabled, "created", c, "expires",
-        k->expires ? (fmt_time(k->expires, e), json_string(e)) : json_null(), "rpm", LIMIT(k->rpm),
-        "tpm", LIMIT(k->tpm), "concurrency", LIMIT(k->concurrency), "models", models);
-#undef LIMIT
-    return o;
 }
 
 static void key_text(const store_key_t *k)
@@ -197,7 +167,7 @@ static int add_to_list(void *ud, const store_key_t *k)
     const opts_t *o = ((void **)ud)[0];
     json_t *arr = ((void **)ud)[1];
     if (o->json)
-        json_array_append_new(arr, key_json(k));
+        json_array_append_new(arr, admin_key_json(k));
     else
         key_text(k);
     return 0;
@@ -317,7 +287,7 @@ int cli_keys_main(int argc, char **argv)
         store_rc_t r = resolve(s, arg, &k, err, sizeof err);
         if (r == STORE_OK && !strcmp(verb, "show")) {
             if (o.json)
-                rc = print_json(key_json(&k));
+                rc = print_json(admin_key_json(&k));
             else
                 key_text(&k);
         } else if (r == STORE_OK && (!strcmp(verb, "topup") || !strcmp(verb, "grant"))) {

@@ -61,6 +61,12 @@ void accounts_hold_cancel(acct_hold_t *h);
 typedef void (*acct_balance_cb)(void *ud, store_rc_t rc, const store_key_t *k);
 acct_hold_t *accounts_balance(accounts_t *a, const char *key_id, acct_balance_cb cb, void *ud);
 
+/** Runs an /admin/ request (gateway/admin.h) on the database thread; cb gets the status and
+ * the malloc'd JSON body (it frees it) later on the loop. Cancel: as a hold. */
+typedef void (*acct_admin_cb)(void *ud, int status, char *body);
+acct_hold_t *accounts_admin(accounts_t *a, const char *method, const char *path, const char *body,
+                            size_t len, acct_admin_cb cb, void *ud);
+
 /** Bills a hold (fire and forget; the row's strings are copied). Failures are logged. */
 void accounts_settle(accounts_t *a, int64_t hold_id, const store_row_t *row);
 

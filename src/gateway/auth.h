@@ -11,7 +11,7 @@
 typedef struct {
     const char *const *client_keys; /* keys clients must present; none: no client auth */
     int nclient_keys;
-    bool server_keys; /* the server holds upstream keys of its own */
+    bool server_keys;     /* the server holds upstream keys of its own */
     accounts_t *accounts; /* metered keys (NULL: none); once it holds a key, one is required */
 } gw_auth_cfg_t;
 
