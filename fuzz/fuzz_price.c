@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (gw_price_parse(line, &p, err, sizeof err) == 0) {
         gw_prices_add(&t, &p, err, sizeof err);
         gw_cost_t c;
-        gw_units_t u = {.hit = (int64_t)size * 1000, .miss = (int64_t)size, .output = 7, .search = 1};
+        gw_units_t u = {
+            .hit = (int64_t)size * 1000, .miss = (int64_t)size, .output = 7, .search = 1};
         (void)gw_cost(&p, GW_TIER_OFFPEAK, &u, &c, &why);
         (void)gw_cost(&p, GW_TIER_PEAK, &u, &c, &why);
     }

@@ -76,8 +76,8 @@ typedef struct {
     int ntrusted_proxies;
     char *admin_token; /* NULL: /health details are shown to nobody */
     /* accounts (docs/accounts.md): off unless a database is given */
-    char db[1024];                /* sqlite:PATH or a path; empty: no accounts */
-    char *prices[CFG_MAX_LIST];   /* `price` lines, checked by gw_price_parse */
+    char db[1024];              /* sqlite:PATH or a path; empty: no accounts */
+    char *prices[CFG_MAX_LIST]; /* `price` lines, checked by gw_price_parse */
     int nprices;
     char *holidays[CFG_MAX_LIST]; /* off-peak days, YYYY-MM-DD (Beijing) */
     int nholidays;

@@ -155,7 +155,7 @@ static void job_run(work_t *w)
         break;
     case JOB_ADMIN:
         j->http_status = admin_run(a->store, &a->secret, j->method, j->path, j->body, j->body_len,
-                              (int64_t)time(NULL), &j->answer);
+                                   (int64_t)time(NULL), &j->answer);
         if (admin_changes(j->method))
             a->db_version = -1; /* reload the key table at the next tick */
         break;

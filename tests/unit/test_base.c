@@ -198,7 +198,8 @@ static void a_log_line_is_one_line_whatever_its_arguments(void **state)
     assert_true(saved >= 0);
     assert_int_equal(dup2(fileno(tmp), 2), 2);
     log_set_level(LOG_INFO);
-    log_msg(LOG_WARN, "upstream said: %s", "bad\n2026-01-01T00:00:00.000Z ERROR forged\r\x1b[0m\x7f");
+    log_msg(LOG_WARN, "upstream said: %s",
+            "bad\n2026-01-01T00:00:00.000Z ERROR forged\r\x1b[0m\x7f");
     fflush(stderr);
     assert_int_equal(dup2(saved, 2), 2);
     close(saved);
@@ -209,7 +210,8 @@ static void a_log_line_is_one_line_whatever_its_arguments(void **state)
     got[n] = 0;
     const char *msg = strstr(got, "warn  ");
     assert_non_null(msg);
-    assert_string_equal(msg, "warn  upstream said: bad?2026-01-01T00:00:00.000Z ERROR forged??[0m?\n");
+    assert_string_equal(msg,
+                        "warn  upstream said: bad?2026-01-01T00:00:00.000Z ERROR forged??[0m?\n");
 }
 
 static void jw_str_escapes_controls_and_invalid_utf8(void **state)
