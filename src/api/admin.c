@@ -1,9 +1,12 @@
 /* admin.c - the /admin/ routes: the accounts' keys over HTTP, for the admin token only. The
- * work runs on the accounts' database thread (gateway/admin.c); this file checks who asks and
- * carries the answer back. */
+ * operations (admin_ops.c) run on the accounts' database thread; this file checks who asks,
+ * carries the request there and the answer back. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "api/admin_ops.h"
 #include "api/server_int.h"
 #include "base/mem.h"
 #include "gateway/accounts.h"
@@ -11,31 +14,54 @@
 typedef struct {
     http_req_t *req;
     api_server_t *srv;
-    acct_hold_t *job;
+    /* the request, copied for the database thread, and its answer */
+    char method[8], path[256];
+    char *body;
+    size_t len;
+    int status;
+    char *answer;
 } admin_req_t;
+
+static void admin_free(admin_req_t *x)
+{
+    free(x->body);
+    free(x->answer);
+    free(x);
+}
 
 static void admin_abort(void *ud)
 {
     admin_req_t *x = ud;
-    accounts_hold_cancel(x->job);
-    free(x);
+    x->req = NULL; /* the job may be running: its done frees x */
 }
 
-static void admin_done(void *ud, int status, char *body)
+/* On the database thread: the operation, and whether it may have changed the keys. */
+static bool admin_work(store_t *s, const gw_secret_t *secret, void *ud)
+{
+    admin_req_t *x = ud;
+    x->status =
+        admin_run(s, secret, x->method, x->path, x->body, x->len, (int64_t)time(NULL), &x->answer);
+    return strcmp(x->method, "GET") != 0;
+}
+
+static void admin_done(void *ud, bool ran)
 {
     admin_req_t *x = ud;
     http_req_t *r = x->req;
     api_server_t *s = x->srv;
-    http_req_on_abort(r, NULL, NULL);
-    free(x);
-    if (!body) {
-        api_reply_error(s, r, 503, "api_error", NULL, NULL,
-                        "Service Unavailable: the server is stopping");
+    if (!r) { /* the client left */
+        admin_free(x);
         return;
     }
-    api_log_simple(s, r, status);
-    http_resp_send(r, status, "application/json", body, strlen(body));
-    free(body);
+    http_req_on_abort(r, NULL, NULL);
+    if (!ran || !x->answer)
+        api_reply_error(s, r, 503, "api_error", NULL, NULL,
+                        "Service Unavailable: the server is stopping");
+    else {
+        api_log_simple(s, r, x->status);
+        http_resp_send(r, x->status, "application/json", x->answer, strlen(x->answer));
+    }
+    admin_free(x);
 }
 
 void api_handle_admin(api_server_t *s, http_req_t *r, slice_t rest)
@@ -66,7 +92,13 @@ void api_handle_admin(api_server_t *s, http_req_t *r, slice_t rest)
     admin_req_t *x = xcalloc(1, sizeof *x);
     x->req = r;
     x->srv = s;
-    x->job = accounts_admin(s->o.auth.accounts, http_req_method(r), path, body.ptr ? body.ptr : "",
-                            body.len, admin_done, x);
+    snprintf(x->method, sizeof x->method, "%s", http_req_method(r));
+    memcpy(x->path, path, sizeof path);
+    x->body = xmalloc(body.len + 1);
+    if (body.len)
+        memcpy(x->body, body.ptr, body.len);
+    x->body[body.len] = 0;
+    x->len = body.len;
+    accounts_run(s->o.auth.accounts, admin_work, admin_done, x);
     http_req_on_abort(r, admin_abort, x);
 }

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "cli/args.h"
-#include "gateway/admin.h"
+#include "api/admin_ops.h"
 #include "gateway/keys.h"
 #include "gateway/price.h"
 #include "store/store.h"
@@ -83,21 +83,6 @@ static int print_json(json_t *v)
     puts(s);
     free(s);
     return 0;
-}
-
-/* A key given as the key itself, its id or its name. */
-static store_rc_t resolve(store_t *s, const char *arg, store_key_t *k, char *err, size_t errlen)
-{
-    size_t n = strlen(arg);
-    if (gw_key_well_formed(arg, n)) {
-        gw_secret_t secret;
-        if (gw_secret_load(s, &secret, err, errlen))
-            return STORE_ERR;
-        uint8_t hmac[STORE_HMAC_LEN];
-        gw_key_hmac(&secret, arg, n, hmac);
-        return store_key_by_hmac(s, hmac, k, err, errlen);
-    }
-    return store_key_find(s, arg, k, err, errlen);
 }
 
 static int cmd_create(store_t *s, const opts_t *o)
@@ -284,7 +269,7 @@ int cli_keys_main(int argc, char **argv)
             rc = o.json ? print_json(arr) : (json_decref(arr), 0);
         }
     } else {
-        store_rc_t r = resolve(s, arg, &k, err, sizeof err);
+        store_rc_t r = gw_key_resolve(s, arg, &k, err, sizeof err);
         if (r == STORE_OK && !strcmp(verb, "show")) {
             if (o.json)
                 rc = print_json(admin_key_json(&k));

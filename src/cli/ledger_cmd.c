@@ -102,22 +102,11 @@ static store_t *open_for_reading(const char *cmd, const lopts_t *o, int64_t *sin
     }
     if (o->key) {
         store_key_t k;
-        store_rc_t r;
         size_t n = strlen(o->key);
-        if (gw_key_well_formed(o->key, n)) {
-            gw_secret_t secret;
-            uint8_t hmac[STORE_HMAC_LEN];
-            r = gw_secret_load(s, &secret, err, sizeof err) ? STORE_ERR : STORE_OK;
-            if (r == STORE_OK) {
-                gw_key_hmac(&secret, o->key, n, hmac);
-                r = store_key_by_hmac(s, hmac, &k, err, sizeof err);
-            }
-        } else {
-            r = store_key_find(s, o->key, &k, err, sizeof err);
-            if (r == STORE_NOT_FOUND && n == STORE_KEY_ID_LEN) { /* a deleted key's rows stay */
-                memcpy(key_id, o->key, n + 1);
-                return s;
-            }
+        store_rc_t r = gw_key_resolve(s, o->key, &k, err, sizeof err);
+        if (r == STORE_NOT_FOUND && n == STORE_KEY_ID_LEN && !gw_key_well_formed(o->key, n)) {
+            memcpy(key_id, o->key, n + 1); /* a deleted key's rows stay */
+            return s;
         }
         if (r != STORE_OK) {
             fprintf(stderr, "seekd %s: --key: %s\n", cmd, err);

@@ -11,7 +11,6 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/workers.h"
-#include "gateway/admin.h"
 
 #define REFRESH_MS 1000 /* CLI changes reach a running server within this */
 
@@ -30,7 +29,7 @@ struct accounts {
     struct event *tick;
 };
 
-typedef enum { JOB_REFRESH, JOB_HOLD, JOB_SETTLE, JOB_RELEASE, JOB_BALANCE, JOB_ADMIN } job_kind_t;
+typedef enum { JOB_REFRESH, JOB_HOLD, JOB_SETTLE, JOB_RELEASE, JOB_BALANCE, JOB_RUN } job_kind_t;
 
 struct acct_hold {
     work_t w; /* first: the job is the work item */
@@ -53,22 +52,13 @@ struct acct_hold {
     acct_hold_cb cb;
     acct_balance_cb balance_cb;
     store_key_t key; /* balance */
-    /* admin */
-    acct_admin_cb admin_cb;
-    char method[8], path[256];
-    char *body, *answer;
-    size_t body_len;
-    int http_status;
+    /* run */
+    acct_run_fn run;
+    acct_done_fn run_done;
     void *ud;
     bool cancelled;
 };
 typedef struct acct_hold job_t;
-
-/* Whether an admin request can change the keys (the loop's table must then be reloaded). */
-static bool admin_changes(const char *method)
-{
-    return strcmp(method, "GET") != 0;
-}
 
 static int cmp_hmac(const void *x, const void *y)
 {
@@ -153,10 +143,8 @@ static void job_run(work_t *w)
     case JOB_BALANCE:
         j->rc = store_key_find(a->store, j->key_id, &j->key, j->err, sizeof j->err);
         break;
-    case JOB_ADMIN:
-        j->http_status = admin_run(a->store, &a->secret, j->method, j->path, j->body, j->body_len,
-                                   (int64_t)time(NULL), &j->answer);
-        if (admin_changes(j->method))
+    case JOB_RUN:
+        if (j->run(a->store, &a->secret, j->ud))
             a->db_version = -1; /* reload the key table at the next tick */
         break;
     }
@@ -206,13 +194,9 @@ static void job_done(work_t *w)
             j->balance_cb(j->ud, j->rc, j->rc == STORE_OK ? &j->key : NULL);
         }
         break;
-    case JOB_ADMIN:
-        if (!w->ran)
-            j->http_status = 503;
-        if (!j->cancelled) {
-            j->admin_cb(j->ud, j->http_status, j->answer);
-            j->answer = NULL;
-        }
+    case JOB_RUN:
+        if (!j->cancelled)
+            j->run_done(j->ud, w->ran);
         break;
     case JOB_SETTLE:
     case JOB_RELEASE:
@@ -226,8 +210,6 @@ static void job_done(work_t *w)
         break;
     }
     free(j->keys);
-    free(j->body);
-    free(j->answer);
     free(j);
 }
 
@@ -373,17 +355,11 @@ acct_hold_t *accounts_hold(accounts_t *a, const char *key_id, gw_nano_t amount,
     return j;
 }
 
-acct_hold_t *accounts_admin(accounts_t *a, const char *method, const char *path, const char *body,
-                            size_t len, acct_admin_cb cb, void *ud)
+acct_hold_t *accounts_run(accounts_t *a, acct_run_fn fn, acct_done_fn done, void *ud)
 {
-    job_t *j = job_new(a, JOB_ADMIN);
-    snprintf(j->method, sizeof j->method, "%s", method);
-    snprintf(j->path, sizeof j->path, "%s", path);
-    j->body = xmalloc(len + 1);
-    memcpy(j->body, body, len);
-    j->body[len] = 0;
-    j->body_len = len;
-    j->admin_cb = cb;
+    job_t *j = job_new(a, JOB_RUN);
+    j->run = fn;
+    j->run_done = done;
     j->ud = ud;
     submit(a, j);
     return j;

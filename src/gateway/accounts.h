@@ -61,11 +61,13 @@ void accounts_hold_cancel(acct_hold_t *h);
 typedef void (*acct_balance_cb)(void *ud, store_rc_t rc, const store_key_t *k);
 acct_hold_t *accounts_balance(accounts_t *a, const char *key_id, acct_balance_cb cb, void *ud);
 
-/** Runs an /admin/ request (gateway/admin.h) on the database thread; cb gets the status and
- * the malloc'd JSON body (it frees it) later on the loop. Cancel: as a hold. */
-typedef void (*acct_admin_cb)(void *ud, int status, char *body);
-acct_hold_t *accounts_admin(accounts_t *a, const char *method, const char *path, const char *body,
-                            size_t len, acct_admin_cb cb, void *ud);
+/** Runs fn(store, secret, ud) on the database thread (for the admin API: the store is only
+ * ever touched there), then done(ud, ran) on the loop; ran is false when the server stopped
+ * first. fn returns whether it may have changed the keys (the loop's table is then reloaded
+ * at the next tick). Cancel as a hold: done never runs. */
+typedef bool (*acct_run_fn)(store_t *s, const gw_secret_t *secret, void *ud);
+typedef void (*acct_done_fn)(void *ud, bool ran);
+acct_hold_t *accounts_run(accounts_t *a, acct_run_fn fn, acct_done_fn done, void *ud);
 
 /** Bills a hold (fire and forget; the row's strings are copied). Failures are logged. */
 void accounts_settle(accounts_t *a, int64_t hold_id, const store_row_t *row);

@@ -68,3 +68,16 @@ int gw_secret_load(store_t *s, gw_secret_t *out, char *err, size_t errlen)
     out->len = 32;
     return 0;
 }
+
+store_rc_t gw_key_resolve(store_t *s, const char *arg, store_key_t *out, char *err, size_t errlen)
+{
+    size_t n = strlen(arg);
+    if (!gw_key_well_formed(arg, n))
+        return store_key_find(s, arg, out, err, errlen);
+    gw_secret_t secret;
+    if (gw_secret_load(s, &secret, err, errlen))
+        return STORE_ERR;
+    uint8_t hmac[STORE_HMAC_LEN];
+    gw_key_hmac(&secret, arg, n, hmac);
+    return store_key_by_hmac(s, hmac, out, err, errlen);
+}

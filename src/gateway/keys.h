@@ -36,4 +36,8 @@ bool gw_hmac_equal(const uint8_t a[STORE_HMAC_LEN], const uint8_t b[STORE_HMAC_L
  * and at most GW_SECRET_MAX), else the store's own random secret. Returns 0, or -1 with err. */
 int gw_secret_load(store_t *s, gw_secret_t *out, char *err, size_t errlen);
 
+/** The key an operator names: the key itself (found by its HMAC under the server secret), its
+ * id or its name. */
+store_rc_t gw_key_resolve(store_t *s, const char *arg, store_key_t *out, char *err, size_t errlen);
+
 #endif

@@ -1,8 +1,8 @@
-/* admin.h - the operations of `seekd keys` as an HTTP API under /admin/ (docs/accounts.md):
+/* admin_ops.h - the operations of `seekd keys` as an HTTP API under /admin/ (docs/accounts.md):
  * one request in, one status and JSON body out, against a store. Synchronous: the server runs
  * it on its database thread. */
-#ifndef SEEKD_GATEWAY_ADMIN_H
-#define SEEKD_GATEWAY_ADMIN_H
+#ifndef SEEKD_API_ADMIN_OPS_H
+#define SEEKD_API_ADMIN_OPS_H
 
 #include <jansson.h>
 #include <stddef.h>

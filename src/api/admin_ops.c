@@ -1,5 +1,5 @@
-/* admin.c - /admin/keys...: create, list, show, top up, grant, disable, enable, delete. */
-#include "gateway/admin.h"
+/* admin_ops.c - /admin/keys...: create, list, show, top up, grant, disable, enable, delete. */
+#include "api/admin_ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
