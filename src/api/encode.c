@@ -86,6 +86,15 @@ int api_enc_usage(const bk_usage_t *u, buf_t *out)
         rc |= buf_puts(out, sep);
         rc |= buf_puts(out, "\"prompt_cache_miss_tokens\":");
         rc |= jw_int(out, u->prompt_cache_miss_tokens);
+        sep = ",";
+    }
+    if (u->has & BK_USAGE_SERVER_TOOLS) {
+        rc |= buf_puts(out, sep);
+        rc |= buf_puts(out, "\"server_tool_use\":{\"web_search_requests\":");
+        rc |= jw_int(out, u->web_search_requests);
+        rc |= buf_puts(out, ",\"web_fetch_requests\":");
+        rc |= jw_int(out, u->web_fetch_requests);
+        rc |= buf_puts(out, "}");
     }
     rc |= buf_puts(out, "}");
     return rc ? -1 : 0;

@@ -107,9 +107,12 @@ static gw_units_t units_of(const bk_usage_t *u)
         hit = 0;
         miss = prompt > 0 ? prompt : (miss > 0 ? miss : 0);
     }
+    bool tools = u->has & BK_USAGE_SERVER_TOOLS;
     return (gw_units_t){.hit = hit,
                         .miss = miss,
-                        .output = u->has & BK_USAGE_COMPLETION ? u->completion_tokens : 0};
+                        .output = u->has & BK_USAGE_COMPLETION ? u->completion_tokens : 0,
+                        .search = tools ? u->web_search_requests : 0,
+                        .fetch = tools ? u->web_fetch_requests : 0};
 }
 
 static void settle(meter_t *m, accounts_t *a, api_metrics_t *metrics, store_row_t *row,

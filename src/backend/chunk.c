@@ -59,6 +59,13 @@ static void read_usage(const jr_doc_t *d, jr_val_t u, bk_usage_t *out)
         out->has |= BK_USAGE_REASONING;
         out->reasoning_tokens = jr_int(d, v);
     }
+    jr_val_t stu = jr_get(d, u, "server_tool_use");
+    jr_val_t ws = jr_get(d, stu, "web_search_requests"), wf = jr_get(d, stu, "web_fetch_requests");
+    if (jr_is_num(d, ws) || jr_is_num(d, wf)) {
+        out->has |= BK_USAGE_SERVER_TOOLS;
+        out->web_search_requests = jr_is_num(d, ws) ? jr_int(d, ws) : 0;
+        out->web_fetch_requests = jr_is_num(d, wf) ? jr_int(d, wf) : 0;
+    }
 }
 
 /* Counts what a choice's logprobs need so scratch can be sized before any pointer is taken. */

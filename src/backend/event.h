@@ -26,8 +26,9 @@ enum {
     BK_USAGE_TOTAL = 1 << 2,
     BK_USAGE_CACHE_HIT = 1 << 3,
     BK_USAGE_CACHE_MISS = 1 << 4,
-    BK_USAGE_CACHED = 1 << 5,    /* prompt_tokens_details.cached_tokens */
-    BK_USAGE_REASONING = 1 << 6, /* completion_tokens_details.reasoning_tokens */
+    BK_USAGE_CACHED = 1 << 5,       /* prompt_tokens_details.cached_tokens */
+    BK_USAGE_REASONING = 1 << 6,    /* completion_tokens_details.reasoning_tokens */
+    BK_USAGE_SERVER_TOOLS = 1 << 7, /* server_tool_use.{web_search,web_fetch}_requests */
 };
 
 typedef struct {
@@ -39,6 +40,7 @@ typedef struct {
     int64_t prompt_cache_miss_tokens;
     int64_t cached_tokens;
     int64_t reasoning_tokens;
+    int64_t web_search_requests, web_fetch_requests; /* DeepSeek's server-side tools */
 } bk_usage_t;
 
 typedef struct {

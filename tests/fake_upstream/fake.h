@@ -73,11 +73,13 @@ typedef enum {
 
 typedef struct {
     scenario_t scenario;
-    int fim;           /* /beta/completions: text_completion objects */
-    int stream;        /* request "stream": true */
-    int include_usage; /* stream_options.include_usage */
-    int no_usage;      /* fake.usage false: no usage anywhere, as some servers answer */
-    int top_logprobs;  /* 0..20 */
+    int fim;                    /* /beta/completions: text_completion objects */
+    int stream;                 /* request "stream": true */
+    int include_usage;          /* stream_options.include_usage */
+    int no_usage;               /* fake.usage false: no usage anywhere, as some servers answer */
+    long web_search, web_fetch; /* fake.server_tool_use: reported in usage when either > 0 */
+    int has_tool_use;
+    int top_logprobs; /* 0..20 */
     fake_fault_t fault;
     int delay_ms;
     int after;

@@ -410,6 +410,12 @@ int plan_build(plan_t *p, json_t *body, int fim, fake_fault_t key_fault, int key
         p->after = (int)get_int(fake, "after", 2, 0, MAX_CHUNKS);
         p->retry_after = (int)get_int(fake, "retry_after", 1, 0, 86400);
         p->no_usage = json_is_false(json_object_get(fake, "usage"));
+        json_t *stu = json_object_get(fake, "server_tool_use");
+        if (json_is_object(stu)) {
+            p->has_tool_use = 1;
+            p->web_search = (long)get_int(stu, "web_search_requests", 0, 0, 1000000);
+            p->web_fetch = (long)get_int(stu, "web_fetch_requests", 0, 0, 1000000);
+        }
     }
     if (key_fault != FAULT_NONE) {
         p->fault = key_fault;

@@ -127,8 +127,14 @@ static void add_usage(const plan_t *p, struct evbuffer *out)
     if (p->scenario == SCEN_REASONING)
         evbuffer_add_printf(out, "\"completion_tokens_details\":{\"reasoning_tokens\":%ld},",
                             p->reasoning_tokens);
-    evbuffer_add_printf(out, "\"prompt_cache_hit_tokens\":%ld,\"prompt_cache_miss_tokens\":%ld}", H,
+    evbuffer_add_printf(out, "\"prompt_cache_hit_tokens\":%ld,\"prompt_cache_miss_tokens\":%ld", H,
                         P - H);
+    if (p->has_tool_use)
+        evbuffer_add_printf(out,
+                            ",\"server_tool_use\":{\"web_search_requests\":%ld,"
+                            "\"web_fetch_requests\":%ld}",
+                            p->web_search, p->web_fetch);
+    evbuffer_add(out, "}", 1);
 }
 
 static json_t *usage_json(const plan_t *p)
@@ -145,6 +151,10 @@ static json_t *usage_json(const plan_t *p)
             json_pack("{s:I}", "reasoning_tokens", (json_int_t)p->reasoning_tokens));
     json_object_set_new(u, "prompt_cache_hit_tokens", json_integer(H));
     json_object_set_new(u, "prompt_cache_miss_tokens", json_integer(P - H));
+    if (p->has_tool_use)
+        json_object_set_new(u, "server_tool_use",
+                            json_pack("{s:I,s:I}", "web_search_requests", (json_int_t)p->web_search,
+                                      "web_fetch_requests", (json_int_t)p->web_fetch));
     return u;
 }
 

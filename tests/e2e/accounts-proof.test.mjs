@@ -1,0 +1,214 @@
+// accounts-proof.test.mjs - issue 13's proofs for metered keys, end to end against the real
+// binary and the fake DeepSeek upstream:
+// - DeepSeek's server-side tools (usage.server_tool_use) are relayed and billed per call;
+// - 500 concurrent requests, half of them streams, on a key whose balance covers only some:
+//   no overspend, every other one a 402, and initial - final == the sum of the ledger's costs
+//   to the nano-unit;
+// - kill -9 with 100 streams open: after a restart no hold is left open, each one is logged,
+//   and `seekd ledger verify` passes.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startStack, runSeekd, userMsg, tmpDir, TEXT_ANSWER, SANITIZED } from './harness.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const T = { timeout: 180000 };
+const MODEL = 'deepseek-chat';
+// per 1M tokens (search and fetch: per 1,000 calls), no off-peak discount: the hour is irrelevant
+const PRICE = { hit: 100000000n, miss: 1000000000n, output: 2000000000n, search: 750000000n, fetch: 500000000n };
+const CONFIG = `price = ${MODEL} USD hit=0.1 miss=1 output=2 search=0.75 fetch=0.5 offpeak=none\n` +
+  `price = ${MODEL} CNY hit=0.1 miss=1 output=2 offpeak=none\n`;
+const NO_BALANCE = '{"error":{"message":"Insufficient Balance","type":"unknown_error","param":null,"code":"invalid_request_error"}}';
+
+const nano = (s) => {
+  const neg = s.startsWith('-');
+  const [u, f = ''] = s.replace('-', '').split('.');
+  const v = BigInt(u) * 1000000000n + BigInt((f + '000000000').slice(0, 9));
+  return neg ? -v : v;
+};
+const ceilDiv = (a, b) => (a + b - 1n) / b;
+const costOf = (u) => {
+  const hit = BigInt(u.prompt_cache_hit_tokens ?? 0);
+  const miss = BigInt(u.prompt_cache_miss_tokens ?? u.prompt_tokens);
+  const tools = u.server_tool_use ?? {};
+  return ceilDiv(hit * PRICE.hit, 1000000n) + ceilDiv(miss * PRICE.miss, 1000000n) +
+    ceilDiv(BigInt(u.completion_tokens) * PRICE.output, 1000000n) +
+    ceilDiv(BigInt(tools.web_search_requests ?? 0) * PRICE.search, 1000n) +
+    ceilDiv(BigInt(tools.web_fetch_requests ?? 0) * PRICE.fetch, 1000n);
+};
+
+// The database under test: SEEKD_TEST_DB_URL names a server (PostgreSQL), else a SQLite file.
+const dbFor = (name) => process.env.SEEKD_TEST_DB_URL || path.join(tmpDir(), `${name}.db`);
+
+describe('metered keys: proofs', () => {
+  let st, db, cfgFile;
+  const keys = (args) => runSeekd(['keys', ...args, '--db', db]);
+  const show = async (who) => JSON.parse((await keys(['show', who, '--json'])).stdout);
+  const settled = async (who) => { // waits until nothing is held
+    let k;
+    for (let i = 0; i < 300; i++) {
+      k = await show(who);
+      if (k.held === '0.000000000') return k;
+      await sleep(50);
+    }
+    return k;
+  };
+  const ledger = async (who) => {
+    const r = await runSeekd(['ledger', 'export', '--format', 'json', '--key', who, '--db', db]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const post = (key, body) => fetch(`${st.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+
+  before(async () => {
+    db = dbFor('proof');
+    cfgFile = path.join(tmpDir(), 'proof.conf');
+    fs.writeFileSync(cfgFile, CONFIG);
+    st = await startStack({ serverKey: 'sk-server-000000000002', config: CONFIG, seekdArgs: ['--db', db], logLevel: 'info' });
+  });
+  after(async () => { await st?.stop(); });
+
+  test('server-side tool calls are relayed in usage and billed per call from the price table', T, async () => {
+    const k = (await keys(['create', '--name', 'searcher', '--balance', '1'])).stdout.trim();
+    await sleep(1200); // the running server sees a new key within a second
+    const tools = { web_search_requests: 3, web_fetch_requests: 2 };
+    const r = await post(k, { model: MODEL, messages: userMsg('search the web'), fake: { server_tool_use: tools } });
+    assert.equal(r.status, 200);
+    const body = await r.json();
+    assert.equal(body.choices[0].message.content, TEXT_ANSWER);
+    assert.deepEqual(body.usage.server_tool_use, tools, 'relayed as DeepSeek reported it');
+    // streamed: on the last chunk's usage
+    const s = await post(k, { model: MODEL, messages: userMsg('search again'), stream: true, fake: { server_tool_use: tools } });
+    const text = await s.text();
+    const last = text.split('\n\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6))).at(-1);
+    assert.deepEqual(last.usage.server_tool_use, tools);
+    const after = await settled('searcher');
+    const want = costOf(body.usage) + costOf(last.usage);
+    // 3 searches at 0.75/1000 and 2 fetches at 0.5/1000 = 0.00325 each time, on top of the tokens
+    assert.equal(costOf(body.usage) - costOf({ ...body.usage, server_tool_use: undefined }), 3250000n);
+    assert.equal(nano('1') - nano(after.balance), want, 'billed tokens plus calls, exactly');
+    const rows = await ledger('searcher');
+    assert.equal(rows.length, 2);
+    assert.equal(rows.reduce((a, x) => a + nano(x.cost), 0n), want);
+  });
+
+  test('a server-side tool with no price in the key\'s currency: the hold is billed, marked estimated, never 0', T, async () => {
+    // CNY has token prices but no search or fetch price (the default table's USD case)
+    const y = (await keys(['create', '--name', 'yuan', '--balance', '1', '--currency', 'CNY'])).stdout.trim();
+    await sleep(1200);
+    const body = JSON.stringify({ model: MODEL, messages: userMsg('search in yuan'), max_tokens: 50,
+      fake: { server_tool_use: { web_search_requests: 1 } } });
+    const r = await fetch(`${st.baseURL}/chat/completions`, {
+      method: 'POST', headers: { Authorization: `Bearer ${y}`, 'Content-Type': 'application/json' }, body });
+    assert.equal(r.status, 200);
+    await r.text();
+    const after = await settled('yuan');
+    // the hold: every body byte a cache-miss token at 1 CNY/1M, plus 50 output tokens at 2/1M
+    const hold = BigInt(Buffer.byteLength(body)) * 1000n + 50n * 2000n;
+    assert.equal(nano('1') - nano(after.balance), hold);
+    const rows = await ledger('yuan');
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].estimated, true);
+    assert.ok(await st.waitLog(/usage cannot be priced \(a server-side tool was used that has no price\); billing the hold/));
+  });
+
+  test('500 concurrent requests, half streaming, on a balance that covers some: no overspend, the rest 402, and initial - final == the ledger', T, async (t) => {
+    // Each hold is the body's bytes at the miss price plus max_tokens (100) at the output
+    // price: about 0.0004 USD. 0.05 USD covers about 125 of them at once; the fake holds
+    // every answer 400 ms, so most of the 500 arrive while the first are still in flight.
+    const initial = '0.05';
+    const k = (await keys(['create', '--name', 'crowd', '--balance', initial])).stdout.trim();
+    await sleep(1200);
+    await st.fakeReset();
+    const one = async (i) => {
+      const stream = i % 2 === 0;
+      const r = await post(k, {
+        model: MODEL, messages: userMsg(`crowd ${i}`), max_tokens: 100, stream,
+        fake: { chunks: 2, delay_ms: 200 },
+      });
+      const text = await r.text();
+      if (r.status !== 200) return { status: r.status, text };
+      if (!stream) return { status: 200, usage: JSON.parse(text).usage };
+      const chunks = text.split('\n\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)));
+      assert.ok(text.endsWith('data: [DONE]\n\n'), 'every admitted stream ends properly');
+      return { status: 200, usage: chunks.at(-1).usage };
+    };
+    const results = await Promise.all(Array.from({ length: 500 }, (_, i) => one(i)));
+    const ok = results.filter((r) => r.status === 200);
+    const refused = results.filter((r) => r.status !== 200);
+    for (const r of refused) {
+      assert.equal(r.status, 402, r.text);
+      assert.equal(r.text, NO_BALANCE, 'DeepSeek\'s body, byte for byte');
+    }
+    t.diagnostic(`admitted ${ok.length}, refused ${refused.length}`);
+    assert.ok(ok.length >= 50, `some were admitted: ${ok.length}`);
+    assert.ok(refused.length >= 50, `some were refused: ${refused.length}`);
+    assert.equal((await st.fakeStats()).requests, ok.length, 'a refused request never reached the upstream');
+    const spent = ok.reduce((a, r) => a + costOf(r.usage), 0n);
+    const after = await settled('crowd');
+    assert.equal(after.held, '0.000000000');
+    assert.ok(nano(after.balance) >= 0n, `never below zero: ${after.balance}`);
+    assert.equal(nano(initial) - nano(after.balance), spent, 'initial - final == the costs the clients were shown');
+    const rows = await ledger('crowd');
+    assert.equal(rows.length, ok.length, 'one ledger row per admitted request');
+    assert.equal(rows.reduce((a, x) => a + nano(x.cost), 0n), spent, 'and the ledger says the same, to the nano-unit');
+    assert.ok(rows.every((x) => x.status === 'ok' && !x.estimated));
+    const v = await runSeekd(['ledger', 'verify', '--db', db]);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+  });
+
+  test('kill -9 with 100 streams open: after the restart no hold is open, each is logged, and the ledger verifies', T, async () => {
+    const k = (await keys(['create', '--name', 'crash', '--balance', '10'])).stdout.trim();
+    await sleep(1200);
+    const before = await show('crash');
+    // 100 slow streams: 60 chunks, 200 ms apart, far longer than the test waits
+    const opened = [];
+    const readers = [];
+    for (let i = 0; i < 100; i++) {
+      opened.push((async () => {
+        const r = await post(k, { model: MODEL, messages: userMsg(`crash ${i}`), stream: true, fake: { chunks: 60, delay_ms: 200 } });
+        assert.equal(r.status, 200);
+        const reader = r.body.getReader();
+        readers.push(reader);
+        let got = '';
+        while (!/"content":"[^"]/.test(got)) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          got += new TextDecoder().decode(value);
+        }
+      })());
+    }
+    await Promise.all(opened);
+    const mid = await show('crash');
+    assert.ok(nano(mid.held) > 0n, 'the 100 streams hold money');
+    st.seekd.kill('SIGKILL');
+    const { signal } = await st.seekd.exited;
+    assert.equal(signal, 'SIGKILL');
+    for (const r of readers) r.cancel().catch(() => {});
+
+    // nothing settled them: the holds are still in the database
+    assert.equal((await show('crash')).held, mid.held);
+    const bad = await runSeekd(['ledger', 'verify', '--db', db]);
+    assert.equal(bad.code, 0, 'open holds are consistent, only not yet resolved: ' + bad.stdout);
+
+    // a restart resolves every one of them, and says so
+    const dir = tmpDir();
+    const portFile = path.join(dir, 'port');
+    const r = await runSeekd(['serve', '--listen', '127.0.0.1:0', '--port-file', portFile, '--db', db,
+      '--upstream', st.fakeUrl, '--config', cfgFile, '--log-level', 'info'], { env: { DEEPSEEK_API_KEY: 'sk-server-000000000002' }, portFile, timeoutMs: SANITIZED ? 20000 : 8000 });
+    assert.ok(r.started, r.stderr);
+    const released = r.stderr.match(/accounts: released hold \d+ of key [0-9a-f]{12} \(request [^)]*\)/g) || [];
+    assert.equal(released.length, 100, r.stderr.slice(0, 2000));
+    const after = await show('crash');
+    assert.equal(after.held, '0.000000000', 'no hold left open');
+    assert.equal(after.balance, before.balance, 'released, not billed: what they delivered is not known');
+    const v = await runSeekd(['ledger', 'verify', '--db', db]);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    assert.match(v.stdout, /^ledger ok: /);
+  });
+});
