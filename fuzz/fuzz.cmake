@@ -54,7 +54,7 @@ add_library(seekd_cfg_fuzzlib STATIC
   ${PROJECT_SOURCE_DIR}/src/gateway/money.c ${PROJECT_SOURCE_DIR}/src/gateway/keys.c
   ${PROJECT_SOURCE_DIR}/src/gateway/accounts.c
   ${PROJECT_SOURCE_DIR}/src/store/store.c ${PROJECT_SOURCE_DIR}/src/store/store_sqlite.c
-  ${PROJECT_SOURCE_DIR}/src/store/store_pg.c
+  ${PROJECT_SOURCE_DIR}/src/store/store_pg.c ${PROJECT_SOURCE_DIR}/src/store/store_pg_ledger.c
   ${PROJECT_SOURCE_DIR}/src/base/workers.c)
 target_include_directories(seekd_cfg_fuzzlib PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_compile_options(seekd_cfg_fuzzlib PRIVATE ${SEEKD_FUZZ_FLAGS})
