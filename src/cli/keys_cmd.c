@@ -24,9 +24,10 @@ static const char usage[] =
     "       seekd keys disable|enable|delete KEY|NAME|ID [--db URL]\n"
     "\n"
     "Client keys with balances, in the accounts database (--db sqlite:PATH, a path, or\n"
-    "postgres://USER:PASSWORD@HOST:PORT/DB; default ./seekd.db). 'create' prints the new key once, alone on the first line; only its HMAC is\n"
-    "stored. Amounts are decimals (at most 9 decimal places); --balance is the topped-up part,\n"
-    "--granted the granted part, which requests spend first. A limit not given is no limit.\n"
+    "postgres://USER:PASSWORD@HOST:PORT/DB; default ./seekd.db). 'create' prints the new key\n"
+    "once, alone on the first line; only its HMAC is stored. Amounts are decimals (at most 9\n"
+    "decimal places); --balance is the topped-up part, --granted the granted part, which\n"
+    "requests spend first. A limit not given is no limit.\n"
     "DATE is YYYY-MM-DD (00:00 UTC) or YYYY-MM-DDTHH:MM:SSZ.\n"
     "Exit status: 0 done, 1 refused (no such key, a name taken, ...), 2 bad command line,\n"
     "3 the database failed.\n";
