@@ -713,6 +713,21 @@ static void a_batch_settles_and_releases_each_hold_once(void **state)
     assert_int_equal(k.held, 0);
     assert_int_equal(ledger_rows(s), 2 + ROUNDS * (B / 4 * 3));
     assert_int_equal(store_verify(s, NULL, err, sizeof err), 0);
+
+    /* a batch longer than PostgreSQL's pipeline chunk (256) is still one transaction */
+    enum { BIG = 600 };
+    store_settle_item_t *big = calloc(BIG, sizeof *big);
+    for (int i = 0; i < BIG; i++)
+        big[i] = settle_item(hold_ok(s, 1, "big"), 1, "big");
+    big[BIG - 1] = settle_item(big[0].hold_id, 1, "big"); /* the first again: NOT_FOUND */
+    assert_int_equal(store_settle_many(s, big, BIG, err, sizeof err), STORE_OK);
+    for (int i = 0; i < BIG - 1; i++)
+        assert_int_equal(big[i].rc, STORE_OK);
+    assert_int_equal(big[BIG - 1].rc, STORE_NOT_FOUND);
+    free(big);
+    assert_int_equal(open_holds(s), 1); /* the hold the last item replaced */
+    assert_int_equal(ledger_rows(s), 2 + ROUNDS * (B / 4 * 3) + BIG - 1);
+    assert_int_equal(store_verify(s, NULL, err, sizeof err), 0);
     store_close(s);
 }
 
@@ -744,6 +759,22 @@ static void a_failure_in_a_batch_rolls_back_all_of_it(void **state)
     assert_int_equal(open_holds(s), 3);
     assert_int_equal(ledger_rows(s), 0);
     assert_int_equal(store_verify(s, NULL, err, sizeof err), 0);
+
+    /* the same when the failing item comes after a first chunk of the pipeline went through */
+    enum { LONG = 300 };
+    store_settle_item_t *lng = calloc(LONG, sizeof *lng);
+    for (int i = 0; i < LONG - 1; i++)
+        lng[i] = settle_item(hold_ok(s, 1, "fine"), 1, "fine");
+    lng[LONG - 1] = settle_item(h3, 50, "boom");
+    assert_int_equal(store_settle_many(s, lng, LONG, err, sizeof err), STORE_ERR);
+    assert_int_equal(lng[0].rc, STORE_ERR);
+    assert_int_equal(open_holds(s), 3 + LONG - 1);
+    assert_int_equal(ledger_rows(s), 0);
+    for (int i = 0; i < LONG - 1; i++)
+        lng[i].release = true;
+    assert_int_equal(store_settle_many(s, lng, LONG - 1, err, sizeof err), STORE_OK);
+    free(lng);
+    assert_int_equal(open_holds(s), 3);
 
     /* a cost out of range anywhere refuses the whole batch before it starts */
     store_settle_item_t bad[] = {settle_item(h1, 50, "fine"), settle_item(h2, -1, "fine")};
