@@ -53,11 +53,12 @@ add_library(seekd_cfg_fuzzlib STATIC
   ${PROJECT_SOURCE_DIR}/src/gateway/auth.c ${PROJECT_SOURCE_DIR}/src/gateway/price.c
   ${PROJECT_SOURCE_DIR}/src/gateway/money.c ${PROJECT_SOURCE_DIR}/src/gateway/keys.c
   ${PROJECT_SOURCE_DIR}/src/gateway/accounts.c
-  ${PROJECT_SOURCE_DIR}/src/store/store_sqlite.c
+  ${PROJECT_SOURCE_DIR}/src/store/store.c ${PROJECT_SOURCE_DIR}/src/store/store_sqlite.c
+  ${PROJECT_SOURCE_DIR}/src/store/store_pg.c ${PROJECT_SOURCE_DIR}/src/store/store_pg_ledger.c
   ${PROJECT_SOURCE_DIR}/src/base/workers.c)
 target_include_directories(seekd_cfg_fuzzlib PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_compile_options(seekd_cfg_fuzzlib PRIVATE ${SEEKD_FUZZ_FLAGS})
-target_link_libraries(seekd_cfg_fuzzlib PUBLIC PkgConfig::SQLITE3 PkgConfig::LIBCRYPTO
+target_link_libraries(seekd_cfg_fuzzlib PUBLIC PkgConfig::SQLITE3 PkgConfig::LIBPQ PkgConfig::LIBCRYPTO
   PkgConfig::LIBEVENT PkgConfig::JANSSON Threads::Threads)
 foreach(name config netaddr auth price)
   add_executable(fuzz_${name} ${PROJECT_SOURCE_DIR}/fuzz/fuzz_${name}.c)

@@ -14,6 +14,7 @@ if [ "${1:-}" = --check ]; then check_only=1; fi
 pkgs=(build-essential cmake pkg-config git curl ca-certificates
       libevent-dev libcurl4-openssl-dev libjansson-dev libpcre2-dev libcmocka-dev
       libsqlite3-dev libssl-dev  # the accounts: store (src/store/), key HMACs (libcrypto)
+      libpq-dev postgresql       # the PostgreSQL store; its tests start a server (tests/pg/)
       clang libclang-rt-14-dev
       chromium            # headless, for tests/e2e/browser.test.mjs (CORS in a real browser)
       systemd dpkg-dev file   # systemd-analyze verify, cpack -G DEB with shlibdeps

@@ -372,7 +372,8 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
         rc = set_access_list(c, key, v, err, errlen);
     } else if (!strcmp(key, "db")) {
         if (!*v || strlen(v) >= sizeof c->db) {
-            snprintf(err, errlen, "db must be sqlite:PATH or a path, at most %zu bytes",
+            snprintf(err, errlen,
+                     "db must be sqlite:PATH, a path or postgres://..., at most %zu bytes",
                      sizeof c->db - 1);
             return -1;
         }

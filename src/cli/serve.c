@@ -26,6 +26,7 @@
 #include "gateway/accounts.h"
 #include "cli/config.h"
 #include "http/http.h"
+#include "store/store.h"
 
 /* Settings a running server keeps: the one it runs with, and older ones whose strings an
  * answer still in flight may point into (freed at exit; a reload is rare and they are small). */
@@ -405,12 +406,14 @@ int cli_serve_main(int argc, char **argv)
         }
         if (!config_is_loopback(cfg->listen_host) && config_server_keys(cfg) > 0 &&
             cfg->nclient_keys == 0 && !cfg->allow_open && !accounts_active(s->accounts)) {
+            char shown[sizeof cfg->db];
+            store_url_redact(cfg->db, shown, sizeof shown); /* never a password on stderr */
             fprintf(stderr,
                     "seekd: refusing to listen on %s: the server holds upstream keys and "
                     "the accounts database %s has no key yet, so anyone who can reach it "
                     "could spend them.\n       Add one with 'seekd keys create --db %s', "
                     "listen on 127.0.0.1, or pass --allow-open.\n",
-                    cfg->listen_host, cfg->db, cfg->db);
+                    cfg->listen_host, shown, shown);
             return 2;
         }
     }

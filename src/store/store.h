@@ -3,8 +3,10 @@
  * be spent twice by concurrent requests (admission and hold are one conditional UPDATE) and
  * every balance can be verified against its history (store_verify).
  *
- * Calls are synchronous and may wait on the disk: the server calls them from its database
- * thread, never from the event loop. One store_t is used by one thread at a time. */
+ * Calls are synchronous and may wait on the disk or the network: the server calls them from its
+ * database thread, never from the event loop. One store_t is used by one thread at a time.
+ * store.c picks the implementation by URL (store_sqlite.c, store_pg.c) and keeps the checks and
+ * messages they share. */
 #ifndef SEEKD_STORE_STORE_H
 #define SEEKD_STORE_STORE_H
 
@@ -45,9 +47,11 @@ typedef struct {
     uint8_t hmac[STORE_HMAC_LEN];      /* filled by reads; store_key_create takes it apart */
 } store_key_t;
 
-/** Opens (creating when missing) the store at `url`: `sqlite:PATH` or a bare path. The schema
- * is created or migrated forward to the current version; a newer schema than this binary
- * knows is refused. Returns NULL with err set. */
+/** Opens the store at `url`: `sqlite:PATH` or a bare path (SQLite, the file created when
+ * missing), or `postgres://...` / `postgresql://...` (PostgreSQL through libpq: the database
+ * must exist; its tables are created). The schema is created or migrated forward to the
+ * current version; a newer schema than this binary knows is refused. Returns NULL with err set
+ * (a URL in it has its password masked). */
 store_t *store_open(const char *url, char *err, size_t errlen);
 void store_close(store_t *s);
 
@@ -111,6 +115,23 @@ typedef struct {
 store_rc_t store_settle(store_t *s, int64_t hold_id, const store_row_t *row, char *err,
                         size_t errlen);
 
+/** One settle or release of a batch. `row` (and the strings it points to) is read only for a
+ * settle; `rc` is written. */
+typedef struct {
+    int64_t hold_id;
+    bool release;
+    store_row_t row; /* unused on release */
+    store_rc_t rc;   /* out: STORE_OK, STORE_NOT_FOUND (not open: nothing changed) or STORE_ERR */
+} store_settle_item_t;
+
+/** Settles or releases n holds in ONE transaction (one disk sync, one round trip where the
+ * database allows), each exactly as store_settle / store_release would, in order: each item's
+ * rc says STORE_OK or STORE_NOT_FOUND (already settled or released: changes nothing). On a
+ * database error, or an item whose cost is out of range, nothing is applied, every item's rc is
+ * STORE_ERR and STORE_ERR is returned with err set. Otherwise STORE_OK. */
+store_rc_t store_settle_many(store_t *s, store_settle_item_t *items, size_t n, char *err,
+                             size_t errlen);
+
 /** The holds left open (after a crash): calls fn for each; the caller settles or releases. */
 typedef struct {
     int64_t id, at;
@@ -146,13 +167,18 @@ store_rc_t store_ledger_each(store_t *s, const char *key_id, int64_t since,
  * or the request never reached a backend). STORE_NOT_FOUND when it is not open. */
 store_rc_t store_release(store_t *s, int64_t hold_id, char *err, size_t errlen);
 
-/** A number that changes when another connection (the CLI, another instance) commits: poll it
- * to see key changes made elsewhere. */
+/** A number that changes when another connection (the CLI, another instance) commits a change
+ * to the keys: poll it to see key changes made elsewhere. (SQLite: any commit changes it;
+ * PostgreSQL: key creation, credits, enabling and deletion do, holds and settles do not.) */
 store_rc_t store_data_version(store_t *s, int64_t *out, char *err, size_t errlen);
 
 /** Checks every key: granted and topped_up equal their credits minus the settled rows' spend,
  * exactly, and held equals the open holds. Writes one line per mismatch to `report` (may be
  * NULL). Returns the number of mismatches (0: the ledger is sound), or -1 with err set. */
 int store_verify(store_t *s, FILE *report, char *err, size_t errlen);
+
+/** Writes `url` to out with the password masked (`postgres://user:***@host/db`, and a
+ * `password=` parameter's value likewise), for logs and messages. A path is copied as it is. */
+void store_url_redact(const char *url, char *out, size_t cap);
 
 #endif

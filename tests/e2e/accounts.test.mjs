@@ -5,9 +5,8 @@
 // balance is never overspent by concurrent requests.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import OpenAI from 'openai';
-import { startStack, runSeekd, userMsg, tmpDir, TEXT_ANSWER } from './harness.mjs';
+import { startStack, runSeekd, userMsg, freshDb, DB_SKIP, TEXT_ANSWER } from './harness.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,14 +35,14 @@ const costOf = (u) => {
   return ceilDiv(hit * PRICE.hit, 1000000n) + ceilDiv(miss * PRICE.miss, 1000000n) + ceilDiv(out * PRICE.output, 1000000n);
 };
 
-describe('metered keys', () => {
+describe('metered keys', { skip: DB_SKIP }, () => {
   let st, db, alice, bob, poor;
   const keys = (args, env = {}) => runSeekd(['keys', ...args, '--db', db], { env });
   const show = async (who) => JSON.parse((await keys(['show', who, '--json'])).stdout);
 
   before(async () => {
     // the database and its keys first, as an operator would
-    db = path.join(tmpDir(), 'accounts.db');
+    db = freshDb('accounts');
     alice = (await keys(['create', '--name', 'alice', '--balance', '5', '--granted', '0.001'])).stdout.trim();
     bob = (await keys(['create', '--name', 'bob', '--balance', '5', '--models', 'deepseek-v4-pro'])).stdout.trim();
     poor = (await keys(['create', '--name', 'poor', '--balance', '0.000001'])).stdout.trim();

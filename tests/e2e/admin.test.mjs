@@ -3,18 +3,17 @@
 // billed, topped up, disabled and deleted; every refusal has DeepSeek's envelope.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import OpenAI from 'openai';
-import { startStack, runSeekd, userMsg, tmpDir, ADMIN_TOKEN, TEXT_ANSWER } from './harness.mjs';
+import { startStack, runSeekd, userMsg, freshDb, DB_SKIP, ADMIN_TOKEN, TEXT_ANSWER } from './harness.mjs';
 
 const T = { timeout: 30000 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const MODEL = 'deepseek-chat';
 
-describe('/admin/keys', () => {
+describe('/admin/keys', { skip: DB_SKIP }, () => {
   let st, db;
   before(async () => {
-    db = path.join(tmpDir(), 'admin.db');
+    db = freshDb('admin');
     st = await startStack({
       serverKey: 'sk-server-admin-0001', seekdArgs: ['--db', db],
       config: `price = ${MODEL} USD hit=0.1 miss=1 output=2 offpeak=none\n`,

@@ -1,7 +1,7 @@
 // harness.mjs - starts fake_upstream and seekd on ephemeral loopback ports for one test file,
 // captures seekd's stderr, and stops both at the end. Paths come from the environment ctest sets:
 // SEEKD_BIN, FAKE_BIN, FIXTURES_DIR (optional).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -43,6 +43,40 @@ if (!SEEKD_BIN || !FAKE_BIN) {
 
 export function tmpDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'seekd-e2e-'));
+}
+
+// The accounts database the tests use: a SQLite file, or with SEEKD_TEST_DB=pg (ctest's
+// e2e.*-pg) a database on the PostgreSQL server tests/pg/pg_cluster.sh started for this file,
+// whose URL (with a password) is SEEKD_TEST_PG_URL. DB_SKIP says why there is none.
+export const DB_KIND = process.env.SEEKD_TEST_DB === 'pg' ? 'pg' : 'sqlite';
+const PG_URL = process.env.SEEKD_TEST_PG_URL;
+export const DB_SKIP = DB_KIND === 'pg' && !PG_URL
+  ? 'no PostgreSQL (Debian postgresql; tests/pg/pg_cluster.sh starts one)' : false;
+let dbSeq = 0;
+
+// Runs SQL with psql on the PostgreSQL database at url; its output, unaligned.
+export function pgSql(url, sql) {
+  const psql = path.join(process.env.SEEKD_TEST_PG_BIN || '/usr/bin', 'psql');
+  return execFileSync(psql, [url, '-qXAt', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8' });
+}
+
+// The URL of database `name` on the test server.
+export function pgUrlOf(name) {
+  return PG_URL.replace(/\/postgres$/, `/${name}`);
+}
+
+// Removes a database freshDb made (the server goes at the end of the file anyway).
+export function dropDb(db) {
+  if (DB_KIND === 'sqlite') fs.rmSync(path.dirname(db), { recursive: true, force: true });
+  else pgSql(PG_URL, `DROP DATABASE ${db.slice(db.lastIndexOf('/') + 1)} WITH (FORCE)`);
+}
+
+// A new, empty accounts database: a path, or a postgres URL.
+export function freshDb(label = 'accounts') {
+  if (DB_KIND === 'sqlite') return path.join(tmpDir(), `${label}.db`);
+  const name = `seekd_e2e_${process.pid}_${++dbSeq}`;
+  pgSql(PG_URL, `CREATE DATABASE ${name}`);
+  return pgUrlOf(name);
 }
 
 async function waitPortFile(file, proc, what, timeoutMs = 5000) {
