@@ -100,7 +100,7 @@ static json_t *tool_message(const json_t *blk, const char *path, api_error_t *er
         return NULL;
     }
     json_t *c = json_object_get(blk, "content");
-    char p[128];
+    char p[160]; /* path is at most 127 bytes */
     snprintf(p, sizeof p, "%s.content", path);
     json_t *text = c && !json_is_null(c) ? jx_text_of(c, NULL, "\n", p, err) : json_string("");
     if (!text)
