@@ -32,11 +32,15 @@ add_library(seekd_api_fuzzlib STATIC
   ${PROJECT_SOURCE_DIR}/src/json/jr.c
   ${PROJECT_SOURCE_DIR}/src/api/error.c ${PROJECT_SOURCE_DIR}/src/api/validate.c
   ${PROJECT_SOURCE_DIR}/src/api/encode.c ${PROJECT_SOURCE_DIR}/src/backend/sse.c
-  ${PROJECT_SOURCE_DIR}/src/backend/chunk.c ${PROJECT_SOURCE_DIR}/src/http/http_parse.c)
+  ${PROJECT_SOURCE_DIR}/src/backend/chunk.c ${PROJECT_SOURCE_DIR}/src/http/http_parse.c
+  ${PROJECT_SOURCE_DIR}/src/api/jx.c ${PROJECT_SOURCE_DIR}/src/api/anthropic_parse.c
+  ${PROJECT_SOURCE_DIR}/src/api/responses_parse.c ${PROJECT_SOURCE_DIR}/src/api/anthropic_encode.c
+  ${PROJECT_SOURCE_DIR}/src/api/blocks.c)
 target_include_directories(seekd_api_fuzzlib PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_compile_options(seekd_api_fuzzlib PRIVATE ${SEEKD_FUZZ_FLAGS})
 target_link_libraries(seekd_api_fuzzlib PUBLIC PkgConfig::JANSSON m)
-foreach(name request upstream_stream json_reader http_head http_response)
+foreach(name request upstream_stream json_reader http_head http_response anthropic_request
+    responses_request)
   add_executable(fuzz_${name} ${PROJECT_SOURCE_DIR}/fuzz/fuzz_${name}.c)
   target_compile_options(fuzz_${name} PRIVATE ${SEEKD_FUZZ_FLAGS})
   target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,address,undefined)
@@ -55,7 +59,9 @@ add_library(seekd_cfg_fuzzlib STATIC
   ${PROJECT_SOURCE_DIR}/src/gateway/accounts.c
   ${PROJECT_SOURCE_DIR}/src/store/store.c ${PROJECT_SOURCE_DIR}/src/store/store_sqlite.c
   ${PROJECT_SOURCE_DIR}/src/store/store_pg.c ${PROJECT_SOURCE_DIR}/src/store/store_pg_ledger.c
-  ${PROJECT_SOURCE_DIR}/src/base/workers.c)
+  ${PROJECT_SOURCE_DIR}/src/base/workers.c
+  # config.c checks anthropic_model_map entries with the Anthropic front's own rule
+  ${PROJECT_SOURCE_DIR}/src/api/anthropic_parse.c ${PROJECT_SOURCE_DIR}/src/api/jx.c)
 target_include_directories(seekd_cfg_fuzzlib PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_compile_options(seekd_cfg_fuzzlib PRIVATE ${SEEKD_FUZZ_FLAGS})
 target_link_libraries(seekd_cfg_fuzzlib PUBLIC PkgConfig::SQLITE3 PkgConfig::LIBPQ PkgConfig::LIBCRYPTO

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/encode.h"
+#include "api/anthropic_parse.h"
+#include "api/front.h"
+#include "api/responses_parse.h"
 #include "api/meter.h"
 #include "api/metrics.h"
 #include "api/server_int.h"
@@ -28,7 +30,8 @@ typedef struct chat {
     http_req_t *req; /* NULL once the client is gone or the response ended */
     backend_t *be;   /* the backend of this answer (a reload may bring another for new ones) */
     bk_call_t *call;
-    api_enc_t enc;
+    api_front_t front; /* the wire format the client speaks */
+    api_out_t enc;
     buf_t out;
     struct event *ka;
     char model[128];
@@ -86,6 +89,13 @@ static void chat_log(chat_t *c, const char *outcome)
              outcome);
 }
 
+/* The status an error of this status is sent with on front (Anthropic's differ). */
+static int front_status(api_front_t front, int status)
+{
+    const char *type;
+    return front == API_FRONT_ANTHROPIC ? api_anth_error_status(status, &type) : status;
+}
+
 /* Milliseconds since the request arrived. */
 static int64_t elapsed_ms(const chat_t *c)
 {
@@ -133,7 +143,7 @@ static void chat_free(chat_t *c)
         c->next->prev = c->prev;
     if (c->ka)
         event_free(c->ka);
-    api_enc_free(&c->enc);
+    api_out_free(&c->enc);
     buf_free(&c->out);
     buf_free(&c->raw);
     free(c->spliced);
@@ -172,7 +182,7 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
         return;
     /* c->out is empty between batches (flush_stream resets it), so this cannot be refused;
      * if it were, no keep-alive is better than a comment cut in half */
-    if (buf_puts(&c->out, ": keep-alive\n\n"))
+    if (buf_puts(&c->out, api_out_keepalive(c->front)))
         buf_reset(&c->out);
     if (flush_stream(c) == 0 && c->req) {
         struct timeval tv = {c->srv->o.keepalive_ms / 1000, (c->srv->o.keepalive_ms % 1000) * 1000};
@@ -196,7 +206,7 @@ static void chat_error(chat_t *c, const bk_event_t *ev)
         return;
     if (c->stream && http_resp_started(c->req)) {
         buf_reset(&c->out);
-        if (api_enc_error(&err, &c->out)) {
+        if (api_out_error(&c->enc, &err, &c->out)) {
             /* no error event: a clean end would pass for a complete answer, so cut it */
             http_resp_abort(c->req);
             c->req = NULL;
@@ -211,17 +221,17 @@ static void chat_error(chat_t *c, const bk_event_t *ev)
         chat_log(c, "error after stream start");
         return;
     }
-    c->status = err.status;
+    c->status = front_status(c->front, err.status);
     if (ev->error.retry_after_s > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", ev->error.retry_after_s);
         http_resp_header(c->req, "Retry-After", ra);
     }
-    if (ev->error.raw.len) /* the upstream's own envelope, as it came */
+    if (ev->error.raw.len && c->front == API_FRONT_DEEPSEEK) /* the upstream's own envelope */
         http_resp_send(c->req, err.status, "application/json", ev->error.raw.ptr,
                        ev->error.raw.len);
     else
-        api_send_error(c->req, &err);
+        api_front_send_error(c->front, c->req, &err);
     c->req = NULL;
     chat_log(c, err.message);
 }
@@ -243,7 +253,7 @@ static int sink_events(bk_sink_t *s, const bk_event_t *ev, int n)
             c->has_usage = true;
         }
     }
-    if (api_enc_events(&c->enc, ev, n, &c->out)) {
+    if (api_out_events(&c->enc, ev, n, &c->out)) {
         bk_event_t e;
         memset(&e, 0, sizeof e);
         e.error.status = 502;
@@ -264,7 +274,7 @@ static void sink_end(bk_sink_t *s)
     c->call = NULL;
     if (c->req && !c->responded) {
         if (c->stream) {
-            if (api_enc_finish(&c->enc, &c->out)) {
+            if (api_out_finish(&c->enc, &c->out)) {
                 /* without [DONE] the stream must not end cleanly */
                 http_resp_abort(c->req);
                 c->req = NULL;
@@ -280,12 +290,12 @@ static void sink_end(bk_sink_t *s)
             chat_log(c, ok ? "ok" : "dropped: client not reading");
         } else {
             /* the http layer sends no body over max_output: say why in our own envelope */
-            if (api_enc_finish(&c->enc, &c->out) || c->out.len > c->srv->o.max_output) {
+            if (api_out_finish(&c->enc, &c->out) || c->out.len > c->srv->o.max_output) {
                 api_error_t err;
                 api_error_set(&err, 502, "api_error", NULL, NULL,
                               "answer exceeds the server's size limit");
-                api_send_error(c->req, &err);
-                c->status = 502;
+                api_front_send_error(c->front, c->req, &err);
+                c->status = front_status(c->front, 502);
             } else {
                 c->status = 200;
                 http_resp_send(c->req, 200, "application/json", c->out.data, c->out.len);
@@ -374,6 +384,29 @@ int api_server_active(const api_server_t *s)
  * hand-over. */
 #define PARSE_OFF_LOOP_BYTES (64 * 1024)
 
+/* An Anthropic or Responses body becomes the Chat Completions body every backend takes; it
+ * replaces the client's bytes (validated next, forwarded, counted and billed as any chat).
+ * Returns 0, or -1 with c->parse.err filled. */
+static int translate_body(chat_t *c)
+{
+    char *body = NULL;
+    size_t len = 0;
+    bool stream = false;
+    api_anth_opts_t ao = {c->srv->o.anthropic_model_map, c->srv->o.nanthropic_model_map};
+    int rc = c->front == API_FRONT_ANTHROPIC
+                 ? api_anth_translate(c->raw.data ? c->raw.data : "", c->raw.len, &ao, false, &body,
+                                      &len, &stream, &c->parse.err)
+                 : api_resp_translate(c->raw.data ? c->raw.data : "", c->raw.len, &body, &len,
+                                      &stream, &c->parse.err);
+    if (rc)
+        return -1;
+    buf_free(&c->raw);
+    buf_init(&c->raw, len + 1);
+    buf_append(&c->raw, body, len);
+    free(body);
+    return 0;
+}
+
 /* Parses and validates the body and keeps what the answer needs of it; on a worker for large
  * bodies (it reads only c->raw and writes only c's parse results and facts). Small bodies
  * share the server's reader, whose arrays stay grown: no allocation per request. A large one
@@ -381,9 +414,15 @@ int api_server_active(const api_server_t *s)
 static void parse_run(work_t *w)
 {
     chat_t *c = (chat_t *)((char *)w - offsetof(chat_t, parse.w));
+    /* decided on the body as it came: a large one is here on a worker, whatever it becomes */
+    bool large = c->raw.len >= PARSE_OFF_LOOP_BYTES;
+    if (c->front != API_FRONT_DEEPSEEK && translate_body(c)) {
+        c->parse.failed = true;
+        return;
+    }
     slice_t raw = buf_slice(&c->raw);
     jr_doc_t own, *doc = &c->srv->jr;
-    if (raw.len >= PARSE_OFF_LOOP_BYTES) {
+    if (large) {
         jr_init(&own);
         doc = &own;
     }
@@ -398,8 +437,7 @@ static void parse_run(work_t *w)
         c->max_tokens = f.max_tokens;
         /* A stream whose own stream_options lacks include_usage is re-encoded to ask for
          * usage (splice.h): for a large body that is done here, on the worker, not the loop. */
-        if (raw.len >= PARSE_OFF_LOOP_BYTES && c->stream && c->has_stream_options &&
-            !c->include_usage)
+        if (large && c->stream && c->has_stream_options && !c->include_usage)
             (void)bk_splice_body(raw, true, true, false, &c->spliced);
     }
     if (doc == &own)
@@ -432,12 +470,14 @@ static void parse_done(work_t *w)
     chat_begin(c);
 }
 
-void api_handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const char *route)
+void api_handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, api_front_t front,
+                     const char *route)
 {
     /* The client's keys point into the auth result, so it lives in the request from the start
      * and is never copied. */
     chat_t *c = xcalloc(1, sizeof *c);
-    if (!api_authorize(s, r, &c->auth)) {
+    c->front = front;
+    if (!api_authorize_front(s, r, &c->auth, front)) {
         free(c);
         return;
     }
@@ -447,7 +487,10 @@ void api_handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const char
         char msg[128];
         snprintf(msg, sizeof msg, "Request body is too large (%zu bytes; the limit is %zu)",
                  refused ? refused : raw.len, s->o.max_body);
-        api_reply_error(s, r, 413, "invalid_request_error", "invalid_request_error", NULL, msg);
+        api_error_t err;
+        api_error_set(&err, 413, "invalid_request_error", "invalid_request_error", NULL, "%s", msg);
+        api_log_simple(s, r, 413);
+        api_front_send_error(front, r, &err);
         free(c);
         return;
     }
@@ -475,8 +518,8 @@ static void chat_begin(chat_t *c)
     api_kind_t kind = c->parse.kind;
     if (c->parse.failed) {
         http_req_on_abort(r, NULL, NULL);
-        api_log_simple(s, r, c->parse.err.status);
-        api_send_error(r, &c->parse.err);
+        api_log_simple(s, r, front_status(c->front, c->parse.err.status));
+        api_front_send_error(c->front, r, &c->parse.err);
         buf_free(&c->raw);
         free(c);
         return;
@@ -503,8 +546,8 @@ static void chat_begin(chat_t *c)
         c->t0.tv_sec--;
         c->t0.tv_nsec += 1000000000;
     }
-    api_enc_init(&c->enc, kind == API_KIND_FIM, c->stream, c->include_usage, http_req_id(r),
-                 c->model, (int64_t)time(NULL), s->o.max_answer);
+    api_out_init(&c->enc, c->front, kind == API_KIND_FIM, c->stream, c->include_usage,
+                 http_req_id(r), c->model, (int64_t)time(NULL), s->o.max_answer);
     buf_init(&c->out, s->o.max_answer + 65536);
     http_req_on_abort(r, on_client_abort, c);
     if (c->stream && s->o.keepalive_ms > 0) {
@@ -517,9 +560,9 @@ static void chat_begin(chat_t *c)
         int st = meter_prepare(&c->meter, &c->auth, s->o.prices, c->model, c->raw.len,
                                c->max_tokens, s->o.hold_max_tokens, (int64_t)time(NULL), &err);
         if (st) {
-            c->status = st;
+            c->status = front_status(c->front, st);
             c->responded = true;
-            api_send_error(r, &err);
+            api_front_send_error(c->front, r, &err);
             c->req = NULL;
             chat_log(c, err.message);
             chat_free(c);

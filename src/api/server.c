@@ -73,10 +73,35 @@ void api_reply_error(const api_server_t *s, http_req_t *r, int status, const cha
 
 bool api_authorize(api_server_t *s, http_req_t *r, gw_auth_t *auth)
 {
-    if (gw_authorize(&s->o.auth, http_req_header(r, "Authorization"), auth) == 0)
+    return api_authorize_front(s, r, auth, API_FRONT_DEEPSEEK);
+}
+
+/* The longest x-api-key taken (keys are at most 1024 bytes, see config.h). */
+#define XKEY_MAX 2048
+
+bool api_authorize_front(api_server_t *s, http_req_t *r, gw_auth_t *auth, api_front_t front)
+{
+    const char *h = http_req_header(r, "Authorization");
+    const char *xkey = front == API_FRONT_ANTHROPIC ? http_req_header(r, "x-api-key") : NULL;
+    char bearer[XKEY_MAX + 8];
+    bool too_long = false;
+    if ((!h || !*h) && xkey && *xkey) {
+        too_long = strlen(xkey) > XKEY_MAX;
+        snprintf(bearer, sizeof bearer, "Bearer %s", too_long ? "" : xkey);
+        h = bearer;
+    }
+    if (!too_long && gw_authorize(&s->o.auth, h, auth) == 0)
         return true;
-    api_reply_error(s, r, 401, "authentication_error", "invalid_request_error", NULL,
-                    auth->message);
+    if (too_long)
+        auth->message = "Authentication Fails (the x-api-key header is too long)";
+    api_error_t err;
+    api_error_set(&err, 401, "authentication_error", "invalid_request_error", NULL, "%s",
+                  front == API_FRONT_ANTHROPIC && (!h || !*h)
+                      ? "Authentication Fails (no key: send \"x-api-key: <key>\" or "
+                        "\"Authorization: Bearer <key>\")"
+                      : auth->message);
+    api_log_simple(s, r, 401);
+    api_front_send_error(front, r, &err);
     return false;
 }
 
@@ -97,12 +122,31 @@ static slice_t route_path(const http_req_t *r)
 static const struct {
     const char *path;
     api_kind_t kind;
+    api_front_t front;
 } chat_routes[] = {
-    {"/chat/completions", API_KIND_CHAT},
-    {"/beta/chat/completions", API_KIND_CHAT_PREFIX},
-    {"/beta/completions", API_KIND_FIM},
-    {"/completions", API_KIND_FIM},
+    {"/chat/completions", API_KIND_CHAT, API_FRONT_DEEPSEEK},
+    {"/beta/chat/completions", API_KIND_CHAT_PREFIX, API_FRONT_DEEPSEEK},
+    {"/beta/completions", API_KIND_FIM, API_FRONT_DEEPSEEK},
+    {"/completions", API_KIND_FIM, API_FRONT_DEEPSEEK},
+    {"/anthropic/v1/messages", API_KIND_CHAT, API_FRONT_ANTHROPIC},
+    {"/messages", API_KIND_CHAT, API_FRONT_ANTHROPIC}, /* /v1/messages */
+    {"/responses", API_KIND_CHAT, API_FRONT_RESPONSES},
 };
+
+/* Anthropic's token counting, under both of its base URLs. */
+static bool count_tokens_route(slice_t p)
+{
+    return slice_eq_cstr(p, "/anthropic/v1/messages/count_tokens") ||
+           slice_eq_cstr(p, "/messages/count_tokens");
+}
+
+/* Which front a path belongs to, for the errors of routes that are not chat ones. */
+static api_front_t path_front(slice_t p)
+{
+    return slice_starts_with(p, "/anthropic/") || slice_starts_with(p, "/messages")
+               ? API_FRONT_ANTHROPIC
+               : API_FRONT_DEEPSEEK;
+}
 
 /* The chat route p names, or -1. */
 static int chat_route(slice_t p)
@@ -116,11 +160,11 @@ static int chat_route(slice_t p)
 bool api_server_head(http_req_t *r, void *ud)
 {
     slice_t p = route_path(r);
-    bool keyed = chat_route(p) >= 0 || slice_eq_cstr(p, "/token/check");
+    bool keyed = chat_route(p) >= 0 || slice_eq_cstr(p, "/token/check") || count_tokens_route(p);
     if (!keyed || strcmp(http_req_method(r), "POST") != 0)
         return true;
     gw_auth_t auth;
-    return api_authorize(ud, r, &auth);
+    return api_authorize_front(ud, r, &auth, path_front(p));
 }
 
 void api_server_handle(http_req_t *r, void *ud)
@@ -142,12 +186,19 @@ void api_server_handle(http_req_t *r, void *ud)
     bool post = strcmp(m, "POST") == 0;
     bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
     int chat = chat_route(p);
-    if (chat >= 0) {
-        if (!post)
-            api_reply_error(s, r, 405, "invalid_request_error", NULL, NULL,
-                            "Method not allowed: use POST");
-        else
-            api_handle_chat(s, r, chat_routes[chat].kind, chat_routes[chat].path);
+    if (chat >= 0 || count_tokens_route(p)) {
+        if (!post) {
+            api_error_t err;
+            api_error_set(&err, 405, "invalid_request_error", NULL, NULL,
+                          "Method not allowed: use POST");
+            api_log_simple(s, r, 405);
+            api_front_send_error(path_front(p), r, &err);
+        } else if (chat < 0) {
+            api_handle_count_tokens(s, r);
+        } else {
+            api_handle_chat(s, r, chat_routes[chat].kind, chat_routes[chat].front,
+                            chat_routes[chat].path);
+        }
         return;
     }
     if (get && (slice_eq_cstr(p, "/models") || (slice_starts_with(p, "/models/") && p.len > 8))) {
@@ -170,9 +221,11 @@ void api_server_handle(http_req_t *r, void *ud)
     } else if (get && (slice_eq_cstr(p, "/health") || slice_eq_cstr(p, "/health/ready"))) {
         api_handle_health(s, r, p.len > 7);
     } else {
-        char msg[200];
-        snprintf(msg, sizeof msg, "Not found: %s %.*s", m, (int)(p.len > 100 ? 100 : p.len), p.ptr);
-        api_reply_error(s, r, 404, "invalid_request_error", NULL, NULL, msg);
+        api_error_t err;
+        api_error_set(&err, 404, "invalid_request_error", NULL, NULL, "Not found: %s %.*s", m,
+                      (int)(p.len > 100 ? 100 : p.len), p.ptr);
+        api_log_simple(s, r, 404);
+        api_front_send_error(path_front(p), r, &err);
     }
 }
 

@@ -37,6 +37,10 @@ typedef struct {
     const gw_prices_t *prices;
     long hold_max_tokens; /* output tokens held for a request without max_tokens */
     bool metrics_off;     /* no GET /metrics */
+    /* Anthropic model names to served ones ("PATTERN=MODEL", see anthropic_parse.h); NULL:
+     * DeepSeek's own map */
+    const char *const *anthropic_model_map;
+    int nanthropic_model_map;
 } api_server_opts_t;
 
 typedef struct api_server api_server_t;

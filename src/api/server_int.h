@@ -8,6 +8,7 @@
 
 #include "api/access.h"
 #include "api/error.h"
+#include "api/front.h"
 #include "api/server.h"
 #include "api/validate.h"
 #include "gateway/auth.h"
@@ -46,11 +47,21 @@ void api_reply_error(const api_server_t *s, http_req_t *r, int status, const cha
 /** Checks the Authorization header; answers 401 and returns false when the request may not
  * go on. */
 bool api_authorize(api_server_t *s, http_req_t *r, gw_auth_t *auth);
+/** As api_authorize, for a front: Anthropic's clients may send their key as `x-api-key` (an
+ * Authorization header wins when both come), and hear a 401 in Anthropic's shape. */
+bool api_authorize_front(api_server_t *s, http_req_t *r, gw_auth_t *auth, api_front_t front);
 
 /* ---- the chat flow (chat.c) ---- */
 
-/** POST /chat/completions and its kin: validate, start the backend, encode its events. */
-void api_handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, const char *route);
+/** POST /chat/completions and its kin, /anthropic/v1/messages and /responses: translate (the
+ * last two), validate, start the backend, encode its events in front's format. */
+void api_handle_chat(api_server_t *s, http_req_t *r, api_kind_t kind, api_front_t front,
+                     const char *route);
+
+/* ---- Anthropic's token counting (count_tokens.c) ---- */
+
+/** POST /anthropic/v1/messages/count_tokens: the prompt's tokens with seekd's tokenizer. */
+void api_handle_count_tokens(api_server_t *s, http_req_t *r);
 
 /* ---- what the server says about itself and its upstreams (info.c) ---- */
 

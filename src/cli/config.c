@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/anthropic_parse.h"
 #include "base/log.h"
 #include "base/netaddr.h"
 #include "gateway/price.h"
@@ -338,6 +339,21 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
                      CFG_MAX_LIST);
             rc = -1;
         }
+    } else if (!strcmp(key, "anthropic_model_map")) {
+        list_clear(c->anthropic_model_map, &c->nanthropic_model_map);
+        rc = list_add_csv(c->anthropic_model_map, &c->nanthropic_model_map, v);
+        for (int i = 0; !rc && i < c->nanthropic_model_map; i++)
+            if (!api_anth_map_entry_ok(c->anthropic_model_map[i]) ||
+                strlen(c->anthropic_model_map[i]) > 200)
+                rc = -1;
+        if (rc || c->nanthropic_model_map == 0) {
+            snprintf(err, errlen,
+                     "anthropic_model_map must be a comma-separated list of 1 to %d "
+                     "PATTERN=MODEL entries (PATTERN may end in *), got '%.80s'",
+                     CFG_MAX_LIST, v);
+            list_clear(c->anthropic_model_map, &c->nanthropic_model_map);
+            rc = -1;
+        }
     } else if (!strcmp(key, "allow_open")) {
         rc = parse_bool(v, &c->allow_open);
         if (rc)
@@ -568,6 +584,7 @@ void config_free(seekd_config_t *c)
     list_clear(c->client_keys, &c->nclient_keys);
     list_clear(c->models, &c->nmodels);
     list_clear(c->cors_origins, &c->ncors_origins);
+    list_clear(c->anthropic_model_map, &c->nanthropic_model_map);
     list_clear(c->prices, &c->nprices);
     list_clear(c->holidays, &c->nholidays);
     list_clear(c->allowed_hosts, &c->nallowed_hosts);

@@ -83,6 +83,9 @@ typedef struct {
     int nholidays;
     long hold_max_tokens; /* a request without max_tokens is held for this many output tokens */
     bool metrics_off;     /* `metrics = off`: no GET /metrics */
+    /* Anthropic model names to served ones, "PATTERN=MODEL" each; none: DeepSeek's own map */
+    char *anthropic_model_map[CFG_MAX_LIST];
+    int nanthropic_model_map;
 } seekd_config_t;
 
 /** Fills defaults: 127.0.0.1:8000, https://api.deepseek.com, no top-level model list (GET

@@ -59,6 +59,7 @@ static const char *const top_names[] = {"listen",
                                         "holiday",
                                         "hold_max_tokens",
                                         "metrics",
+                                        "anthropic_model_map",
                                         NULL};
 static const char *const section_names[] = {
     "url", "api_key", "models", "priority", "weight", "max_concurrent_per_key", NULL};

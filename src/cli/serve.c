@@ -136,6 +136,9 @@ static api_server_opts_t api_opts(const server_t *s, const seekd_config_t *c, up
         .prices = s->accounts ? &s->prices : NULL,
         .hold_max_tokens = c->hold_max_tokens,
         .metrics_off = c->metrics_off,
+        .anthropic_model_map =
+            c->nanthropic_model_map ? (const char *const *)c->anthropic_model_map : NULL,
+        .nanthropic_model_map = c->nanthropic_model_map,
     };
 }
 

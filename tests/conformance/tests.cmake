@@ -9,3 +9,7 @@ else()
   seekd_node_test(conformance.replay ${CMAKE_CURRENT_LIST_DIR}/replay.test.mjs TRANSPORT builtin)
   seekd_node_test(conformance-curl.replay ${CMAKE_CURRENT_LIST_DIR}/replay.test.mjs TRANSPORT libcurl)
 endif()
+# The same recordings through the Anthropic Messages and OpenAI Responses encoders.
+if(NODE AND EXISTS "${PROJECT_SOURCE_DIR}/node_modules/openai")
+  seekd_node_test(conformance.fronts ${CMAKE_CURRENT_LIST_DIR}/fronts.test.mjs TRANSPORT builtin)
+endif()

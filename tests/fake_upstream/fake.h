@@ -104,6 +104,10 @@ typedef struct {
 /** Fills plan from a parsed request body (may be NULL for no body) and the fault forced by the
  * key, if any. On a client error returns -1 and sets *status and *msg (static text); on success 0.
  * The plan owns its blob and pieces; release with plan_free. */
+/* A body without a `fake` object takes it from its first system message whose content is a
+ * string "fake:<JSON object>" (so clients that cannot add a body field, such as the Anthropic
+ * and Responses SDKs through seekd's fronts, can pick a scenario). */
+void plan_fake_from_system(json_t *body);
 int plan_build(plan_t *p, json_t *body, int fim, fake_fault_t key_fault, int key_delay_ms,
                const char *fixtures_dir, int *status, char *msg, size_t msgsz);
 void plan_free(plan_t *p);

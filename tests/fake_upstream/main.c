@@ -224,6 +224,7 @@ static void route_completion(struct evhttp_request *req, int fim, const char *ke
         g_stats.completed++;
         return;
     }
+    plan_fake_from_system(body);
     json_decref(g_stats.last_request);
     g_stats.last_request = body;
     json_t *tag = json_object_get(json_object_get(body, "fake"), "tag");

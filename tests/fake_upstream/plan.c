@@ -358,6 +358,29 @@ static int load_replay(plan_t *p, builder_t *b, const char *dir, const char *nam
     return 0;
 }
 
+void plan_fake_from_system(json_t *body)
+{
+    if (json_object_get(body, "fake"))
+        return;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(body, "messages"), i, m)
+    {
+        const char *role = json_string_value(json_object_get(m, "role"));
+        const char *c = json_string_value(json_object_get(m, "content"));
+        if (!role || strcmp(role, "system") || !c)
+            continue;
+        if (strncmp(c, "fake:", 5) == 0) {
+            json_t *f = json_loads(c + 5, 0, NULL);
+            if (json_is_object(f))
+                json_object_set_new(body, "fake", f);
+            else
+                json_decref(f);
+        }
+        return;
+    }
+}
+
 int plan_build(plan_t *p, json_t *body, int fim, fake_fault_t key_fault, int key_delay_ms,
                const char *fixtures_dir, int *status, char *msg, size_t msgsz)
 {
