@@ -27,6 +27,11 @@ struct accounts {
                        not turn a metered server into an open one */
     int pending;    /* settles and releases not yet durable */
     struct event *tick;
+    /* group commit: holds, settles and releases wait here while a batch is being written,
+     * then go together in the next one (two transactions, however many requests) */
+    struct acct_hold *queue, **queue_tail;
+    struct acct_hold *retry; /* settles and releases that failed: tried again at the next tick */
+    bool batching;           /* a batch is on the database thread */
 };
 
 typedef enum { JOB_REFRESH, JOB_HOLD, JOB_SETTLE, JOB_RELEASE, JOB_BALANCE, JOB_RUN } job_kind_t;
@@ -57,6 +62,8 @@ struct acct_hold {
     acct_done_fn run_done;
     void *ud;
     bool cancelled;
+    struct acct_hold *qnext; /* in the queue, a batch or the retry list */
+    int attempts;            /* settles and releases: tries that failed */
 };
 typedef struct acct_hold job_t;
 
@@ -127,19 +134,10 @@ static void job_run(work_t *w)
         }
         break;
     }
-    case JOB_HOLD: {
-        store_hold_info_t info = {
-            .request_id = j->request_id, .model = j->model, .tier = j->tier, .at = j->at};
-        j->rc =
-            store_hold(a->store, j->key_id, j->amount, &info, &j->hold_id, j->err, sizeof j->err);
-        break;
-    }
+    case JOB_HOLD:
     case JOB_SETTLE:
-        j->rc = store_settle(a->store, j->hold_id, &j->row, j->err, sizeof j->err);
-        break;
     case JOB_RELEASE:
-        j->rc = store_release(a->store, j->hold_id, j->err, sizeof j->err);
-        break;
+        break; /* written in batches (batch_run) */
     case JOB_BALANCE:
         j->rc = store_key_find(a->store, j->key_id, &j->key, j->err, sizeof j->err);
         break;
@@ -150,18 +148,17 @@ static void job_run(work_t *w)
     }
 }
 
-static void job_done(work_t *w)
+static void enqueue(accounts_t *a, job_t *j);
+
+/* A job's outcome, on the loop. `ran`: whether its database work ran (false when the server
+ * stopped first). Frees the job, unless a failed settle is kept to be tried again. */
+static void job_finish(job_t *j, bool ran)
 {
-    job_t *j = (job_t *)w;
     accounts_t *a = j->a;
-    if (!w->ran && (j->kind == JOB_SETTLE || j->kind == JOB_RELEASE)) {
-        job_run(w); /* the server is stopping and the thread is gone: bill it now, here */
-        w->ran = true;
-    }
     switch (j->kind) {
     case JOB_REFRESH:
         a->refreshing = false;
-        if (!w->ran) {
+        if (!ran) {
             break;
         } else if (j->rc != STORE_OK) {
             log_warn("accounts: cannot read the keys: %s", j->err);
@@ -174,10 +171,10 @@ static void job_done(work_t *w)
         }
         break;
     case JOB_HOLD:
-        if (!w->ran)
+        if (!ran)
             j->rc = STORE_ERR, snprintf(j->err, sizeof j->err, "the server is stopping");
         if (j->cancelled) {
-            if (w->ran && j->rc == STORE_OK)
+            if (ran && j->rc == STORE_OK)
                 accounts_release(a, j->hold_id); /* the request went away meanwhile */
         } else {
             if (j->rc != STORE_OK && j->rc != STORE_NO_BALANCE)
@@ -186,7 +183,7 @@ static void job_done(work_t *w)
         }
         break;
     case JOB_BALANCE:
-        if (!w->ran)
+        if (!ran)
             j->rc = STORE_ERR, snprintf(j->err, sizeof j->err, "the server is stopping");
         if (!j->cancelled) {
             if (j->rc != STORE_OK)
@@ -196,21 +193,182 @@ static void job_done(work_t *w)
         break;
     case JOB_RUN:
         if (!j->cancelled)
-            j->run_done(j->ud, w->ran);
+            j->run_done(j->ud, ran);
         break;
     case JOB_SETTLE:
-    case JOB_RELEASE:
-        a->pending--;
-        if (j->rc != STORE_OK) {
-            char amt[GW_AMOUNT_TEXT];
-            log_error("accounts: %s of hold %lld (request %s, cost %s) failed: %s",
-                      j->kind == JOB_SETTLE ? "settle" : "release", (long long)j->hold_id,
-                      j->request_id, gw_amount_format(j->row.cost, amt), j->err);
+    case JOB_RELEASE: {
+        char amt[GW_AMOUNT_TEXT];
+        const char *what = j->kind == JOB_SETTLE ? "settle" : "release";
+        if (j->rc == STORE_ERR && !a->closing) {
+            /* the database failed (locked, full, the connection lost): the bill is kept and
+             * tried again at the next tick, never dropped while the server runs */
+            if (j->attempts++ % 10 == 0)
+                log_error("accounts: %s of hold %lld (request %s, cost %s) failed, will retry "
+                          "(attempt %d): %s",
+                          what, (long long)j->hold_id, j->request_id,
+                          gw_amount_format(j->row.cost, amt), j->attempts, j->err);
+            j->qnext = a->retry;
+            a->retry = j;
+            return;
         }
+        a->pending--;
+        if (j->rc != STORE_OK)
+            log_error("accounts: %s of hold %lld (request %s, key %s, cost %s) failed: %s", what,
+                      (long long)j->hold_id, j->request_id, j->key_id,
+                      gw_amount_format(j->row.cost, amt), j->err);
         break;
+    }
     }
     free(j->keys);
     free(j);
+}
+
+static void job_done(work_t *w)
+{
+    job_finish((job_t *)w, w->ran);
+}
+
+/* ---- group commit ---- */
+
+#define BATCH_MAX 512 /* jobs a batch takes: bounds how long one waits behind the others */
+
+typedef struct {
+    work_t w; /* first */
+    accounts_t *a;
+    job_t *jobs; /* linked by qnext, in the order they came */
+    store_hold_item_t *hi;
+    store_settle_item_t *si;
+    size_t nh, ns;
+} batch_t;
+
+/* On the database thread: every hold of the batch in one transaction, then every settle and
+ * release in another. */
+static void batch_run(work_t *w)
+{
+    batch_t *b = (batch_t *)w;
+    accounts_t *a = b->a;
+    char herr[256] = "", serr[256] = "";
+    size_t h = 0, t = 0;
+    for (job_t *j = b->jobs; j; j = j->qnext) {
+        if (j->kind == JOB_HOLD)
+            b->hi[h++] = (store_hold_item_t){
+                .key_id = j->key_id,
+                .amount = j->amount,
+                .info = {
+                    .request_id = j->request_id, .model = j->model, .tier = j->tier, .at = j->at}};
+        else
+            b->si[t++] = (store_settle_item_t){
+                .hold_id = j->hold_id, .release = j->kind == JOB_RELEASE, .row = j->row};
+    }
+    if (b->nh)
+        store_hold_many(a->store, b->hi, b->nh, herr, sizeof herr);
+    if (b->ns)
+        store_settle_many(a->store, b->si, b->ns, serr, sizeof serr);
+    h = t = 0;
+    for (job_t *j = b->jobs; j; j = j->qnext) {
+        if (j->kind == JOB_HOLD) {
+            store_hold_item_t *it = &b->hi[h++];
+            j->rc = it->rc;
+            j->hold_id = it->hold_id;
+            if (it->rc == STORE_ERR)
+                snprintf(j->err, sizeof j->err, "%s", herr);
+            else if (it->rc == STORE_NOT_FOUND)
+                snprintf(j->err, sizeof j->err, "no key %s", j->key_id);
+        } else {
+            store_settle_item_t *it = &b->si[t++];
+            j->rc = it->rc;
+            if (it->rc == STORE_ERR)
+                snprintf(j->err, sizeof j->err, "%s", serr);
+            else if (it->rc == STORE_NOT_FOUND)
+                snprintf(j->err, sizeof j->err,
+                         "the hold is not open (settled or released "
+                         "already)");
+        }
+    }
+}
+
+static void start_batch(accounts_t *a);
+
+static void batch_done(work_t *w)
+{
+    batch_t *b = (batch_t *)w;
+    accounts_t *a = b->a;
+    bool ran = w->ran;
+    if (!ran) {
+        /* the server is stopping and the thread is gone: the bills are written here, now;
+         * holds are refused (their requests end) */
+        b->nh = 0;
+        job_t *holds = NULL, **ht = &holds, *rest = NULL, **rt = &rest;
+        for (job_t *j = b->jobs, *next; j; j = next) {
+            next = j->qnext;
+            j->qnext = NULL;
+            if (j->kind == JOB_HOLD)
+                *ht = j, ht = &j->qnext;
+            else
+                *rt = j, rt = &j->qnext;
+        }
+        b->jobs = rest;
+        batch_run(w);
+        for (job_t *j = holds, *next; j; j = next) {
+            next = j->qnext;
+            job_finish(j, false);
+        }
+    }
+    for (job_t *j = b->jobs, *next; j; j = next) {
+        next = j->qnext;
+        job_finish(j, true);
+    }
+    free(b->hi);
+    free(b->si);
+    free(b);
+    a->batching = false;
+    if (a->queue)
+        start_batch(a);
+}
+
+/* Takes what waits (up to BATCH_MAX) into one batch for the database thread; when the server
+ * is stopping, writes it here. */
+static void start_batch(accounts_t *a)
+{
+    batch_t *b = xcalloc(1, sizeof *b);
+    b->w.run = batch_run;
+    b->w.done = batch_done;
+    b->a = a;
+    job_t **tail = &b->jobs;
+    size_t n = 0;
+    while (a->queue && n < BATCH_MAX) {
+        job_t *j = a->queue;
+        a->queue = j->qnext;
+        j->qnext = NULL;
+        *tail = j;
+        tail = &j->qnext;
+        n++;
+        if (j->kind == JOB_HOLD)
+            b->nh++;
+        else
+            b->ns++;
+    }
+    if (!a->queue)
+        a->queue_tail = &a->queue;
+    b->hi = b->nh ? xcalloc(b->nh, sizeof *b->hi) : NULL;
+    b->si = b->ns ? xcalloc(b->ns, sizeof *b->si) : NULL;
+    a->batching = true;
+    if (a->closing) {
+        batch_run(&b->w);
+        b->w.ran = true;
+        batch_done(&b->w);
+        return;
+    }
+    workers_submit(a->db, &b->w);
+}
+
+static void enqueue(accounts_t *a, job_t *j)
+{
+    j->qnext = NULL;
+    *a->queue_tail = j;
+    a->queue_tail = &j->qnext;
+    if (!a->batching)
+        start_batch(a);
 }
 
 static job_t *job_new(accounts_t *a, job_kind_t kind)
@@ -225,6 +383,10 @@ static job_t *job_new(accounts_t *a, job_kind_t kind)
 
 static void submit(accounts_t *a, job_t *j)
 {
+    if (j->kind == JOB_HOLD || j->kind == JOB_SETTLE || j->kind == JOB_RELEASE) {
+        enqueue(a, j);
+        return;
+    }
     if (a->closing) { /* the database thread is gone or going: do it here, now */
         job_run(&j->w);
         j->w.ran = true;
@@ -239,7 +401,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     accounts_t *a = arg;
-    if (a->refreshing || a->closing)
+    if (a->closing)
+        return;
+    while (a->retry) { /* failed bills, tried again */
+        job_t *j = a->retry;
+        a->retry = j->qnext;
+        enqueue(a, j);
+    }
+    if (a->refreshing)
         return;
     a->refreshing = true;
     submit(a, job_new(a, JOB_REFRESH));
@@ -247,27 +416,57 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the interface ---- */
 
-static int release_left_open(void *ud, const store_open_hold_t *h)
+typedef struct {
+    store_open_hold_t *h;
+    size_t n, cap;
+} open_holds_t;
+
+static int take_open_hold(void *ud, const store_open_hold_t *h)
 {
-    accounts_t *a = ud;
-    char amt[GW_AMOUNT_TEXT], err[256];
-    if (store_release(a->store, h->id, err, sizeof err) == STORE_OK)
-        log_warn("accounts: released hold %lld of key %s (request %s, %s %s): the server "
-                 "stopped before it settled, and what it delivered is not known",
-                 (long long)h->id, h->key_id, h->request_id, h->model,
-                 gw_amount_format(h->amount, amt));
-    else
-        log_error("accounts: cannot release hold %lld: %s", (long long)h->id, err);
+    open_holds_t *v = ud;
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 64;
+        v->h = xrealloc(v->h, v->cap * sizeof *v->h);
+    }
+    v->h[v->n++] = *h;
     return 0;
+}
+
+/* Releases, in one transaction, every hold a previous run left open (read whole first: the
+ * release must not run inside the listing's query), and logs each one. */
+static int release_left_open(accounts_t *a, char *err, size_t errlen)
+{
+    open_holds_t v = {0};
+    if (store_open_holds(a->store, take_open_hold, &v, err, errlen) != STORE_OK) {
+        free(v.h);
+        return -1;
+    }
+    store_settle_item_t *items = v.n ? xcalloc(v.n, sizeof *items) : NULL;
+    for (size_t i = 0; i < v.n; i++)
+        items[i] = (store_settle_item_t){.hold_id = v.h[i].id, .release = true};
+    int rc = v.n && store_settle_many(a->store, items, v.n, err, errlen) != STORE_OK ? -1 : 0;
+    for (size_t i = 0; rc == 0 && i < v.n; i++) {
+        const store_open_hold_t *h = &v.h[i];
+        char amt[GW_AMOUNT_TEXT];
+        if (items[i].rc == STORE_OK)
+            log_warn("accounts: released hold %lld of key %s (request %s, %s %s): the server "
+                     "stopped before it settled, and what it delivered is not known",
+                     (long long)h->id, h->key_id, h->request_id, h->model,
+                     gw_amount_format(h->amount, amt));
+    }
+    free(items);
+    free(v.h);
+    return rc;
 }
 
 accounts_t *accounts_open(struct event_base *base, const char *db_url, char *err, size_t errlen)
 {
     accounts_t *a = xcalloc(1, sizeof *a);
     a->base = base;
+    a->queue_tail = &a->queue;
     a->store = store_open(db_url, err, errlen);
     if (!a->store || gw_secret_load(a->store, &a->secret, err, errlen) ||
-        store_open_holds(a->store, release_left_open, a, err, errlen) != STORE_OK ||
+        release_left_open(a, err, errlen) ||
         store_data_version(a->store, &a->db_version, err, errlen) != STORE_OK ||
         load_keys(a->store, &a->keys, &a->nkeys, err, errlen)) {
         store_close(a->store);
@@ -289,7 +488,14 @@ void accounts_free(accounts_t *a)
         return;
     a->closing = true;
     event_free(a->tick);
-    workers_free(a->db); /* queued settles run in job_done, on this thread */
+    workers_free(a->db); /* a batch in flight ends in batch_done, on this thread */
+    while (a->retry) {   /* failed bills get one last try, here */
+        job_t *j = a->retry;
+        a->retry = j->qnext;
+        enqueue(a, j);
+    }
+    while (a->queue) /* whatever still waits is written now, on this thread */
+        start_batch(a);
     store_close(a->store);
     free(a->keys);
     free(a);

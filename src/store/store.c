@@ -158,6 +158,26 @@ store_rc_t store_hold(store_t *s, const char *key_id, gw_nano_t amount,
     return no_such_key(rc, err, errlen);
 }
 
+store_rc_t store_hold_many(store_t *s, store_hold_item_t *items, size_t n, char *err, size_t errlen)
+{
+    store_rc_t rc = STORE_OK;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        if (items[i].amount < 0 || items[i].amount > GW_AMOUNT_MAX) {
+            snprintf(err, errlen, "a hold must be between 0 and %lld units",
+                     GW_AMOUNT_MAX / GW_NANO_PER_UNIT);
+            rc = STORE_ERR;
+        }
+    }
+    if (rc == STORE_OK && n > 0)
+        rc = s->ops->hold_many(s, items, n, err, errlen);
+    if (rc != STORE_OK) {
+        rc = STORE_ERR;
+        for (size_t i = 0; i < n; i++)
+            items[i].rc = STORE_ERR;
+    }
+    return rc;
+}
+
 store_rc_t store_settle_many(store_t *s, store_settle_item_t *items, size_t n, char *err,
                              size_t errlen)
 {

@@ -97,6 +97,24 @@ typedef struct {
 store_rc_t store_hold(store_t *s, const char *key_id, gw_nano_t amount,
                       const store_hold_info_t *info, int64_t *hold_id, char *err, size_t errlen);
 
+/** One hold of a batch. `key_id` and the info's strings are read; `hold_id` and `rc` are
+ * written. */
+typedef struct {
+    const char *key_id;
+    gw_nano_t amount;
+    store_hold_info_t info;
+    int64_t hold_id; /* out, when rc is STORE_OK */
+    store_rc_t rc;   /* out: STORE_OK, STORE_NO_BALANCE, STORE_NOT_FOUND (no such key) or
+                        STORE_ERR */
+} store_hold_item_t;
+
+/** Admits n requests in ONE transaction, each exactly as store_hold would, in order (so two
+ * holds on one key see each other's amount: together they never pass the balance). On a
+ * database error, or an amount out of range, nothing is applied, every item's rc is STORE_ERR
+ * and STORE_ERR is returned with err set. Otherwise STORE_OK. */
+store_rc_t store_hold_many(store_t *s, store_hold_item_t *items, size_t n, char *err,
+                           size_t errlen);
+
 /** One ledger row: what a request cost and why. Strings may be NULL. */
 typedef struct {
     int64_t at;

@@ -37,6 +37,10 @@ typedef struct store_ops {
     store_rc_t (*hold)(store_t *s, const char *key_id, gw_nano_t amount,
                        const store_hold_info_t *info, int64_t *hold_id, char *err,
                        size_t errlen); /* STORE_NO_BALANCE */
+    /* every item's rc set (NO_BALANCE and NOT_FOUND without messages); on STORE_ERR nothing
+     * applied (store.c then sets every rc) */
+    store_rc_t (*hold_many)(store_t *s, store_hold_item_t *items, size_t n, char *err,
+                            size_t errlen);
     /* every item's rc set; on STORE_ERR nothing applied (store.c then sets every rc) */
     store_rc_t (*settle_many)(store_t *s, store_settle_item_t *items, size_t n, char *err,
                               size_t errlen);

@@ -713,6 +713,7 @@ static const store_ops_t pg_ops = {
     .key_set_enabled = pg_key_set_enabled,
     .key_delete = pg_key_delete,
     .hold = pg_hold,
+    .hold_many = pg_hold_many,
     .settle_many = pg_settle_many,
     .open_holds = pg_open_holds,
     .ledger_each = pg_ledger_each,

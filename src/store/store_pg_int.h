@@ -89,6 +89,7 @@ void pg_text(const PGresult *r, int row, int col, char *out, size_t cap);
 /* store_pg_ledger.c */
 store_rc_t pg_hold(store_t *s, const char *key_id, gw_nano_t amount, const store_hold_info_t *info,
                    int64_t *hold_id, char *err, size_t errlen);
+store_rc_t pg_hold_many(store_t *s, store_hold_item_t *items, size_t n, char *err, size_t errlen);
 store_rc_t pg_settle_many(store_t *s, store_settle_item_t *items, size_t n, char *err,
                           size_t errlen);
 store_rc_t pg_open_holds(store_t *s, int (*fn)(void *ud, const store_open_hold_t *h), void *ud,

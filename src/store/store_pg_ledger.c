@@ -37,6 +37,57 @@ store_rc_t pg_hold(store_t *s, const char *key_id, gw_nano_t amount, const store
     return rc;
 }
 
+/* ---- a batch of holds ---- */
+
+static int cmp_hold_key(const void *x, const void *y)
+{
+    const store_hold_item_t *a = *(store_hold_item_t *const *)x,
+                            *b = *(store_hold_item_t *const *)y;
+    int c = strcmp(a->key_id, b->key_id);
+    return c ? c : (a < b ? -1 : a > b); /* stable: one key's holds keep their order */
+}
+
+store_rc_t pg_hold_many(store_t *s, store_hold_item_t *items, size_t n, char *err, size_t errlen)
+{
+    pg_t *g = PG(s);
+    if (pg_ready(g, err, errlen) || pg_begin(g, err, errlen))
+        return STORE_ERR;
+    /* keys are locked in one order (by key id), so two instances' batches never wait on each
+     * other in a circle */
+    store_hold_item_t **order = xmalloc(n * sizeof *order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = &items[i];
+    qsort(order, n, sizeof *order, cmp_hold_key);
+    store_rc_t rc = STORE_OK;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        store_hold_item_t *it = order[i];
+        pg_params_t p = {0};
+        pg_p_text(&p, it->key_id);
+        pg_p_i64(&p, it->amount);
+        pg_p_text(&p, it->info.request_id ? it->info.request_id : "");
+        pg_p_text(&p, it->info.model ? it->info.model : "");
+        pg_p_i64(&p, it->info.tier);
+        pg_p_i64(&p, it->info.at);
+        PGresult *r = pg_run(g, PS_HOLD, &p, "holding", err, errlen);
+        pg_params_free(&p);
+        if (!r) {
+            rc = STORE_ERR;
+            break;
+        }
+        if (PQntuples(r) == 1) {
+            it->hold_id = pg_i64(r, 0, 0);
+            it->rc = STORE_OK;
+        } else {
+            it->rc = pg_why_unchanged(g, it->key_id, STORE_NO_BALANCE, err, errlen);
+            if (it->rc == STORE_ERR)
+                rc = STORE_ERR;
+        }
+        PQclear(r);
+    }
+    free(order);
+    return pg_finish(g, rc, err, errlen);
+}
+
 /* ---- a batch of settles ---- */
 
 static bool send_simple(pg_t *g, const char *sql)

@@ -461,38 +461,56 @@ static store_rc_t sq_key_delete(store_t *s, const char *key_id, char *err, size_
 
 /* ---- holds and settles ---- */
 
+/* One hold inside the caller's transaction: STORE_OK, STORE_NO_BALANCE, STORE_NOT_FOUND or
+ * STORE_ERR. */
+static store_rc_t hold_in(sq_t *q, const char *key_id, gw_nano_t amount,
+                          const store_hold_info_t *info, int64_t *hold_id, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = use(q, ST_HOLD_KEY);
+    if (!st)
+        return db_fail(q, err, errlen, "holding");
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, amount);
+    if (run1(st) != SQLITE_DONE)
+        return db_fail(q, err, errlen, "holding");
+    if (sqlite3_changes(q->db) != 1)
+        return why_unchanged(q, key_id, STORE_NO_BALANCE, err, errlen);
+    st = use(q, ST_HOLD_INSERT);
+    if (!st)
+        return db_fail(q, err, errlen, "recording the hold");
+    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, amount);
+    sqlite3_bind_text(st, 3, info->request_id ? info->request_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, info->model ? info->model : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, info->tier);
+    sqlite3_bind_int64(st, 6, info->at);
+    if (run1(st) != SQLITE_DONE)
+        return db_fail(q, err, errlen, "recording the hold");
+    *hold_id = sqlite3_last_insert_rowid(q->db);
+    return STORE_OK;
+}
+
 static store_rc_t sq_hold(store_t *s, const char *key_id, gw_nano_t amount,
                           const store_hold_info_t *info, int64_t *hold_id, char *err, size_t errlen)
 {
     sq_t *q = SQ(s);
     if (begin(q, err, errlen))
         return STORE_ERR;
+    return finish(q, hold_in(q, key_id, amount, info, hold_id, err, errlen), err, errlen);
+}
+
+static store_rc_t sq_hold_many(store_t *s, store_hold_item_t *items, size_t n, char *err,
+                               size_t errlen)
+{
+    sq_t *q = SQ(s);
+    if (begin(q, err, errlen))
+        return STORE_ERR;
     store_rc_t rc = STORE_OK;
-    sqlite3_stmt *st = use(q, ST_HOLD_KEY);
-    if (!st)
-        return finish(q, db_fail(q, err, errlen, "holding"), err, errlen);
-    sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, amount);
-    if (run1(st) != SQLITE_DONE)
-        rc = db_fail(q, err, errlen, "holding");
-    else if (sqlite3_changes(q->db) != 1)
-        rc = why_unchanged(q, key_id, STORE_NO_BALANCE, err, errlen);
-    if (rc == STORE_OK) {
-        st = use(q, ST_HOLD_INSERT);
-        int r = SQLITE_ERROR;
-        if (st) {
-            sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 2, amount);
-            sqlite3_bind_text(st, 3, info->request_id ? info->request_id : "", -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, info->model ? info->model : "", -1, SQLITE_STATIC);
-            sqlite3_bind_int(st, 5, info->tier);
-            sqlite3_bind_int64(st, 6, info->at);
-            r = run1(st);
-        }
-        if (r != SQLITE_DONE)
-            rc = db_fail(q, err, errlen, "recording the hold");
-        else
-            *hold_id = sqlite3_last_insert_rowid(q->db);
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        store_hold_item_t *it = &items[i];
+        it->rc = hold_in(q, it->key_id, it->amount, &it->info, &it->hold_id, err, errlen);
+        if (it->rc == STORE_ERR)
+            rc = STORE_ERR;
     }
     return finish(q, rc, err, errlen);
 }
@@ -738,6 +756,7 @@ static const store_ops_t sqlite_ops = {
     .key_set_enabled = sq_key_set_enabled,
     .key_delete = sq_key_delete,
     .hold = sq_hold,
+    .hold_many = sq_hold_many,
     .settle_many = sq_settle_many,
     .open_holds = sq_open_holds,
     .ledger_each = sq_ledger_each,

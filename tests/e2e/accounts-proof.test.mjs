@@ -10,7 +10,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startStack, runSeekd, userMsg, tmpDir, TEXT_ANSWER, SANITIZED } from './harness.mjs';
+import { startStack, runSeekd, userMsg, tmpDir, freshDb, DB_SKIP, TEXT_ANSWER, SANITIZED } from './harness.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const T = { timeout: 180000 };
@@ -38,10 +38,8 @@ const costOf = (u) => {
     ceilDiv(BigInt(tools.web_fetch_requests ?? 0) * PRICE.fetch, 1000n);
 };
 
-// The database under test: SEEKD_TEST_DB_URL names a server (PostgreSQL), else a SQLite file.
-const dbFor = (name) => process.env.SEEKD_TEST_DB_URL || path.join(tmpDir(), `${name}.db`);
-
-describe('metered keys: proofs', () => {
+// The same proofs on SQLite (e2e.accounts-proof) and PostgreSQL (e2e.accounts-proof-pg).
+describe('metered keys: proofs', { skip: DB_SKIP }, () => {
   let st, db, cfgFile;
   const keys = (args) => runSeekd(['keys', ...args, '--db', db]);
   const show = async (who) => JSON.parse((await keys(['show', who, '--json'])).stdout);
@@ -66,7 +64,7 @@ describe('metered keys: proofs', () => {
   });
 
   before(async () => {
-    db = dbFor('proof');
+    db = freshDb('proof');
     cfgFile = path.join(tmpDir(), 'proof.conf');
     fs.writeFileSync(cfgFile, CONFIG);
     st = await startStack({ serverKey: 'sk-server-000000000002', config: CONFIG, seekdArgs: ['--db', db], logLevel: 'info' });

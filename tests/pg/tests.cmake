@@ -8,7 +8,7 @@ add_test(NAME unit.test_store-pg COMMAND ${SEEKD_PG_CLUSTER} run $<TARGET_FILE:t
 set_tests_properties(unit.test_store-pg PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
 
 if(NODE AND EXISTS "${PROJECT_SOURCE_DIR}/node_modules/openai")
-  foreach(name accounts keys-cli admin)
+  foreach(name accounts accounts-proof keys-cli admin)
     seekd_node_test(e2e.${name}-pg ${PROJECT_SOURCE_DIR}/tests/e2e/${name}.test.mjs
       TRANSPORT builtin WRAP ${SEEKD_PG_CLUSTER} run)
     set_property(TEST e2e.${name}-pg APPEND PROPERTY ENVIRONMENT "SEEKD_TEST_DB=pg")
