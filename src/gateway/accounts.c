@@ -260,10 +260,8 @@ static void batch_run(work_t *w)
             b->si[t++] = (store_settle_item_t){
                 .hold_id = j->hold_id, .release = j->kind == JOB_RELEASE, .row = j->row};
     }
-    if (b->nh)
-        store_hold_many(a->store, b->hi, b->nh, herr, sizeof herr);
-    if (b->ns)
-        store_settle_many(a->store, b->si, b->ns, serr, sizeof serr);
+    if (store_apply(a->store, b->hi, b->nh, b->si, b->ns, herr, sizeof herr) != STORE_OK)
+        snprintf(serr, sizeof serr, "%s", herr);
     h = t = 0;
     for (job_t *j = b->jobs; j; j = j->qnext) {
         if (j->kind == JOB_HOLD) {

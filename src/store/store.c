@@ -158,16 +158,28 @@ store_rc_t store_hold(store_t *s, const char *key_id, gw_nano_t amount,
     return no_such_key(rc, err, errlen);
 }
 
-store_rc_t store_hold_many(store_t *s, store_hold_item_t *items, size_t n, char *err, size_t errlen)
+/* Amounts and costs in range; else err set. */
+static bool batch_in_range(const store_hold_item_t *h, size_t nh, const store_settle_item_t *t,
+                           size_t ns, char *err, size_t errlen)
 {
-    store_rc_t rc = STORE_OK;
-    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        if (items[i].amount < 0 || items[i].amount > GW_AMOUNT_MAX) {
+    for (size_t i = 0; i < nh; i++)
+        if (h[i].amount < 0 || h[i].amount > GW_AMOUNT_MAX) {
             snprintf(err, errlen, "a hold must be between 0 and %lld units",
                      GW_AMOUNT_MAX / GW_NANO_PER_UNIT);
-            rc = STORE_ERR;
+            return false;
         }
-    }
+    for (size_t i = 0; i < ns; i++)
+        if (!t[i].release && (t[i].row.cost < 0 || t[i].row.cost > GW_AMOUNT_MAX)) {
+            snprintf(err, errlen, "a cost must be between 0 and %lld units",
+                     GW_AMOUNT_MAX / GW_NANO_PER_UNIT);
+            return false;
+        }
+    return true;
+}
+
+store_rc_t store_hold_many(store_t *s, store_hold_item_t *items, size_t n, char *err, size_t errlen)
+{
+    store_rc_t rc = batch_in_range(items, n, NULL, 0, err, errlen) ? STORE_OK : STORE_ERR;
     if (rc == STORE_OK && n > 0)
         rc = s->ops->hold_many(s, items, n, err, errlen);
     if (rc != STORE_OK) {
@@ -181,21 +193,37 @@ store_rc_t store_hold_many(store_t *s, store_hold_item_t *items, size_t n, char 
 store_rc_t store_settle_many(store_t *s, store_settle_item_t *items, size_t n, char *err,
                              size_t errlen)
 {
-    store_rc_t rc = STORE_OK;
-    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        gw_nano_t cost = items[i].row.cost;
-        if (!items[i].release && (cost < 0 || cost > GW_AMOUNT_MAX)) {
-            snprintf(err, errlen, "a cost must be between 0 and %lld units",
-                     GW_AMOUNT_MAX / GW_NANO_PER_UNIT);
-            rc = STORE_ERR;
-        }
-    }
+    store_rc_t rc = batch_in_range(NULL, 0, items, n, err, errlen) ? STORE_OK : STORE_ERR;
     if (rc == STORE_OK && n > 0)
         rc = s->ops->settle_many(s, items, n, err, errlen);
     if (rc != STORE_OK) {
         rc = STORE_ERR;
         for (size_t i = 0; i < n; i++)
             items[i].rc = STORE_ERR;
+    }
+    return rc;
+}
+
+store_rc_t store_apply(store_t *s, store_hold_item_t *holds, size_t nh,
+                       store_settle_item_t *settles, size_t ns, char *err, size_t errlen)
+{
+    if (!s->ops->apply || !nh || !ns) {
+        store_rc_t a = nh ? store_hold_many(s, holds, nh, err, errlen) : STORE_OK;
+        char err2[256] = "";
+        store_rc_t b = ns ? store_settle_many(s, settles, ns, err2, sizeof err2) : STORE_OK;
+        if (b != STORE_OK && a == STORE_OK)
+            snprintf(err, errlen, "%s", err2);
+        return a != STORE_OK ? a : b;
+    }
+    store_rc_t rc = batch_in_range(holds, nh, settles, ns, err, errlen)
+                        ? s->ops->apply(s, holds, nh, settles, ns, err, errlen)
+                        : STORE_ERR;
+    if (rc != STORE_OK) {
+        rc = STORE_ERR;
+        for (size_t i = 0; i < nh; i++)
+            holds[i].rc = STORE_ERR;
+        for (size_t i = 0; i < ns; i++)
+            settles[i].rc = STORE_ERR;
     }
     return rc;
 }

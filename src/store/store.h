@@ -150,6 +150,13 @@ typedef struct {
 store_rc_t store_settle_many(store_t *s, store_settle_item_t *items, size_t n, char *err,
                              size_t errlen);
 
+/** A batch of holds and a batch of settles and releases, in one transaction where the store
+ * can (SQLite; PostgreSQL uses two, one each), as store_hold_many then store_settle_many
+ * would: on a database error each part that failed has every rc STORE_ERR and STORE_ERR is
+ * returned with err set. */
+store_rc_t store_apply(store_t *s, store_hold_item_t *holds, size_t nh,
+                       store_settle_item_t *settles, size_t ns, char *err, size_t errlen);
+
 /** The holds left open (after a crash): calls fn for each; the caller settles or releases. */
 typedef struct {
     int64_t id, at;

@@ -41,6 +41,9 @@ typedef struct store_ops {
      * applied (store.c then sets every rc) */
     store_rc_t (*hold_many)(store_t *s, store_hold_item_t *items, size_t n, char *err,
                             size_t errlen);
+    /* holds then settles in one transaction; NULL: store.c makes two calls */
+    store_rc_t (*apply)(store_t *s, store_hold_item_t *holds, size_t nh,
+                        store_settle_item_t *settles, size_t ns, char *err, size_t errlen);
     /* every item's rc set; on STORE_ERR nothing applied (store.c then sets every rc) */
     store_rc_t (*settle_many)(store_t *s, store_settle_item_t *items, size_t n, char *err,
                               size_t errlen);

@@ -627,6 +627,29 @@ static store_rc_t sq_settle_many(store_t *s, store_settle_item_t *items, size_t 
     return finish(q, rc, err, errlen);
 }
 
+static store_rc_t sq_apply(store_t *s, store_hold_item_t *holds, size_t nh,
+                           store_settle_item_t *settles, size_t ns, char *err, size_t errlen)
+{
+    sq_t *q = SQ(s);
+    if (begin(q, err, errlen))
+        return STORE_ERR;
+    store_rc_t rc = STORE_OK;
+    for (size_t i = 0; i < nh && rc == STORE_OK; i++) {
+        store_hold_item_t *it = &holds[i];
+        it->rc = hold_in(q, it->key_id, it->amount, &it->info, &it->hold_id, err, errlen);
+        if (it->rc == STORE_ERR)
+            rc = STORE_ERR;
+    }
+    for (size_t i = 0; i < ns && rc == STORE_OK; i++) {
+        store_settle_item_t *it = &settles[i];
+        it->rc = it->release ? release_in(q, it->hold_id, err, errlen)
+                             : settle_in(q, it->hold_id, &it->row, err, errlen);
+        if (it->rc == STORE_ERR)
+            rc = STORE_ERR;
+    }
+    return finish(q, rc, err, errlen);
+}
+
 static store_rc_t sq_open_holds(store_t *s, int (*fn)(void *ud, const store_open_hold_t *h),
                                 void *ud, char *err, size_t errlen)
 {
@@ -757,6 +780,7 @@ static const store_ops_t sqlite_ops = {
     .key_delete = sq_key_delete,
     .hold = sq_hold,
     .hold_many = sq_hold_many,
+    .apply = sq_apply,
     .settle_many = sq_settle_many,
     .open_holds = sq_open_holds,
     .ledger_each = sq_ledger_each,

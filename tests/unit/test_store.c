@@ -731,6 +731,68 @@ static void a_batch_settles_and_releases_each_hold_once(void **state)
     store_close(s);
 }
 
+static store_hold_item_t hold_item(const char *key_id, gw_nano_t amount, const char *request_id)
+{
+    return (store_hold_item_t){.key_id = key_id,
+                               .amount = amount,
+                               .info = {.request_id = request_id, .model = "m", .at = 1},
+                               .rc = 99};
+}
+
+/* Holds in a batch admit one after the other: together they never pass the balance; an
+ * unknown key is NOT_FOUND; and holds with settles in one store_apply add up exactly. */
+static void a_batch_of_holds_admits_in_order_and_never_overspends(void **state)
+{
+    tdb_t *t = db_or_skip(state);
+    store_t *s = open_ok(t->url);
+    add_key(s, "0123456789ab", "alice", UNITS(0.5), UNITS(0.5));
+    add_key(s, "ba9876543210", "bob", 0, UNITS(0.1));
+    char err[256];
+    store_hold_item_t items[] = {
+        hold_item("0123456789ab", UNITS(0.6), "a1"), hold_item("ba9876543210", UNITS(0.1), "b1"),
+        hold_item("0123456789ab", UNITS(0.5), "a2"), /* 0.4 left: refused */
+        hold_item("0123456789ab", UNITS(0.4), "a3"), /* exactly what is left */
+        hold_item("ba9876543210", 1, "b2"),          /* bob has nothing left */
+        hold_item("ffffffffffff", 1, "x"),           /* no such key */
+    };
+    assert_int_equal(store_hold_many(s, items, 6, err, sizeof err), STORE_OK);
+    const store_rc_t want[] = {STORE_OK, STORE_OK,         STORE_NO_BALANCE,
+                               STORE_OK, STORE_NO_BALANCE, STORE_NOT_FOUND};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(items[i].rc, want[i]);
+    assert_true(items[0].hold_id > 0 && items[1].hold_id > 0 && items[3].hold_id > 0);
+    assert_int_equal(get_key(s, "alice").held, UNITS(1));
+    assert_int_equal(get_key(s, "bob").held, UNITS(0.1));
+    assert_int_equal(open_holds(s), 3);
+
+    /* settle two of them and hold again, in one store_apply */
+    store_hold_item_t more[] = {hold_item("0123456789ab", UNITS(0.3), "a4")};
+    store_settle_item_t done[] = {settle_item(items[0].hold_id, UNITS(0.2), "a1"),
+                                  release_item(items[1].hold_id)};
+    assert_int_equal(store_apply(s, more, 1, done, 2, err, sizeof err), STORE_OK);
+    /* holds go first: alice had nothing free yet when a4 asked */
+    assert_int_equal(more[0].rc, STORE_NO_BALANCE);
+    assert_int_equal(done[0].rc, STORE_OK);
+    assert_int_equal(done[1].rc, STORE_OK);
+    store_key_t k = get_key(s, "alice");
+    assert_int_equal(k.held, UNITS(0.4));
+    assert_int_equal(k.granted + k.topped_up, UNITS(0.8));
+    assert_int_equal(get_key(s, "bob").held, 0);
+    more[0] = hold_item("0123456789ab", UNITS(0.3), "a4");
+    store_settle_item_t none[1];
+    assert_int_equal(store_apply(s, more, 1, none, 0, err, sizeof err), STORE_OK);
+    assert_int_equal(more[0].rc, STORE_OK);
+    assert_int_equal(get_key(s, "alice").held, UNITS(0.7));
+    /* an absurd amount refuses the whole batch before it starts */
+    store_hold_item_t bad[] = {hold_item("0123456789ab", 1, "ok"),
+                               hold_item("0123456789ab", -1, "negative")};
+    assert_int_equal(store_hold_many(s, bad, 2, err, sizeof err), STORE_ERR);
+    assert_int_equal(bad[0].rc, STORE_ERR);
+    assert_int_equal(get_key(s, "alice").held, UNITS(0.7));
+    assert_int_equal(store_verify(s, NULL, err, sizeof err), 0);
+    store_close(s);
+}
+
 /* A database error in the middle of a batch undoes the items before it: nothing is applied,
  * every hold stays open, and the batch can be retried once the cause is gone. */
 static void a_failure_in_a_batch_rolls_back_all_of_it(void **state)
@@ -987,6 +1049,7 @@ int main(int argc, char **argv)
         T(holds_survive_a_reopen_and_verify_catches_tampering),
         T(a_zero_hold_keeps_its_key),
         T(a_batch_settles_and_releases_each_hold_once),
+        T(a_batch_of_holds_admits_in_order_and_never_overspends),
         T(a_failure_in_a_batch_rolls_back_all_of_it),
         T(concurrent_holds_never_overspend),
     };
