@@ -42,6 +42,7 @@ void config_defaults(seekd_config_t *c)
     c->probe_interval_ms = 30000;
     c->models_refresh_ms = 600000;
     c->hold_max_tokens = 8192;
+    c->instance_lease_ms = 30000;
     c->error_threshold = 5;
     c->error_window_ms = 30000;
     c->eject_ms = 30000;
@@ -431,6 +432,16 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
             return -1;
         }
         c->hold_max_tokens = n;
+    } else if (!strcmp(key, "instance_lease_ms")) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || n < 3000 || n > 3600000) {
+            snprintf(err, errlen,
+                     "instance_lease_ms must be a whole number of milliseconds from 3000 to "
+                     "3600000");
+            return -1;
+        }
+        c->instance_lease_ms = n;
     } else if (!strcmp(key, "admin_token")) {
         if (!config_visible_word(v) || strlen(v) < 16 || strlen(v) > CFG_MAX_KEY) {
             /* never echo the token */

@@ -81,8 +81,9 @@ typedef struct {
     int nprices;
     char *holidays[CFG_MAX_LIST]; /* off-peak days, YYYY-MM-DD (Beijing) */
     int nholidays;
-    long hold_max_tokens; /* a request without max_tokens is held for this many output tokens */
-    bool metrics_off;     /* `metrics = off`: no GET /metrics */
+    long hold_max_tokens;   /* a request without max_tokens is held for this many output tokens */
+    long instance_lease_ms; /* a server sharing the db silent this long is dead: holds released */
+    bool metrics_off;       /* `metrics = off`: no GET /metrics */
     /* Anthropic model names to served ones, "PATTERN=MODEL" each; none: DeepSeek's own map */
     char *anthropic_model_map[CFG_MAX_LIST];
     int nanthropic_model_map;

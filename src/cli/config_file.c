@@ -58,6 +58,7 @@ static const char *const top_names[] = {"listen",
                                         "price",
                                         "holiday",
                                         "hold_max_tokens",
+                                        "instance_lease_ms",
                                         "metrics",
                                         "anthropic_model_map",
                                         NULL};

@@ -402,7 +402,7 @@ int cli_serve_main(int argc, char **argv)
         gw_prices_add_defaults(&s->prices);
         for (int i = 0; i < cfg->nholidays; i++)
             gw_prices_add_holiday(&s->prices, cfg->holidays[i], err, sizeof err);
-        s->accounts = accounts_open(s->base, cfg->db, err, sizeof err);
+        s->accounts = accounts_open(s->base, cfg->db, cfg->instance_lease_ms, err, sizeof err);
         if (!s->accounts) {
             fprintf(stderr, "seekd: accounts: %s\n", err);
             return 1;

@@ -28,9 +28,12 @@ typedef struct {
     char models[STORE_MODELS_MAX + 1];
 } acct_key_t;
 
-/** Opens the store at db_url, loads its keys, and releases every hold a previous run left
- * open (each logged: seekd cannot know what it delivered). NULL with err set on failure. */
-accounts_t *accounts_open(struct event_base *base, const char *db_url, char *err, size_t errlen);
+/** Opens the store at db_url, loads its keys, and releases every hold whose server is gone
+ * (each logged: seekd cannot know what it delivered). Several servers may share one store:
+ * each beats every second, and one silent for `lease_ms` (<= 0: 30 s) is taken for dead, its
+ * holds released by whichever server looks next (every 5 s). NULL with err set on failure. */
+accounts_t *accounts_open(struct event_base *base, const char *db_url, long lease_ms, char *err,
+                          size_t errlen);
 
 /** Finishes every settle still queued (on the calling thread), then closes the store. */
 void accounts_free(accounts_t *a);

@@ -361,3 +361,19 @@ void store_url_redact(const char *url, char *out, size_t cap)
 #undef PUT
 #undef PUTS
 }
+
+store_rc_t store_instance_beat(store_t *s, const char *id, int64_t now_ms, char *err, size_t errlen)
+{
+    return s->ops->instance_beat(s, id, now_ms, err, errlen);
+}
+
+store_rc_t store_instance_end(store_t *s, const char *id, char *err, size_t errlen)
+{
+    return s->ops->instance_end(s, id, err, errlen);
+}
+
+store_rc_t store_instance_each(store_t *s, int (*fn)(void *ud, const char *id, int64_t seen_ms),
+                               void *ud, char *err, size_t errlen)
+{
+    return s->ops->instance_each(s, fn, ud, err, errlen);
+}

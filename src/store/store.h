@@ -21,6 +21,7 @@
 #define STORE_NAME_MAX 64
 #define STORE_MODELS_MAX 1024
 #define STORE_HMAC_LEN 32
+#define STORE_INSTANCE_LEN 32 /* an instance id's length at most */
 
 typedef struct store store_t;
 
@@ -90,6 +91,7 @@ typedef struct {
     const char *request_id, *model;
     int tier; /* gw_tier_t, decided at request start */
     int64_t at;
+    const char *owner; /* the instance that holds it (see store_instance_beat); NULL: none */
 } store_hold_info_t;
 
 /** Admits a request: holds `amount` on the key if balance - held >= amount, atomically.
@@ -165,6 +167,7 @@ typedef struct {
     char request_id[80];
     char model[128];
     int tier;
+    char owner[STORE_INSTANCE_LEN + 1]; /* empty: none (made before owners were recorded) */
 } store_open_hold_t;
 store_rc_t store_open_holds(store_t *s, int (*fn)(void *ud, const store_open_hold_t *h), void *ud,
                             char *err, size_t errlen);
@@ -191,6 +194,20 @@ store_rc_t store_ledger_each(store_t *s, const char *key_id, int64_t since,
 /** Releases a hold without charging (after a crash nothing is known of what it delivered,
  * or the request never reached a backend). STORE_NOT_FOUND when it is not open. */
 store_rc_t store_release(store_t *s, int64_t hold_id, char *err, size_t errlen);
+
+/* ---- instances sharing the store ----
+ * Each running server has an id and beats (records the time) every second or so; the holds it
+ * makes carry its id. A hold whose owner stopped beating belongs to a server that died: any
+ * instance may release it. A live instance's holds are never touched by another. */
+
+/** Records that instance `id` is alive at now_ms (unix milliseconds). */
+store_rc_t store_instance_beat(store_t *s, const char *id, int64_t now_ms, char *err,
+                               size_t errlen);
+/** Forgets an instance (a clean stop). */
+store_rc_t store_instance_end(store_t *s, const char *id, char *err, size_t errlen);
+/** Calls fn(ud, id, seen_ms) for every instance recorded. */
+store_rc_t store_instance_each(store_t *s, int (*fn)(void *ud, const char *id, int64_t seen_ms),
+                               void *ud, char *err, size_t errlen);
 
 /** A number that changes when another connection (the CLI, another instance) commits a change
  * to the keys: poll it to see key changes made elsewhere. (SQLite: any commit changes it;

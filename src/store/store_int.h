@@ -53,6 +53,11 @@ typedef struct store_ops {
                               int (*fn)(void *ud, const store_ledger_row_t *r), void *ud, char *err,
                               size_t errlen);
     store_rc_t (*data_version)(store_t *s, int64_t *out, char *err, size_t errlen);
+    store_rc_t (*instance_beat)(store_t *s, const char *id, int64_t now_ms, char *err,
+                                size_t errlen);
+    store_rc_t (*instance_end)(store_t *s, const char *id, char *err, size_t errlen);
+    store_rc_t (*instance_each)(store_t *s, int (*fn)(void *ud, const char *id, int64_t seen_ms),
+                                void *ud, char *err, size_t errlen);
     store_rc_t (*verify_each)(store_t *s, store_verify_fn fn, void *ud, char *err, size_t errlen);
 } store_ops_t;
 
@@ -62,7 +67,7 @@ struct store {
 };
 
 /* The schema version both implementations migrate to (their migrations mirror each other). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 store_t *store_sqlite_open(const char *path, char *err, size_t errlen);
 store_t *store_pg_open(const char *url, char *err, size_t errlen);

@@ -52,6 +52,9 @@ static const char *const migrations[] = {
     "ALTER TABLE ledger ADD COLUMN currency TEXT NOT NULL DEFAULT '';"
     "UPDATE ledger SET currency = COALESCE((SELECT currency FROM keys k WHERE k.key_id = "
     "ledger.key_id), '');",
+    /* 3: a hold names the instance that made it; instances record when they were last alive */
+    ("ALTER TABLE holds ADD COLUMN owner TEXT;"
+     "CREATE TABLE instances (id TEXT PRIMARY KEY, seen BIGINT NOT NULL);"),
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -63,10 +66,11 @@ static const char *const stmt_sql[PS_COUNT] = {
     [PS_KEY_EXISTS] = "SELECT 1 FROM keys WHERE key_id = $1",
     /* admission and the hold are one statement: the row lock of the UPDATE orders concurrent
      * holds, and each sees the balance the one before it left */
-    [PS_HOLD] = "WITH k AS (UPDATE keys SET held = held + $2::bigint WHERE key_id = $1 AND "
-                "granted + topped_up - held >= $2::bigint RETURNING key_id) "
-                "INSERT INTO holds (key_id, amount, request_id, model, tier, at) "
-                "SELECT key_id, $2::bigint, $3, $4, $5::integer, $6::bigint FROM k RETURNING id",
+    [PS_HOLD] =
+        "WITH k AS (UPDATE keys SET held = held + $2::bigint WHERE key_id = $1 AND "
+        "granted + topped_up - held >= $2::bigint RETURNING key_id) "
+        "INSERT INTO holds (key_id, amount, request_id, model, tier, at, owner) "
+        "SELECT key_id, $2::bigint, $3, $4, $5::integer, $6::bigint, $7 FROM k RETURNING id",
     /* a settle is one statement: the hold goes (only one settle can delete it), the key row is
      * locked and read, the granted part is spent first, and the ledger row is written */
     [PS_SETTLE] =
@@ -435,6 +439,63 @@ static store_rc_t pg_secret(store_t *s, uint8_t out[32], char *err, size_t errle
     return rc;
 }
 
+static store_rc_t pg_instance_beat(store_t *s, const char *id, int64_t now_ms, char *err,
+                                   size_t errlen)
+{
+    pg_t *g = PG(s);
+    if (pg_ready(g, err, errlen))
+        return STORE_ERR;
+    pg_params_t p = {0};
+    pg_p_text(&p, id);
+    pg_p_i64(&p, now_ms);
+    PGresult *r = pg_query(g,
+                           "INSERT INTO instances (id, seen) VALUES ($1, $2::bigint) "
+                           "ON CONFLICT (id) DO UPDATE SET seen = excluded.seen",
+                           &p, "recording the instance", err, errlen);
+    pg_params_free(&p);
+    PQclear(r);
+    return r ? STORE_OK : STORE_ERR;
+}
+
+static store_rc_t pg_instance_end(store_t *s, const char *id, char *err, size_t errlen)
+{
+    pg_t *g = PG(s);
+    if (pg_ready(g, err, errlen))
+        return STORE_ERR;
+    pg_params_t p = {0};
+    pg_p_text(&p, id);
+    PGresult *r = pg_query(g, "DELETE FROM instances WHERE id = $1", &p, "forgetting the instance",
+                           err, errlen);
+    pg_params_free(&p);
+    PQclear(r);
+    return r ? STORE_OK : STORE_ERR;
+}
+
+typedef struct {
+    int (*fn)(void *ud, const char *id, int64_t seen_ms);
+    void *ud;
+} instance_each_t;
+
+static int instance_row(void *ud, const PGresult *r)
+{
+    instance_each_t *e = ud;
+    char id[STORE_INSTANCE_LEN + 1];
+    pg_text(r, 0, 0, id, sizeof id);
+    return e->fn(e->ud, id, pg_i64(r, 0, 1));
+}
+
+static store_rc_t pg_instance_each(store_t *s, int (*fn)(void *ud, const char *id, int64_t seen_ms),
+                                   void *ud, char *err, size_t errlen)
+{
+    pg_t *g = PG(s);
+    if (pg_ready(g, err, errlen))
+        return STORE_ERR;
+    instance_each_t e = {fn, ud};
+    pg_params_t p = {0};
+    return pg_each_row(g, "SELECT id, seen FROM instances ORDER BY id", &p, instance_row, &e,
+                       "listing instances", err, errlen);
+}
+
 static store_rc_t pg_data_version(store_t *s, int64_t *out, char *err, size_t errlen)
 {
     pg_t *g = PG(s);
@@ -718,6 +779,9 @@ static const store_ops_t pg_ops = {
     .open_holds = pg_open_holds,
     .ledger_each = pg_ledger_each,
     .data_version = pg_data_version,
+    .instance_beat = pg_instance_beat,
+    .instance_end = pg_instance_end,
+    .instance_each = pg_instance_each,
     .verify_each = pg_verify_each,
 };
 

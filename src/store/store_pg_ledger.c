@@ -24,6 +24,7 @@ store_rc_t pg_hold(store_t *s, const char *key_id, gw_nano_t amount, const store
     pg_p_text(&p, info->model ? info->model : "");
     pg_p_i64(&p, info->tier);
     pg_p_i64(&p, info->at);
+    pg_p_text(&p, info->owner);
     PGresult *r = pg_run(g, PS_HOLD, &p, "holding", err, errlen);
     pg_params_free(&p);
     if (!r)
@@ -68,6 +69,7 @@ store_rc_t pg_hold_many(store_t *s, store_hold_item_t *items, size_t n, char *er
         pg_p_text(&p, it->info.model ? it->info.model : "");
         pg_p_i64(&p, it->info.tier);
         pg_p_i64(&p, it->info.at);
+        pg_p_text(&p, it->info.owner);
         PGresult *r = pg_run(g, PS_HOLD, &p, "holding", err, errlen);
         pg_params_free(&p);
         if (!r) {
@@ -251,6 +253,7 @@ static int hold_row(void *ud, const PGresult *r)
     pg_text(r, 0, 4, h.request_id, sizeof h.request_id);
     pg_text(r, 0, 5, h.model, sizeof h.model);
     h.tier = (int)pg_i64(r, 0, 6);
+    pg_text(r, 0, 7, h.owner, sizeof h.owner);
     return e->fn(e->ud, &h);
 }
 
@@ -263,7 +266,7 @@ store_rc_t pg_open_holds(store_t *s, int (*fn)(void *ud, const store_open_hold_t
     holds_each_t e = {fn, ud};
     pg_params_t p = {0};
     return pg_each_row(g,
-                       "SELECT id, at, key_id, amount, request_id, model, tier FROM holds "
+                       "SELECT id, at, key_id, amount, request_id, model, tier, owner FROM holds "
                        "ORDER BY id",
                        &p, hold_row, &e, "listing holds", err, errlen);
 }

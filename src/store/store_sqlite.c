@@ -37,8 +37,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* admission and the hold are one statement: no other request can spend in between */
     [ST_HOLD_KEY] = "UPDATE keys SET held = held + ?2 WHERE key_id = ?1 AND "
                     "granted + topped_up - held >= ?2",
-    [ST_HOLD_INSERT] = "INSERT INTO holds (key_id, amount, request_id, model, tier, at) "
-                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_HOLD_INSERT] = "INSERT INTO holds (key_id, amount, request_id, model, tier, at, owner) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_KEY_EXISTS] = "SELECT 1 FROM keys WHERE key_id = ?1",
     [ST_SETTLE_READ] = "SELECT h.key_id, h.amount, k.granted, k.currency FROM holds h "
                        "JOIN keys k ON k.key_id = h.key_id WHERE h.id = ?1",
@@ -93,6 +93,9 @@ static const char *const migrations[] = {
     "ALTER TABLE ledger ADD COLUMN currency TEXT NOT NULL DEFAULT '';"
     "UPDATE ledger SET currency = COALESCE((SELECT currency FROM keys k WHERE k.key_id = "
     "ledger.key_id), '');",
+    /* 3: a hold names the instance that made it; instances record when they were last alive */
+    ("ALTER TABLE holds ADD COLUMN owner TEXT;"
+     "CREATE TABLE instances (id TEXT PRIMARY KEY, seen INTEGER NOT NULL);"),
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -461,6 +464,14 @@ static store_rc_t sq_key_delete(store_t *s, const char *key_id, char *err, size_
 
 /* ---- holds and settles ---- */
 
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 /* One hold inside the caller's transaction: STORE_OK, STORE_NO_BALANCE, STORE_NOT_FOUND or
  * STORE_ERR. */
 static store_rc_t hold_in(sq_t *q, const char *key_id, gw_nano_t amount,
@@ -484,6 +495,7 @@ static store_rc_t hold_in(sq_t *q, const char *key_id, gw_nano_t amount,
     sqlite3_bind_text(st, 4, info->model ? info->model : "", -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 5, info->tier);
     sqlite3_bind_int64(st, 6, info->at);
+    bind_text_or_null(st, 7, info->owner);
     if (run1(st) != SQLITE_DONE)
         return db_fail(q, err, errlen, "recording the hold");
     *hold_id = sqlite3_last_insert_rowid(q->db);
@@ -513,14 +525,6 @@ static store_rc_t sq_hold_many(store_t *s, store_hold_item_t *items, size_t n, c
             rc = STORE_ERR;
     }
     return finish(q, rc, err, errlen);
-}
-
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
 }
 
 /* One settle inside the caller's transaction: STORE_OK, STORE_NOT_FOUND or STORE_ERR. */
@@ -650,12 +654,59 @@ static store_rc_t sq_apply(store_t *s, store_hold_item_t *holds, size_t nh,
     return finish(q, rc, err, errlen);
 }
 
+static store_rc_t sq_instance_beat(store_t *s, const char *id, int64_t now_ms, char *err,
+                                   size_t errlen)
+{
+    sq_t *q = SQ(s);
+    sqlite3_stmt *st = prep(q, "INSERT INTO instances (id, seen) VALUES (?1, ?2) "
+                               "ON CONFLICT (id) DO UPDATE SET seen = excluded.seen");
+    if (!st)
+        return db_fail(q, err, errlen, "recording the instance");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? STORE_OK : db_fail(q, err, errlen, "recording the instance");
+}
+
+static store_rc_t sq_instance_end(store_t *s, const char *id, char *err, size_t errlen)
+{
+    sq_t *q = SQ(s);
+    sqlite3_stmt *st = prep(q, "DELETE FROM instances WHERE id = ?1");
+    if (!st)
+        return db_fail(q, err, errlen, "forgetting the instance");
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? STORE_OK : db_fail(q, err, errlen, "forgetting the instance");
+}
+
+static store_rc_t sq_instance_each(store_t *s, int (*fn)(void *ud, const char *id, int64_t seen_ms),
+                                   void *ud, char *err, size_t errlen)
+{
+    sq_t *q = SQ(s);
+    sqlite3_stmt *st = prep(q, "SELECT id, seen FROM instances ORDER BY id");
+    if (!st)
+        return db_fail(q, err, errlen, "listing instances");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char id[STORE_INSTANCE_LEN + 1];
+        text_col(st, 0, id, sizeof id);
+        if (fn(ud, id, sqlite3_column_int64(st, 1)))
+            break;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK
+                                                 : db_fail(q, err, errlen, "listing instances");
+}
+
 static store_rc_t sq_open_holds(store_t *s, int (*fn)(void *ud, const store_open_hold_t *h),
                                 void *ud, char *err, size_t errlen)
 {
     sq_t *q = SQ(s);
     sqlite3_stmt *st =
-        prep(q, "SELECT id, at, key_id, amount, request_id, model, tier FROM holds ORDER BY id");
+        prep(q, "SELECT id, at, key_id, amount, request_id, model, tier, owner FROM holds "
+                "ORDER BY id");
     if (!st)
         return db_fail(q, err, errlen, "listing holds");
     int rc;
@@ -669,6 +720,7 @@ static store_rc_t sq_open_holds(store_t *s, int (*fn)(void *ud, const store_open
         text_col(st, 4, h.request_id, sizeof h.request_id);
         text_col(st, 5, h.model, sizeof h.model);
         h.tier = sqlite3_column_int(st, 6);
+        text_col(st, 7, h.owner, sizeof h.owner);
         if (fn(ud, &h))
             break;
     }
@@ -785,6 +837,9 @@ static const store_ops_t sqlite_ops = {
     .open_holds = sq_open_holds,
     .ledger_each = sq_ledger_each,
     .data_version = sq_data_version,
+    .instance_beat = sq_instance_beat,
+    .instance_end = sq_instance_end,
+    .instance_each = sq_instance_each,
     .verify_each = sq_verify_each,
 };
 

@@ -182,7 +182,7 @@ if (DB_KIND === 'pg') {
     pgSql(db, 'UPDATE schema_version SET version = 99');
     const r = await runSeekd(['keys', 'list', '--db', db]);
     assert.equal(r.code, 3);
-    assert.equal(r.stderr, `seekd keys: ${masked(db)}: the database has schema version 99; this seekd knows up to 2\n`);
+    assert.equal(r.stderr, `seekd keys: ${masked(db)}: the database has schema version 99; this seekd knows up to 3\n`);
     assert.equal(pgSql(db, 'SELECT version FROM schema_version'), '99\n');
     dropDb(db);
   });

@@ -117,7 +117,7 @@ static void who_may_call(void **state)
 {
     rig_t *r = *state;
     char err[256];
-    accounts_t *a = accounts_open(r->base, r->path, err, sizeof err);
+    accounts_t *a = accounts_open(r->base, r->path, 0, err, sizeof err);
     assert_non_null(a);
     assert_true(accounts_active(a));
     const acct_key_t *k;
@@ -142,7 +142,7 @@ static void holds_admit_what_the_balance_covers_and_settles_bill(void **state)
 {
     rig_t *r = *state;
     char err[256];
-    accounts_t *a = accounts_open(r->base, r->path, err, sizeof err);
+    accounts_t *a = accounts_open(r->base, r->path, 0, err, sizeof err);
     assert_non_null(a);
     hold_out_t h1 = hold(r, a, UNITS(0.7));
     assert_int_equal(h1.rc, STORE_OK);
@@ -176,7 +176,7 @@ static void a_cancelled_hold_is_released_and_never_calls_back(void **state)
 {
     rig_t *r = *state;
     char err[256];
-    accounts_t *a = accounts_open(r->base, r->path, err, sizeof err);
+    accounts_t *a = accounts_open(r->base, r->path, 0, err, sizeof err);
     hold_out_t o = {0};
     acct_hold_t *h = accounts_hold(a, r->key_id, UNITS(0.5), "gone", "m", 0, 5, on_hold, &o);
     accounts_hold_cancel(h);
@@ -192,7 +192,7 @@ static void another_writers_change_is_seen_within_a_second(void **state)
 {
     rig_t *r = *state;
     char err[256];
-    accounts_t *a = accounts_open(r->base, r->path, err, sizeof err);
+    accounts_t *a = accounts_open(r->base, r->path, 0, err, sizeof err);
     const acct_key_t *k;
     const char *msg;
     assert_int_equal(accounts_authorize(a, r->key, GW_KEY_LEN, NULL, 10, &k, &msg), 0);
@@ -220,7 +220,7 @@ static void holds_left_by_a_crash_are_released_at_start(void **state)
     assert_int_equal(store_hold(s, r->key_id, UNITS(0.3), &info, &id, err, sizeof err), STORE_OK);
     store_close(s);
     assert_int_equal(key_now(r).held, UNITS(0.3));
-    accounts_t *a = accounts_open(r->base, r->path, err, sizeof err);
+    accounts_t *a = accounts_open(r->base, r->path, 0, err, sizeof err);
     assert_non_null(a);
     store_key_t k = key_now(r);
     assert_int_equal(k.held, 0);

@@ -208,17 +208,17 @@ static void schema_is_created_and_a_newer_one_is_refused(void **state)
 {
     tdb_t *t = db_or_skip(state);
     store_t *s = open_ok(t->url);
-    assert_int_equal(store_schema_version(s), 2);
+    assert_int_equal(store_schema_version(s), 3);
     store_close(s);
     s = open_ok(t->url); /* opening again migrates nothing and loses nothing */
-    assert_int_equal(store_schema_version(s), 2);
+    assert_int_equal(store_schema_version(s), 3);
     store_close(s);
 
     raw(t, g_kind == DB_PG ? "UPDATE schema_version SET version = 99" : "PRAGMA user_version = 99");
     char err[256], want[600], shown[512];
     assert_null(store_open(t->url, err, sizeof err));
     store_url_redact(t->url, shown, sizeof shown);
-    snprintf(want, sizeof want, "%s: the database has schema version 99; this seekd knows up to 2",
+    snprintf(want, sizeof want, "%s: the database has schema version 99; this seekd knows up to 3",
              shown);
     assert_string_equal(err, want);
 }
@@ -231,7 +231,7 @@ static void sqlite_urls_name_a_file(void **state)
     store_t *s = open_ok(url);
     store_close(s);
     s = open_ok(t->path); /* a bare path is the same store */
-    assert_int_equal(store_schema_version(s), 2);
+    assert_int_equal(store_schema_version(s), 3);
     store_close(s);
     char err[256];
     assert_null(store_open("sqlite:", err, sizeof err));
@@ -256,7 +256,7 @@ static void a_version_1_database_is_migrated_forward(void **state)
     raw(t, v1);
     free(v1);
     store_t *s = open_ok(t->url);
-    assert_int_equal(store_schema_version(s), 2);
+    assert_int_equal(store_schema_version(s), 3);
     char err[256];
     assert_int_equal(store_verify(s, NULL, err, sizeof err), 0);
     int n = 0;
@@ -793,6 +793,53 @@ static void a_batch_of_holds_admits_in_order_and_never_overspends(void **state)
     store_close(s);
 }
 
+static int take_instance(void *ud, const char *id, int64_t seen_ms)
+{
+    char *out = ud;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s=%lld;", id, (long long)seen_ms);
+    return 0;
+}
+
+static int take_owner(void *ud, const store_open_hold_t *h)
+{
+    char *out = ud;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s:%s;", h->request_id, h->owner);
+    return 0;
+}
+
+/* Instances record when they were last alive, and a hold reads back with its owner (none for
+ * a hold made without one). */
+static void instances_beat_and_holds_name_their_owner(void **state)
+{
+    tdb_t *t = db_or_skip(state);
+    store_t *s = open_ok(t->url);
+    add_key(s, "0123456789ab", "alice", 0, UNITS(1));
+    char err[256], got[256] = "";
+    assert_int_equal(store_instance_beat(s, "host-a", 1000, err, sizeof err), STORE_OK);
+    assert_int_equal(store_instance_beat(s, "host-b", 2000, err, sizeof err), STORE_OK);
+    assert_int_equal(store_instance_beat(s, "host-a", 3000, err, sizeof err), STORE_OK);
+    assert_int_equal(store_instance_each(s, take_instance, got, err, sizeof err), STORE_OK);
+    assert_string_equal(got, "host-a=3000;host-b=2000;");
+    assert_int_equal(store_instance_end(s, "host-b", err, sizeof err), STORE_OK);
+    got[0] = '\0';
+    assert_int_equal(store_instance_each(s, take_instance, got, err, sizeof err), STORE_OK);
+    assert_string_equal(got, "host-a=3000;");
+
+    int64_t h;
+    store_hold_info_t info = {.request_id = "r1", .model = "m", .at = 1, .owner = "host-a"};
+    assert_int_equal(store_hold(s, "0123456789ab", 5, &info, &h, err, sizeof err), STORE_OK);
+    store_hold_item_t it = {
+        .key_id = "0123456789ab", .amount = 5, .info = {.request_id = "r2", .model = "m", .at = 1}};
+    assert_int_equal(store_hold_many(s, &it, 1, err, sizeof err), STORE_OK);
+    assert_int_equal(it.rc, STORE_OK);
+    got[0] = '\0';
+    assert_int_equal(store_open_holds(s, take_owner, got, err, sizeof err), STORE_OK);
+    assert_string_equal(got, "r1:host-a;r2:;");
+    store_close(s);
+}
+
 /* A database error in the middle of a batch undoes the items before it: nothing is applied,
  * every hold stays open, and the batch can be retried once the cause is gone. */
 static void a_failure_in_a_batch_rolls_back_all_of_it(void **state)
@@ -1050,6 +1097,7 @@ int main(int argc, char **argv)
         T(a_zero_hold_keeps_its_key),
         T(a_batch_settles_and_releases_each_hold_once),
         T(a_batch_of_holds_admits_in_order_and_never_overspends),
+        T(instances_beat_and_holds_name_their_owner),
         T(a_failure_in_a_batch_rolls_back_all_of_it),
         T(concurrent_holds_never_overspend),
     };
