@@ -9,6 +9,7 @@
 #include "backend/backend.h"
 #include "backend/upstream.h"
 #include "gateway/auth.h"
+#include "gateway/limiter.h"
 #include "gateway/price.h"
 #include "http/http.h"
 
@@ -37,6 +38,9 @@ typedef struct {
     const gw_prices_t *prices;
     long hold_max_tokens; /* output tokens held for a request without max_tokens */
     bool metrics_off;     /* no GET /metrics */
+    /* the per-key limits, shared through Redis or not; the caller's, kept across reloads.
+     * NULL: the server keeps its own, in this process */
+    gw_limiter_t *limiter;
 } api_server_opts_t;
 
 typedef struct api_server api_server_t;
