@@ -59,6 +59,9 @@ static const char *const top_names[] = {"listen",
                                         "holiday",
                                         "hold_max_tokens",
                                         "metrics",
+                                        "redis",
+                                        "redis_instances",
+                                        "redis_timeout_ms",
                                         NULL};
 static const char *const section_names[] = {
     "url", "api_key", "models", "priority", "weight", "max_concurrent_per_key", NULL};
