@@ -13,8 +13,10 @@ else()
     get_filename_component(name ${t} NAME)
     string(REGEX REPLACE "\\.test\\.mjs$" "" name ${name})
     seekd_node_test(e2e.${name} ${t} TRANSPORT builtin)
-    # upstream-client tests seekd's own client; keys-cli involves no upstream at all
-    if(NOT name STREQUAL "upstream-client" AND NOT name STREQUAL "keys-cli")
+    # upstream-client tests seekd's own client; keys-cli involves no upstream at all;
+    # redis-limits tests the limits before the upstream is called
+    if(NOT name STREQUAL "upstream-client" AND NOT name STREQUAL "keys-cli"
+       AND NOT name STREQUAL "redis-limits")
       seekd_node_test(e2e-curl.${name} ${t} TRANSPORT libcurl)
     endif()
   endforeach()
