@@ -60,10 +60,11 @@ static void start_connect(gw_redis_t *r);
 
 /* ---- up and down ---- */
 
+/* The backoff starts again from its minimum only once a call was answered: a Redis that answers
+ * PING but not a script in time goes down and up at most once per BACKOFF_MAX_MS. */
 static void went_up(gw_redis_t *r)
 {
     r->up = true;
-    r->backoff_ms = BACKOFF_MIN_MS;
     evtimer_del(r->connect_timer);
     if (r->said != 1) {
         r->said = 1;
@@ -216,8 +217,11 @@ static void on_call_reply(redisAsyncContext *ac, void *reply, void *privdata)
     redisReply *rep = reply;
     if (!rep) {
         lost(r, ac); /* before the answer, so that its callback sees the connection down */
-    } else if (rep->type == REDIS_REPLY_ERROR && !c->retried && r->ac == ac &&
-               !strncmp(rep->str, "NOSCRIPT", 8)) {
+    } else if (r->ac == ac) {
+        r->backoff_ms = BACKOFF_MIN_MS;
+    }
+    if (rep && rep->type == REDIS_REPLY_ERROR && !c->retried && r->ac == ac &&
+        !strncmp(rep->str, "NOSCRIPT", 8)) {
         /* Redis restarted or flushed its scripts: the body itself, same deadline */
         c->retried = true;
         c->argv[0] = "EVAL";
