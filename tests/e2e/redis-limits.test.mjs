@@ -7,6 +7,7 @@
 // metric and the log say so once; Redis back, the limit is shared again.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startStack, runSeekd, tmpDir, userMsg, SANITIZED } from './harness.mjs';
@@ -151,6 +152,9 @@ describe('limits shared through redis', { skip: NO_REDIS }, () => {
     }
     for (const st of [a, b]) {
       const text = await metrics(st);
+      const p = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(p.error, undefined, 'promtool is installed (scripts/deps.sh)');
+      assert.equal(p.status, 0, `promtool: ${p.stdout}${p.stderr}`);
       assert.equal(metric(text, 'seekd_redis_up'), 0);
       assert.ok(metric(text, 'seekd_limits_degraded_total') >= 8);
       const downs = st.logs().match(/redis 127\.0\.0\.1:\d+: down \(no answer within 100 ms\); each instance enforces its per-key limits alone, divided by redis_instances = 2/g);
