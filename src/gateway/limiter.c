@@ -119,7 +119,8 @@ struct gw_limiter {
     gw_redis_t *redis;  /* NULL: in this process */
     int instances;
     uint64_t degraded;
-    gw_lease_t *leases; /* held in Redis, with an id: refreshed */
+    gw_lease_t *leases;      /* held in Redis, with an id: refreshed */
+    struct pending *pending; /* admissions waiting for Redis */
     struct event *refresh;
     long lease_ttl_ms;
     char instance[17]; /* lease ids are instance-seq: unique across instances */
@@ -131,9 +132,20 @@ struct gw_limiter {
 typedef struct pending {
     gw_limiter_t *l;
     gw_lease_t *ls; /* NULL: the request left meanwhile */
+    struct pending *prev, *next;
     char key_id[16];
     char id[40];
 } pending_t;
+
+static void pending_unlink(gw_limiter_t *l, pending_t *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        l->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
 
 static void key_names(const char *key_id, char rpm[64], char tpm[64], char inflight[64])
 {
@@ -227,6 +239,7 @@ static void on_admitted(void *ud, const gw_redis_reply_t *r)
     pending_t *p = ud;
     gw_limiter_t *l = p->l;
     gw_lease_t *ls = p->ls;
+    pending_unlink(l, p);
     bool answered = r->kind == GW_REDIS_INTS && r->n >= 2 && r->v[0] >= 0 && r->v[0] <= 3;
     if (r->kind == GW_REDIS_ERROR)
         script_error(l, r->msg);
@@ -294,6 +307,10 @@ bool gw_limiter_admit(gw_limiter_t *l, gw_lease_t *ls, const char *key_id,
         free(p); /* too many calls in flight */
         return admit_here(l, ls, rc, retry_ms);
     }
+    p->next = l->pending;
+    if (l->pending)
+        l->pending->prev = p;
+    l->pending = p;
     ls->state = LS_PENDING;
     ls->pending = p;
     ls->fn = fn;
@@ -399,7 +416,15 @@ void gw_limiter_free(gw_limiter_t *l)
         return;
     if (l->refresh)
         event_free(l->refresh);
-    gw_redis_free(l->redis); /* answers the admissions still waiting */
+    /* admissions still waiting are dropped unanswered: their requests outlive nothing here */
+    for (pending_t *p = l->pending; p; p = p->next) {
+        if (p->ls) {
+            p->ls->state = LS_NONE;
+            p->ls->pending = NULL;
+            p->ls = NULL;
+        }
+    }
+    gw_redis_free(l->redis); /* frees the calls, and with them what was pending */
     gw_limits_free(l->local);
     free(l);
 }

@@ -50,7 +50,8 @@ typedef struct gw_lease {
 /** A limiter in this process (o->redis NULL), or one that shares the limits through Redis and
  * starts connecting (a host name is resolved here, once). NULL with err set when it cannot. */
 gw_limiter_t *gw_limiter_new(const gw_limiter_opts_t *o, char *err, size_t errlen);
-/** Before the event base is freed; admissions still waiting are answered first. */
+/** Before the event base is freed. Admissions still waiting are dropped: their callbacks are
+ * not called (the server may be gone). */
 void gw_limiter_free(gw_limiter_t *l);
 
 /** Admits one request of an estimated `tokens` for key_id under cfg. Returns true when the
