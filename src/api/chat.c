@@ -48,6 +48,7 @@ typedef struct chat {
     meter_t meter;        /* a metered key's money (meter.on) */
     bool limited;         /* admitted by the key's limits: end it in chat_free */
     int64_t limit_tokens; /* the tokens it was admitted for */
+    gw_lease_t lease;     /* what it holds of the limits (an admission may wait on Redis) */
     bool responded;       /* an error response or event went out */
     int status;
     long long ttfb_us;
@@ -111,10 +112,9 @@ static void chat_free(chat_t *c)
     api_metrics_request(c->srv->metrics, c->route, c->model, c->status, (double)elapsed_ms(c) / 1e3,
                         c->ttfb_us >= 0 ? c->ttfb_us / 1e6 : -1.0, c->has_usage ? &c->usage : NULL);
     if (c->limited) {
-        gw_limit_cfg_t cfg = {c->auth.acct.rpm, c->auth.acct.tpm, c->auth.acct.concurrency};
         int64_t used = c->has_usage && (c->usage.has & BK_USAGE_TOTAL) ? c->usage.total_tokens
                                                                        : c->limit_tokens;
-        gw_limits_end(c->srv->limits, c->auth.acct.key_id, &cfg, c->limit_tokens, used);
+        gw_limiter_end(c->srv->limiter, &c->lease, used);
     }
     if (c->meter.on) {
         meter_end_t e = {
@@ -447,6 +447,7 @@ static void parse_run(work_t *w)
 static void chat_begin(chat_t *c);
 static void chat_start(chat_t *c);
 static void on_held(void *ud, store_rc_t rc, int64_t hold_id);
+static void on_admitted(void *ud, gw_limit_rc_t lr, int64_t retry_ms);
 
 /* The client left while its body was being parsed: drop what the worker made when it is back. */
 static void on_parse_abort(void *ud)
@@ -568,46 +569,56 @@ static void chat_begin(chat_t *c)
             chat_free(c);
             return;
         }
-        /* the key's own limits; tokens estimated at about 4 bytes each, corrected at the end */
+        /* the key's own limits; tokens estimated at about 4 bytes each, corrected at the end.
+         * Limits shared through Redis answer in on_admitted later (within redis_timeout_ms). */
         gw_limit_cfg_t lc = {c->auth.acct.rpm, c->auth.acct.tpm, c->auth.acct.concurrency};
+        gw_limit_rc_t lr;
         int64_t retry_ms = 0;
         c->limit_tokens = (int64_t)(c->raw.len / 4) + c->max_tokens;
-        gw_limit_rc_t lr = gw_limits_admit(s->limits, c->auth.acct.key_id, &lc, c->limit_tokens,
-                                           mono_ms(), &retry_ms);
-        if (lr != GW_LIMIT_OK) {
-            api_metrics_refused(s->metrics, lr == GW_LIMIT_RPM   ? "rpm"
-                                            : lr == GW_LIMIT_TPM ? "tpm"
-                                                                 : "concurrency");
-            api_error_t err;
-            api_error_set(&err, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
-                          "Rate Limit Reached: this key allows %lld %s",
-                          (long long)(lr == GW_LIMIT_RPM   ? lc.rpm
-                                      : lr == GW_LIMIT_TPM ? lc.tpm
-                                                           : lc.concurrency),
-                          lr == GW_LIMIT_RPM   ? "requests a minute"
-                          : lr == GW_LIMIT_TPM ? "tokens a minute"
-                                               : "requests at once");
-            char ra[24];
-            snprintf(ra, sizeof ra, "%lld", (long long)((retry_ms + 999) / 1000));
-            http_resp_header(r, "Retry-After", ra);
-            c->status = 429;
-            c->responded = true;
-            api_send_error(r, &err);
-            c->req = NULL;
-            chat_log(c, err.message);
-            c->meter.on = false; /* nothing was held */
-            buf_free(&c->meter.said);
-            chat_free(c);
-            return;
-        }
         c->limited = true;
-        /* admitted only once the hold is durable: the backend starts in on_held */
-        c->meter.pending =
-            accounts_hold(s->o.auth.accounts, c->meter.key_id, c->meter.hold_amount, c->rid,
-                          c->model, (int)c->meter.tier, c->meter.started, on_held, c);
+        if (gw_limiter_admit(s->limiter, &c->lease, c->auth.acct.key_id, &lc, c->limit_tokens,
+                             on_admitted, c, &lr, &retry_ms))
+            on_admitted(c, lr, retry_ms);
         return;
     }
     chat_start(c);
+}
+
+/* The key's limits answered: over one, a 429 that says when to retry; else the hold. */
+static void on_admitted(void *ud, gw_limit_rc_t lr, int64_t retry_ms)
+{
+    chat_t *c = ud;
+    api_server_t *s = c->srv;
+    if (lr != GW_LIMIT_OK) {
+        api_metrics_refused(s->metrics, lr == GW_LIMIT_RPM   ? "rpm"
+                                        : lr == GW_LIMIT_TPM ? "tpm"
+                                                             : "concurrency");
+        char msg[96];
+        snprintf(msg, sizeof msg, "Rate Limit Reached: this key allows %lld %s",
+                 (long long)(lr == GW_LIMIT_RPM   ? c->auth.acct.rpm
+                             : lr == GW_LIMIT_TPM ? c->auth.acct.tpm
+                                                  : c->auth.acct.concurrency),
+                 lr == GW_LIMIT_RPM   ? "requests a minute"
+                 : lr == GW_LIMIT_TPM ? "tokens a minute"
+                                      : "requests at once");
+        bk_event_t e;
+        memset(&e, 0, sizeof e);
+        e.type = BK_EV_ERROR;
+        e.error.status = 429;
+        e.error.type = "rate_limit_error";
+        e.error.code = "rate_limit_exceeded";
+        e.error.message = slice_of(msg);
+        e.error.retry_after_s = (int)((retry_ms + 999) / 1000);
+        chat_error(c, &e);   /* answers (an error event if keep-alives began a stream) and logs */
+        c->meter.on = false; /* nothing was held */
+        buf_free(&c->meter.said);
+        chat_free(c);
+        return;
+    }
+    /* admitted only once the hold is durable: the backend starts in on_held */
+    c->meter.pending =
+        accounts_hold(s->o.auth.accounts, c->meter.key_id, c->meter.hold_amount, c->rid, c->model,
+                      (int)c->meter.tier, c->meter.started, on_held, c);
 }
 
 /* The hold of a metered request is back: start the answer, or say why not. */

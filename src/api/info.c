@@ -277,6 +277,9 @@ void api_handle_metrics(api_server_t *s, http_req_t *r)
     buf_t b;
     buf_init(&b, 4u << 20);
     api_metrics_write(s->metrics, &b);
+    gw_limiter_stats_t ls;
+    gw_limiter_stats(s->limiter, &ls);
+    api_metrics_write_limiter(&ls, &b);
     if (s->o.upstream) {
         /* the upstream keys, bounded by the configuration: named by upstream and key id */
         const pool_t *p = upstream_pool(s->o.upstream);

@@ -157,6 +157,25 @@ int api_metrics_label(buf_t *out, const char *s)
     return rc | buf_puts(out, "\"");
 }
 
+int api_metrics_write_limiter(const gw_limiter_stats_t *st, buf_t *out)
+{
+    int rc = 0;
+    if (st->shared)
+        rc |=
+            buf_printf(out,
+                       "# HELP seekd_redis_up 1 while Redis answers and the per-key limits are "
+                       "shared across instances, 0 while each instance enforces its share alone.\n"
+                       "# TYPE seekd_redis_up gauge\nseekd_redis_up %d\n",
+                       st->up ? 1 : 0);
+    rc |= buf_printf(out,
+                     "# HELP seekd_limits_degraded_total Per-key admissions this instance decided "
+                     "alone, with its limits divided by redis_instances, because Redis did not "
+                     "answer.\n# TYPE seekd_limits_degraded_total counter\n"
+                     "seekd_limits_degraded_total %llu\n",
+                     (unsigned long long)st->degraded);
+    return rc ? -1 : 0;
+}
+
 static int write_histo(buf_t *out, const char *name, const char *help, const histo_t *h)
 {
     int rc = buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);

@@ -12,6 +12,7 @@
 
 #include "backend/event.h"
 #include "base/buf.h"
+#include "gateway/limiter.h"
 #include "gateway/money.h"
 
 typedef struct api_metrics api_metrics_t;
@@ -34,6 +35,10 @@ void api_metrics_holds(api_metrics_t *m, int delta);
 
 /** Appends the whole exposition, but for the upstream keys (the caller adds those). */
 int api_metrics_write(const api_metrics_t *m, buf_t *out);
+
+/** Appends the per-key limits' state: whether Redis answers (when the limits are shared) and
+ * how many admissions this process decided alone. */
+int api_metrics_write_limiter(const gw_limiter_stats_t *st, buf_t *out);
 
 /** Appends s as a label value: backslash, double quote and newline escaped. */
 int api_metrics_label(buf_t *out, const char *s);

@@ -236,7 +236,12 @@ api_server_t *api_server_new(const api_server_opts_t *opts)
     s->started = time(NULL);
     s->access = api_access_new(&opts->access);
     jr_init(&s->jr);
-    s->limits = gw_limits_new();
+    s->limiter = opts->limiter;
+    if (!s->limiter) {
+        gw_limiter_opts_t lo = {.base = opts->base};
+        s->limiter = gw_limiter_new(&lo, NULL, 0);
+        s->own_limiter = true;
+    }
     s->metrics = opts->metrics_off ? NULL : api_metrics_new();
     gw_bucket_init(&s->token_checks, (double)opts->token_check_per_min,
                    opts->token_check_per_min < 5 ? (double)opts->token_check_per_min : 5.0,
@@ -270,7 +275,8 @@ void api_server_free(api_server_t *s)
         return;
     api_access_free(s->access);
     jr_free(&s->jr);
-    gw_limits_free(s->limits);
+    if (s->own_limiter)
+        gw_limiter_free(s->limiter);
     api_metrics_free(s->metrics);
     free(s);
 }

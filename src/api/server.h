@@ -9,6 +9,7 @@
 #include "backend/backend.h"
 #include "backend/upstream.h"
 #include "gateway/auth.h"
+#include "gateway/limiter.h"
 #include "gateway/price.h"
 #include "http/http.h"
 
@@ -41,6 +42,9 @@ typedef struct {
      * DeepSeek's own map */
     const char *const *anthropic_model_map;
     int nanthropic_model_map;
+    /* the per-key limits, shared through Redis or not; the caller's, kept across reloads.
+     * NULL: the server keeps its own, in this process */
+    gw_limiter_t *limiter;
 } api_server_opts_t;
 
 typedef struct api_server api_server_t;

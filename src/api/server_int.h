@@ -12,7 +12,7 @@
 #include "api/server.h"
 #include "api/validate.h"
 #include "gateway/auth.h"
-#include "gateway/limits.h"
+#include "gateway/limiter.h"
 #include "gateway/ratelimit.h"
 #include "http/http.h"
 #include "json/jr.h"
@@ -27,8 +27,9 @@ struct api_server {
     int active;
     struct chat *chats; /* the answers in flight, for a stop that has to end them */
     gw_bucket_t token_checks;
-    jr_doc_t jr;         /* the loop's reader of request bodies, reused from request to request */
-    gw_limits_t *limits; /* metered keys' rpm, tpm and concurrency */
+    jr_doc_t jr;           /* the loop's reader of request bodies, reused from request to request */
+    gw_limiter_t *limiter; /* metered keys' rpm, tpm and concurrency (o.limiter or own) */
+    bool own_limiter;
     struct api_metrics *metrics; /* NULL: metrics = off */
 };
 

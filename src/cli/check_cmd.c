@@ -13,17 +13,18 @@
 #include "base/log.h"
 #include "cli/args.h"
 #include "cli/config.h"
+#include "gateway/redis_url.h"
 
 static const char usage[] =
     "usage: seekd check [--config FILE] [--probe] [--listen HOST:PORT] [--upstream URL]\n"
-    "                   [--allow-open] [--log-level LEVEL] [--db URL]\n"
+    "                   [--allow-open] [--log-level LEVEL] [--db URL] [--redis URL]\n"
     "\n"
     "Builds the settings exactly as 'seekd serve' would with the same flags and environment\n"
     "(DEEPSEEK_API_KEY), and says whether it would start.\n"
     "  --config FILE      the settings file (docs/config.md)\n"
     "  --probe            also GET /models from every upstream with each of its keys\n"
     "                     (an upstream without keys: is it reachable at all)\n"
-    "  --listen, --upstream, --allow-open, --log-level, --db: as for 'seekd serve'\n"
+    "  --listen, --upstream, --allow-open, --log-level, --db, --redis: as for 'seekd serve'\n"
     "Exit status: 0 fit to run, 2 the settings are invalid, 3 a probe failed.\n";
 
 /* The whole probe, connect included, ends after this long. */
@@ -118,6 +119,7 @@ int cli_check_main(int argc, char **argv)
         {"allow-open", no_argument, 0, 'o'},
         {"log-level", required_argument, 0, 'v'},
         {"db", required_argument, 0, 'd'},
+        {"redis", required_argument, 0, 'R'}, /* per-key limits shared with other instances */
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -143,6 +145,9 @@ int cli_check_main(int argc, char **argv)
             break;
         case 'd':
             args.db = optarg;
+            break;
+        case 'R':
+            args.redis = optarg;
             break;
         case 'v':
             args.log_level = optarg;
@@ -174,6 +179,16 @@ int cli_check_main(int argc, char **argv)
            server_keys == 1 ? "" : "s",
            server_keys ? (cfg.nclient_keys ? "client keys required" : "no client auth")
                        : "clients bring their own keys");
+    if (cfg.redis) {
+        gw_redis_url_t u;
+        char where[300];
+        if (gw_redis_url_parse(cfg.redis, &u, err, sizeof err) == 0) {
+            printf("per-key limits shared through redis %s by %d instance%s (not probed)\n",
+                   gw_redis_url_where(&u, where, sizeof where), cfg.redis_instances,
+                   cfg.redis_instances == 1 ? "" : "s");
+            gw_redis_url_wipe(&u);
+        }
+    }
     int rc = 0;
     if (do_probe) {
         curl_global_init(CURL_GLOBAL_DEFAULT);

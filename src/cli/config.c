@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/netaddr.h"
 #include "gateway/price.h"
+#include "gateway/redis_url.h"
 #include "base/mem.h"
 
 void config_defaults(seekd_config_t *c)
@@ -48,6 +49,8 @@ void config_defaults(seekd_config_t *c)
     c->eject_ms = 30000;
     c->cooldown_ms = 1000;
     c->token_check_per_min = 30;
+    c->redis_instances = 1;
+    c->redis_timeout_ms = 100;
 }
 
 static void list_clear(char **list, int *n)
@@ -455,6 +458,34 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
             free(c->admin_token);
         }
         c->admin_token = xstrdup(v);
+    } else if (!strcmp(key, "redis")) {
+        gw_redis_url_t u;
+        if (gw_redis_url_parse(v, &u, err, errlen)) /* the message never shows the password */
+            return -1;
+        gw_redis_url_wipe(&u);
+        if (c->redis) {
+            memset(c->redis, 0, strlen(c->redis));
+            free(c->redis);
+        }
+        c->redis = xstrdup(v);
+    } else if (!strcmp(key, "redis_instances")) {
+        if (parse_int(v, 1, 1000, &c->redis_instances)) {
+            snprintf(err, errlen,
+                     "redis_instances must be a whole number from 1 to 1000 (the seekd instances "
+                     "that share one Redis), got '%.40s'",
+                     v);
+            return -1;
+        }
+    } else if (!strcmp(key, "redis_timeout_ms")) {
+        long ms;
+        if (parse_ms(v, &ms) || ms < 1 || ms > 10000) {
+            snprintf(err, errlen,
+                     "redis_timeout_ms must be a whole number from 1 to 10000, got "
+                     "'%.40s'",
+                     v);
+            return -1;
+        }
+        c->redis_timeout_ms = ms;
     } else if (!strcmp(key, "log_level")) {
         c->log_level = log_level_parse(v);
         if (c->log_level < 0) {
@@ -548,7 +579,8 @@ int config_build(seekd_config_t *c, const config_args_t *a, char *err, size_t er
     if ((a->listen && config_set(c, "listen", a->listen, err, errlen)) ||
         (a->upstream && config_set(c, "upstream", a->upstream, err, errlen)) ||
         (a->log_level && config_set(c, "log_level", a->log_level, err, errlen)) ||
-        (a->db && config_set(c, "db", a->db, err, errlen)))
+        (a->db && config_set(c, "db", a->db, err, errlen)) ||
+        (a->redis && config_set(c, "redis", a->redis, err, errlen)))
         return -1;
     if (a->allow_open)
         c->allow_open = true;
@@ -562,6 +594,9 @@ int config_build(seekd_config_t *c, const config_args_t *a, char *err, size_t er
                  a->config_path);
     if (sections && a->upstream)
         log_info("--upstream is not used: %s defines [upstream] sections", a->config_path);
+    if (c->redis && !c->db[0])
+        log_warn("redis is set but there is no db: only metered keys have per-key limits, so "
+                 "nothing is shared through it");
     int server_keys = config_server_keys(c);
     if (sections && server_keys == 0)
         log_warn("no [upstream] section has an api_key: each client's own bearer key is sent "
@@ -604,6 +639,11 @@ void config_free(seekd_config_t *c)
         memset(c->admin_token, 0, strlen(c->admin_token));
         free(c->admin_token);
         c->admin_token = NULL;
+    }
+    if (c->redis) {
+        memset(c->redis, 0, strlen(c->redis));
+        free(c->redis);
+        c->redis = NULL;
     }
     for (int i = 0; i < c->nups; i++) {
         for (int k = 0; k < c->ups[i].nkeys; k++)

@@ -87,6 +87,10 @@ typedef struct {
     /* Anthropic model names to served ones, "PATTERN=MODEL" each; none: DeepSeek's own map */
     char *anthropic_model_map[CFG_MAX_LIST];
     int nanthropic_model_map;
+    /* per-key limits shared through Redis (docs/accounts.md "Limits"); NULL: in this process */
+    char *redis;           /* the URL as given (it may hold a password: wiped when freed) */
+    int redis_instances;   /* how many instances share it: each enforces limit / this alone */
+    long redis_timeout_ms; /* a Redis call's deadline */
 } seekd_config_t;
 
 /** Fills defaults: 127.0.0.1:8000, https://api.deepseek.com, no top-level model list (GET
@@ -133,6 +137,7 @@ typedef struct {
     const char *log_level;
     const char *env_keys; /* DEEPSEEK_API_KEY */
     const char *db;       /* --db URL */
+    const char *redis;    /* --redis URL */
     bool allow_open;
 } config_args_t;
 

@@ -61,6 +61,9 @@ static const char *const top_names[] = {"listen",
                                         "instance_lease_ms",
                                         "metrics",
                                         "anthropic_model_map",
+                                        "redis",
+                                        "redis_instances",
+                                        "redis_timeout_ms",
                                         NULL};
 static const char *const section_names[] = {
     "url", "api_key", "models", "priority", "weight", "max_concurrent_per_key", NULL};

@@ -24,6 +24,7 @@
 #include "base/workers.h"
 #include "cli/args.h"
 #include "gateway/accounts.h"
+#include "gateway/limiter.h"
 #include "cli/config.h"
 #include "http/http.h"
 #include "store/store.h"
@@ -48,7 +49,8 @@ typedef struct {
     workers_t *workers;
     loopmon_t *loopmon;
     upstream_t *up;
-    accounts_t *accounts; /* NULL: no db given */
+    accounts_t *accounts;  /* NULL: no db given */
+    gw_limiter_t *limiter; /* the per-key limits: in this process, or shared through Redis */
     gw_prices_t prices;
     api_server_t *api;
     http_server_t *http;
@@ -139,6 +141,7 @@ static api_server_opts_t api_opts(const server_t *s, const seekd_config_t *c, up
         .anthropic_model_map =
             c->nanthropic_model_map ? (const char *const *)c->anthropic_model_map : NULL,
         .nanthropic_model_map = c->nanthropic_model_map,
+        .limiter = s->limiter,
     };
 }
 
@@ -178,6 +181,35 @@ static void log_upstreams(const seekd_config_t *c)
         log_info("upstream %s %s priority=%d weight=%d key_ids=[%s] models=%s%s", u->name, u->url,
                  u->priority, u->weight, keys, u->models[0], u->nmodels > 1 ? ",..." : "");
     }
+}
+
+/* The per-key limits: shared through Redis when the settings name one (it connects in the
+ * background; until it answers, this instance enforces its share alone). */
+static int start_limiter(server_t *s, const seekd_config_t *c)
+{
+    gw_redis_url_t url;
+    char err[512];
+    if (c->redis && gw_redis_url_parse(c->redis, &url, err, sizeof err)) {
+        fprintf(stderr, "seekd: %s\n", err); /* config_set checked it already */
+        return -1;
+    }
+    gw_limiter_opts_t lo = {.base = s->base,
+                            .redis = c->redis ? &url : NULL,
+                            .instances = c->redis_instances,
+                            .timeout_ms = c->redis_timeout_ms};
+    s->limiter = gw_limiter_new(&lo, err, sizeof err);
+    if (c->redis) {
+        char where[300];
+        gw_redis_url_where(&url, where, sizeof where);
+        gw_redis_url_wipe(&url);
+        if (!s->limiter) {
+            fprintf(stderr, "seekd: %s\n", err);
+            return -1;
+        }
+        log_info("per-key limits shared through redis %s by %d instance%s (timeout %ld ms)", where,
+                 c->redis_instances, c->redis_instances == 1 ? "" : "s", c->redis_timeout_ms);
+    }
+    return 0;
 }
 
 /* ---- reload (SIGHUP) ---- */
@@ -224,6 +256,10 @@ static void reload(server_t *s)
     if (strcmp(c->listen_host, cur->listen_host) != 0 || c->listen_port != cur->listen_port)
         log_warn("reload: listen stays %s:%d until a restart (the settings say %s:%d)",
                  cur->listen_host, s->port, c->listen_host, c->listen_port);
+    if (strcmp(c->redis ? c->redis : "", cur->redis ? cur->redis : "") != 0 ||
+        c->redis_instances != cur->redis_instances || c->redis_timeout_ms != cur->redis_timeout_ms)
+        log_warn("reload: redis, redis_instances and redis_timeout_ms stay as they were until a "
+                 "restart");
     n->older = s->cfgs;
     s->cfgs = n;
     upstream_t *old = s->up;
@@ -309,6 +345,7 @@ static int parse_args(int argc, char **argv, config_args_t *args, const char **p
         {"log-level", required_argument, 0, 'v'},
         {"port-file", required_argument, 0, 'p'},
         {"db", required_argument, 0, 'd'},
+        {"redis", required_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -337,6 +374,9 @@ static int parse_args(int argc, char **argv, config_args_t *args, const char **p
             break;
         case 'd':
             args->db = optarg;
+            break;
+        case 'R':
+            args->redis = optarg;
             break;
         case 'h':
             fputs(cli_usage, stdout);
@@ -425,6 +465,8 @@ int cli_serve_main(int argc, char **argv)
         fprintf(stderr, "seekd: cannot start libcurl\n");
         return 1;
     }
+    if (start_limiter(s, cfg))
+        return 1;
     s->loopmon = loopmon_new(s->base);
     api_server_opts_t ao = api_opts(s, cfg, s->up);
     s->api = api_server_new(&ao);
@@ -462,7 +504,8 @@ int cli_serve_main(int argc, char **argv)
     workers_free(s->workers); /* hands back the work in flight while its answers still exist */
     http_server_free(s->http);
     api_server_free(s->api);
-    accounts_free(s->accounts); /* after the last answer: its settle is queued by then */
+    gw_limiter_free(s->limiter); /* before the base: it holds events on it */
+    accounts_free(s->accounts);  /* after the last answer: its settle is queued by then */
     if (s->accounts)
         gw_prices_free(&s->prices);
     loopmon_free(s->loopmon);

@@ -139,3 +139,27 @@ void gw_limits_end(gw_limits_t *l, const char *key_id, const gw_limit_cfg_t *cfg
         s->tpm_tat += d; /* below now it just means a full bucket */
     }
 }
+
+void gw_limits_track(gw_limits_t *l, const char *key_id, int delta)
+{
+    slot_t *s = find(l, key_id, delta > 0);
+    if (!s)
+        return;
+    s->inflight += delta;
+    if (s->inflight < 0)
+        s->inflight = 0;
+}
+
+static int64_t share(int64_t v, int n)
+{
+    if (v <= 0)
+        return 0;
+    return v / n > 0 ? v / n : 1;
+}
+
+gw_limit_cfg_t gw_limit_cfg_share(const gw_limit_cfg_t *cfg, int n)
+{
+    if (n < 1)
+        n = 1;
+    return (gw_limit_cfg_t){share(cfg->rpm, n), share(cfg->tpm, n), share(cfg->concurrency, n)};
+}

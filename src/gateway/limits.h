@@ -29,4 +29,13 @@ gw_limit_rc_t gw_limits_admit(gw_limits_t *l, const char *key_id, const gw_limit
 void gw_limits_end(gw_limits_t *l, const char *key_id, const gw_limit_cfg_t *cfg, int64_t estimated,
                    int64_t actual);
 
+/** Counts a request admitted elsewhere (by the limits shared through Redis) in or out (delta +1
+ * or -1) of key_id's requests in flight here, so that a fall-back to this process knows it. */
+void gw_limits_track(gw_limits_t *l, const char *key_id, int delta);
+
+/** The share of cfg one of n instances enforces alone while they cannot agree (Redis down):
+ * each limit divided by n, rounded down so that n instances never pass more than the limit
+ * together, but at least 1 (0 stays 0: no limit). n < 1 counts as 1. */
+gw_limit_cfg_t gw_limit_cfg_share(const gw_limit_cfg_t *cfg, int n);
+
 #endif

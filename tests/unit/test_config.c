@@ -241,6 +241,50 @@ static void documented_settings_are_known(void **state)
     assert_true(n >= 20);
 }
 
+/* redis, redis_instances, redis_timeout_ms: defaults, good values, and errors that say what is
+ * wrong without repeating a password. */
+static void redis_settings(void **state)
+{
+    (void)state;
+    seekd_config_t c;
+    config_defaults(&c);
+    assert_null(c.redis);
+    assert_int_equal(c.redis_instances, 1);
+    assert_int_equal(c.redis_timeout_ms, 100);
+    char err[512] = "";
+    assert_int_equal(config_set(&c, "redis", "redis://:pw-1@10.0.0.5:6380/2", err, sizeof err), 0);
+    assert_string_equal(c.redis, "redis://:pw-1@10.0.0.5:6380/2");
+    assert_int_equal(config_set(&c, "redis_instances", "3", err, sizeof err), 0);
+    assert_int_equal(c.redis_instances, 3);
+    assert_int_equal(config_set(&c, "redis_timeout_ms", "50", err, sizeof err), 0);
+    assert_int_equal(c.redis_timeout_ms, 50);
+    static const struct {
+        const char *key, *value, *want;
+    } bad[] = {
+        {"redis", "localhost:6379",
+         "redis must be redis://[:PASSWORD@]HOST[:PORT][/DB]: it does "
+         "not start with redis://"},
+        {"redis", "redis://:pw-secret-9@h:99999", "the port must be a number from 1 to 65535"},
+        {"redis_instances", "0", "redis_instances must be a whole number from 1 to 1000"},
+        {"redis_instances", "two", "redis_instances must be"},
+        {"redis_timeout_ms", "0", "redis_timeout_ms must be a whole number from 1 to 10000"},
+        {"redis_timeout_ms", "20000", "redis_timeout_ms must be"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(config_set(&c, bad[i].key, bad[i].value, err, sizeof err), -1);
+        if (!strstr(err, bad[i].want))
+            fail_msg("%s = %s: got '%s', want '%s'", bad[i].key, bad[i].value, err, bad[i].want);
+        assert_null(strstr(err, "pw-secret-9"));
+    }
+    /* a refused value changes nothing */
+    assert_string_equal(c.redis, "redis://:pw-1@10.0.0.5:6380/2");
+    assert_int_equal(c.redis_instances, 3);
+    assert_int_equal(c.redis_timeout_ms, 50);
+    config_free(&c);
+    assert_null(c.redis);
+}
+
 static void urls_and_keys_must_be_visible_words(void **state)
 {
     (void)state;
@@ -430,6 +474,7 @@ int main(void)
         cmocka_unit_test(what_would_be_misread_is_refused),
         cmocka_unit_test(misspelt_settings_get_a_suggestion),
         cmocka_unit_test(documented_settings_are_known),
+        cmocka_unit_test(redis_settings),
         cmocka_unit_test(listen_forms),
         cmocka_unit_test(loopback_is_parsed_not_prefix_matched),
         cmocka_unit_test(urls_and_keys_must_be_visible_words),
