@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# run.sh - what metering costs: one seekd binary relaying closed-loop requests (loadgen, 8
+# run.sh - what metering costs: one seekd binary relaying closed-loop requests (loadgen, CONNS
 # connections, 4 s after a 1 s warm-up) to the fake upstream with accounts off (a plain relay
 # with a server key) and on (SQLite, one metered key with a large balance: every request is
 # authorized, held, relayed and settled into the ledger). The two are interleaved ROUNDS times,
 # alternating which goes first; each line gives req/s and seekd's CPU per request
 # (utime+stime from /proc). The summary prints the medians and on/off ratios.
-# usage: [ROUNDS=5] [SEEKD=build-bench/seekd] bench/accounts/run.sh
+# usage: [ROUNDS=5] [CONNS=8] [SEEKD=build-bench/seekd] bench/accounts/run.sh
 # Needs build-bench/ (cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release) and bc.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ROUNDS=${ROUNDS:-5}
+CONNS=${CONNS:-8}
 SEEKD=${SEEKD:-$ROOT/build-bench/seekd}
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -39,9 +40,9 @@ for round in $(seq "$ROUNDS"); do
     sp=$!
     while [ ! -s "$tmp/s.port" ]; do sleep 0.05; done
     P=$(cat "$tmp/s.port")
-    "$tmp/loadgen" --port "$P" --mode closed --conns 8 --duration 1 --key "$key" --body "$BODY" >/dev/null
+    "$tmp/loadgen" --port "$P" --mode closed --conns "$CONNS" --duration 1 --key "$key" --body "$BODY" >/dev/null
     t0=$(awk '{print $14+$15}' "/proc/$sp/stat")
-    out=$("$tmp/loadgen" --port "$P" --mode closed --conns 8 --duration 4 --key "$key" --body "$BODY")
+    out=$("$tmp/loadgen" --port "$P" --mode closed --conns "$CONNS" --duration 4 --key "$key" --body "$BODY")
     t1=$(awk '{print $14+$15}' "/proc/$sp/stat")
     n=$(echo "$out" | grep -o " n=[0-9]*" | cut -d= -f2)
     if [ "${n:-0}" = 0 ] || ! echo "$out" | grep -q " errors=0 "; then
