@@ -24,6 +24,7 @@ struct accounts {
     workers_t *db; /* one thread: the store is used by one thread at a time */
     store_t *store;
     gw_secret_t secret;
+    gw_hmac_t *hmac;  /* the loop's, for authorizing */
     acct_key_t *keys; /* sorted by hmac; replaced whole by a refresh */
     int nkeys;
     int64_t db_version; /* the database thread's */
@@ -557,6 +558,7 @@ accounts_t *accounts_open(struct event_base *base, const char *db_url, long leas
         return NULL;
     }
     a->ever_keys = a->nkeys > 0;
+    a->hmac = gw_hmac_new(&a->secret);
     a->db = workers_new(base, 1);
     a->tick = event_new(base, -1, EV_PERSIST, on_tick, a);
     struct timeval tv = {REFRESH_MS / 1000, (REFRESH_MS % 1000) * 1000};
@@ -582,6 +584,7 @@ void accounts_free(accounts_t *a)
     if (store_instance_end(a->store, a->instance, err, sizeof err) != STORE_OK)
         log_warn("accounts: %s", err);
     store_close(a->store);
+    gw_hmac_free(a->hmac);
     free(a->keys);
     free(a);
 }
@@ -612,7 +615,7 @@ int accounts_authorize(accounts_t *a, const char *token, size_t len, const char 
     const acct_key_t *k = NULL;
     if (token && gw_key_well_formed(token, len) && a->nkeys) {
         acct_key_t probe;
-        gw_key_hmac(&a->secret, token, len, probe.hmac);
+        gw_hmac_run(a->hmac, token, len, probe.hmac);
         k = bsearch(&probe, a->keys, (size_t)a->nkeys, sizeof *a->keys, cmp_hmac);
     }
     if (!k || !k->enabled || (k->expires && now >= k->expires)) {

@@ -3,11 +3,14 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+
+#include "base/mem.h"
 
 int gw_key_generate(char out[GW_KEY_LEN + 1])
 {
@@ -37,6 +40,47 @@ void gw_key_hmac(const gw_secret_t *secret, const char *key, size_t len,
     if (!HMAC(EVP_sha256(), secret->bytes, (int)secret->len, (const unsigned char *)key, len, out,
               &n))
         memset(out, 0, STORE_HMAC_LEN); /* cannot match a stored key: never all zero by chance */
+}
+
+struct gw_hmac {
+    EVP_MAC *mac;
+    EVP_MAC_CTX *ctx; /* NULL when OpenSSL would not set it up: gw_key_hmac then */
+    gw_secret_t secret;
+};
+
+gw_hmac_t *gw_hmac_new(const gw_secret_t *secret)
+{
+    gw_hmac_t *h = xcalloc(1, sizeof *h);
+    h->secret = *secret;
+    h->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    h->ctx = h->mac ? EVP_MAC_CTX_new(h->mac) : NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end()};
+    if (h->ctx && !EVP_MAC_init(h->ctx, secret->bytes, secret->len, params)) {
+        EVP_MAC_CTX_free(h->ctx);
+        h->ctx = NULL;
+    }
+    return h;
+}
+
+void gw_hmac_run(gw_hmac_t *h, const char *key, size_t len, uint8_t out[STORE_HMAC_LEN])
+{
+    size_t n = 0;
+    if (!h->ctx || !EVP_MAC_init(h->ctx, NULL, 0, NULL) || /* the same key again */
+        !EVP_MAC_update(h->ctx, (const unsigned char *)key, len) ||
+        !EVP_MAC_final(h->ctx, out, &n, STORE_HMAC_LEN) || n != STORE_HMAC_LEN)
+        gw_key_hmac(&h->secret, key, len, out);
+}
+
+void gw_hmac_free(gw_hmac_t *h)
+{
+    if (!h)
+        return;
+    EVP_MAC_CTX_free(h->ctx);
+    EVP_MAC_free(h->mac);
+    OPENSSL_cleanse(&h->secret, sizeof h->secret);
+    free(h);
 }
 
 void gw_key_id(const uint8_t hmac[STORE_HMAC_LEN], char out[STORE_KEY_ID_LEN + 1])

@@ -60,12 +60,48 @@ static void hmac_is_hmac_sha256_and_the_id_its_prefix(void **state)
     assert_false(gw_hmac_equal(mac, other));
 }
 
+/* The loop's prepared HMAC gives what the one-shot one gives, call after call: RFC 4231's
+ * test case 2, then keys of every length up to 300 bytes under a 32-byte secret. */
+static void the_prepared_hmac_equals_the_one_shot(void **state)
+{
+    (void)state;
+    gw_secret_t jefe = {.len = 4};
+    memcpy(jefe.bytes, "Jefe", 4);
+    gw_hmac_t *h = gw_hmac_new(&jefe);
+    uint8_t out[STORE_HMAC_LEN];
+    static const uint8_t want[STORE_HMAC_LEN] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e,
+                                                 0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
+                                                 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83,
+                                                 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+    for (int round = 0; round < 3; round++) {
+        gw_hmac_run(h, "what do ya want for nothing?", 28, out);
+        assert_memory_equal(out, want, STORE_HMAC_LEN);
+    }
+    gw_hmac_free(h);
+
+    gw_secret_t sec = {.len = 32};
+    for (int i = 0; i < 32; i++)
+        sec.bytes[i] = (uint8_t)(i * 7 + 1);
+    h = gw_hmac_new(&sec);
+    char key[300];
+    for (size_t i = 0; i < sizeof key; i++)
+        key[i] = (char)('a' + i % 26);
+    for (size_t len = 0; len <= sizeof key; len += 7) {
+        uint8_t a[STORE_HMAC_LEN], b[STORE_HMAC_LEN];
+        gw_hmac_run(h, key, len, a);
+        gw_key_hmac(&sec, key, len, b);
+        assert_memory_equal(a, b, STORE_HMAC_LEN);
+    }
+    gw_hmac_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(generated_keys_have_deepseeks_form_and_differ),
         cmocka_unit_test(the_form_is_checked_exactly),
         cmocka_unit_test(hmac_is_hmac_sha256_and_the_id_its_prefix),
+        cmocka_unit_test(the_prepared_hmac_equals_the_one_shot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
