@@ -621,11 +621,39 @@ static void on_admitted(void *ud, gw_limit_rc_t lr, int64_t retry_ms)
                       (int)c->meter.tier, c->meter.started, on_held, c);
 }
 
+static bk_kind_t backend_kind(api_kind_t kind)
+{
+    return kind == API_KIND_FIM           ? BK_KIND_FIM
+           : kind == API_KIND_CHAT_PREFIX ? BK_KIND_CHAT_PREFIX
+                                          : BK_KIND_CHAT;
+}
+
+/* A tighter hold was counted (after the body's bytes did not fit): try it, or refuse. */
+static void on_counted(void *ud, gw_nano_t amount)
+{
+    chat_t *c = ud;
+    if (amount < 0 || amount >= c->meter.hold_amount) {
+        on_held(c, STORE_NO_BALANCE, 0);
+        return;
+    }
+    c->meter.hold_amount = amount;
+    c->meter.pending =
+        accounts_hold(c->srv->o.auth.accounts, c->meter.key_id, c->meter.hold_amount, c->rid,
+                      c->model, (int)c->meter.tier, c->meter.started, on_held, c);
+}
+
 /* The hold of a metered request is back: start the answer, or say why not. */
 static void on_held(void *ud, store_rc_t rc, int64_t hold_id)
 {
     chat_t *c = ud;
     c->meter.pending = NULL;
+    if (rc == STORE_NO_BALANCE && !c->meter.counted && c->srv->o.workers) {
+        /* the body's bytes did not fit: count the prompt and ask again for what it needs */
+        meter_count_hold(&c->meter, c->srv->o.workers, buf_slice(&c->raw),
+                         (int)backend_kind(c->parse.kind), c->srv->o.hold_image_tokens, on_counted,
+                         c);
+        return;
+    }
     if (rc == STORE_OK) {
         c->meter.hold_id = hold_id;
         api_metrics_holds(c->srv->metrics, 1);
@@ -662,9 +690,7 @@ static void chat_start(chat_t *c)
     http_req_t *r = c->req;
     api_kind_t kind = c->parse.kind;
     bk_request_t breq = {
-        .kind = kind == API_KIND_FIM           ? BK_KIND_FIM
-                : kind == API_KIND_CHAT_PREFIX ? BK_KIND_CHAT_PREFIX
-                                               : BK_KIND_CHAT,
+        .kind = backend_kind(kind),
         .request_id = http_req_id(r),
         .model = c->model,
         .stream = c->stream,

@@ -52,10 +52,109 @@ int meter_prepare(meter_t *m, const gw_auth_t *auth, const gw_prices_t *prices, 
         return 400;
     }
     m->hold_amount = c.total;
+    m->hold_output = u.output;
     snprintf(m->key_id, sizeof m->key_id, "%s", k->key_id);
     buf_init(&m->said, BK_COUNT_MAX_BYTES);
     m->on = true;
     return 0;
+}
+
+/* ---- a tighter hold, counted on a worker ---- */
+
+struct meter_count {
+    work_t w;   /* first */
+    meter_t *m; /* NULL once the meter let go: the count is dropped when it is back */
+    char *body;
+    size_t len;
+    int kind;
+    long image_tokens;
+    gw_price_t price;
+    gw_tier_t tier;
+    int64_t output;
+    gw_nano_t amount; /* out: -1 when it could not be counted */
+    meter_counted_fn cb;
+    void *ud;
+};
+
+/* The bytes of v as compact JSON (an upper bound of its tokens). */
+static int64_t json_bytes(const json_t *v)
+{
+    return v ? (int64_t)json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
+}
+
+/* What the tokenizer does not see: image parts at their configured count, other non-text
+ * parts (audio, files) by their bytes. */
+static int64_t parts_bound(const json_t *body, long image_tokens)
+{
+    int64_t n = 0;
+    size_t i, k;
+    json_t *msg, *part;
+    json_array_foreach(json_object_get(body, "messages"), i, msg)
+    {
+        json_array_foreach(json_object_get(msg, "content"), k, part)
+        {
+            const char *type = json_string_value(json_object_get(part, "type"));
+            if (type && !strcmp(type, "text"))
+                continue;
+            n += type && (!strcmp(type, "image_url") || !strcmp(type, "input_image"))
+                     ? image_tokens
+                     : json_bytes(part);
+        }
+    }
+    return n;
+}
+
+static void count_run(work_t *w)
+{
+    struct meter_count *x = (struct meter_count *)w;
+    x->amount = -1;
+    json_t *body = json_loadb(x->body, x->len, 0, NULL);
+    long prompt = body ? bk_count_prompt(body, (bk_kind_t)x->kind) : -1;
+    if (prompt >= 0) {
+        gw_units_t u = {.miss = prompt + parts_bound(body, x->image_tokens) +
+                                json_bytes(json_object_get(body, "tools")) +
+                                json_bytes(json_object_get(body, "functions")) +
+                                json_bytes(json_object_get(body, "response_format")),
+                        .output = x->output};
+        gw_cost_t c;
+        const char *why;
+        if (!gw_cost(&x->price, x->tier, &u, &c, &why))
+            x->amount = c.total;
+    }
+    json_decref(body);
+}
+
+static void count_done(work_t *w)
+{
+    struct meter_count *x = (struct meter_count *)w;
+    if (x->m) {
+        x->m->counting = NULL;
+        x->cb(x->ud, w->ran ? x->amount : -1);
+    }
+    free(x->body);
+    free(x);
+}
+
+void meter_count_hold(meter_t *m, struct workers *workers, slice_t body, int kind,
+                      long image_tokens, meter_counted_fn cb, void *ud)
+{
+    struct meter_count *x = xcalloc(1, sizeof *x);
+    x->w.run = count_run;
+    x->w.done = count_done;
+    x->m = m;
+    x->body = xmalloc(body.len + 1);
+    memcpy(x->body, body.ptr, body.len);
+    x->len = body.len;
+    x->kind = kind;
+    x->image_tokens = image_tokens;
+    x->price = m->price;
+    x->tier = m->tier;
+    x->output = m->hold_output;
+    x->cb = cb;
+    x->ud = ud;
+    m->counted = true;
+    m->counting = x;
+    workers_submit(workers, &x->w);
 }
 
 void meter_events(meter_t *m, const bk_event_t *ev, int n)
@@ -192,6 +291,10 @@ void meter_end(meter_t *m, accounts_t *a, struct workers *workers, const meter_e
     if (!m->on)
         return;
     m->on = false;
+    if (m->counting) {
+        m->counting->m = NULL; /* dropped when it is back */
+        m->counting = NULL;
+    }
     if (m->pending) {
         accounts_hold_cancel(m->pending); /* a hold made meanwhile is released */
         m->pending = NULL;

@@ -25,10 +25,13 @@ typedef struct {
     gw_tier_t tier;
     int64_t started; /* unix seconds: the price and tier are those of this moment */
     gw_nano_t hold_amount;
-    acct_hold_t *pending; /* the hold in flight */
-    int64_t hold_id;      /* > 0 once held */
-    bool delivered;       /* answer events reached the client */
-    buf_t said;           /* the delivered text, for an estimate when no usage comes */
+    int64_t hold_output;          /* the output tokens the hold covers */
+    bool counted;                 /* the hold was made from an exact count of the prompt */
+    struct meter_count *counting; /* that count, on a worker */
+    acct_hold_t *pending;         /* the hold in flight */
+    int64_t hold_id;              /* > 0 once held */
+    bool delivered;               /* answer events reached the client */
+    buf_t said;                   /* the delivered text, for an estimate when no usage comes */
     size_t said_bytes;
 } meter_t;
 
@@ -39,6 +42,18 @@ typedef struct {
 int meter_prepare(meter_t *m, const gw_auth_t *auth, const gw_prices_t *prices, const char *model,
                   size_t body_len, int64_t max_tokens, long hold_max_tokens, int64_t now,
                   api_error_t *err);
+
+/** The count of a tighter hold is back: `amount` (< 0: no tighter one could be counted). */
+typedef void (*meter_counted_fn)(void *ud, gw_nano_t amount);
+
+/** A first hold counts every byte of the body as a prompt token: cheap, and an upper bound,
+ * but several times the real count (and far more for images). When the balance cannot cover
+ * it, this counts a tight upper bound on a worker: the prompt's tokens with seekd's tokenizer
+ * (text past the tokenizer's input bound by its bytes), each image part as `image_tokens`,
+ * any other non-text part and the tools and response_format by their bytes. cb runs on the
+ * loop later, never inside this call, unless meter_end comes first. */
+void meter_count_hold(meter_t *m, struct workers *workers, slice_t body, int kind,
+                      long image_tokens, meter_counted_fn cb, void *ud);
 
 /** Notes what an event batch delivers (text for an estimate). */
 void meter_events(meter_t *m, const bk_event_t *ev, int n);

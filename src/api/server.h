@@ -36,8 +36,9 @@ typedef struct {
     struct loopmon *loopmon;  /* the loop's stalls, shown in /health's details; may be NULL */
     /* accounts: auth.accounts holds the keys; prices bill them (NULL when no accounts) */
     const gw_prices_t *prices;
-    long hold_max_tokens; /* output tokens held for a request without max_tokens */
-    bool metrics_off;     /* no GET /metrics */
+    long hold_max_tokens;   /* output tokens held for a request without max_tokens */
+    long hold_image_tokens; /* prompt tokens an image part is held for */
+    bool metrics_off;       /* no GET /metrics */
     /* Anthropic model names to served ones ("PATTERN=MODEL", see anthropic_parse.h); NULL:
      * DeepSeek's own map */
     const char *const *anthropic_model_map;

@@ -44,6 +44,7 @@ void config_defaults(seekd_config_t *c)
     c->models_refresh_ms = 600000;
     c->hold_max_tokens = 8192;
     c->instance_lease_ms = 30000;
+    c->hold_image_tokens = 4096;
     c->error_threshold = 5;
     c->error_window_ms = 30000;
     c->eject_ms = 30000;
@@ -435,6 +436,14 @@ int config_set(seekd_config_t *c, const char *key, const char *v, char *err, siz
             return -1;
         }
         c->hold_max_tokens = n;
+    } else if (!strcmp(key, "hold_image_tokens")) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || n < 1 || n > 10000000) {
+            snprintf(err, errlen, "hold_image_tokens must be a whole number from 1 to 10000000");
+            return -1;
+        }
+        c->hold_image_tokens = n;
     } else if (!strcmp(key, "instance_lease_ms")) {
         char *end;
         long n = strtol(v, &end, 10);

@@ -83,6 +83,7 @@ typedef struct {
     int nholidays;
     long hold_max_tokens;   /* a request without max_tokens is held for this many output tokens */
     long instance_lease_ms; /* a server sharing the db silent this long is dead: holds released */
+    long hold_image_tokens; /* prompt tokens an image part is held for */
     bool metrics_off;       /* `metrics = off`: no GET /metrics */
     /* Anthropic model names to served ones, "PATTERN=MODEL" each; none: DeepSeek's own map */
     char *anthropic_model_map[CFG_MAX_LIST];

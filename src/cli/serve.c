@@ -137,6 +137,7 @@ static api_server_opts_t api_opts(const server_t *s, const seekd_config_t *c, up
         .admin_token = c->admin_token,
         .prices = s->accounts ? &s->prices : NULL,
         .hold_max_tokens = c->hold_max_tokens,
+        .hold_image_tokens = c->hold_image_tokens,
         .metrics_off = c->metrics_off,
         .anthropic_model_map =
             c->nanthropic_model_map ? (const char *const *)c->anthropic_model_map : NULL,

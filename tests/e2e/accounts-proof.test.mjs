@@ -18,7 +18,7 @@ const MODEL = 'deepseek-chat';
 const PRICE = { hit: 100000000n, miss: 1000000000n, output: 2000000000n, search: 750000000n, fetch: 500000000n };
 // a short lease: a killed server's holds are released within seconds (the default is 30 s)
 const LEASE_MS = 3000;
-const CONFIG = `instance_lease_ms = ${LEASE_MS}\n` +
+const CONFIG = `instance_lease_ms = ${LEASE_MS}\nhold_image_tokens = 100\n` +
   `price = ${MODEL} USD hit=0.1 miss=1 output=2 search=0.75 fetch=0.5 offpeak=none\n` +
   `price = ${MODEL} CNY hit=0.1 miss=1 output=2 offpeak=none\n`;
 const NO_BALANCE = '{"error":{"message":"Insufficient Balance","type":"unknown_error","param":null,"code":"invalid_request_error"}}';
@@ -113,6 +113,30 @@ describe('metered keys: proofs', { skip: DB_SKIP }, () => {
     assert.equal(rows.length, 1);
     assert.equal(rows[0].estimated, true);
     assert.ok(await st.waitLog(/usage cannot be priced \(a server-side tool was used that has no price\); billing the hold/));
+  });
+
+  test('a balance short of the body\'s bytes but enough for its counted prompt is admitted; images are held at hold_image_tokens', T, async () => {
+    // ~8 KB of English: the first hold counts every byte as a token (0.008 USD at 1/1M), the
+    // counted one about a quarter of that; 0.004 covers only the second
+    const words = 'the quick brown fox jumps over the lazy dog while seekd counts tokens ';
+    const text = words.repeat(Math.ceil(8000 / words.length));
+    const k = (await keys(['create', '--name', 'tight', '--balance', '0.004'])).stdout.trim();
+    await sleep(1200);
+    const r = await post(k, { model: MODEL, messages: userMsg(text), max_tokens: 10 });
+    assert.equal(r.status, 200, await r.clone().text());
+    const body = await r.json();
+    const after = await settled('tight');
+    assert.equal(nano('0.004') - nano(after.balance), costOf(body.usage), 'billed its usage, exactly');
+    // an image part: 100 tokens held for it, whatever its bytes (a 20 KB data URL here)
+    const image = { type: 'image_url', image_url: { url: `data:image/png;base64,${'A'.repeat(20000)}` } };
+    const r2 = await post(k, { model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, image] }] });
+    assert.equal(r2.status, 200, await r2.clone().text());
+    await r2.text();
+    // and one whose counted prompt does not fit either: DeepSeek's 402
+    const r3 = await post(k, { model: MODEL, messages: userMsg(text.repeat(4)), max_tokens: 10 });
+    assert.equal(r3.status, 402);
+    assert.equal(await r3.text(), NO_BALANCE);
+    assert.equal((await settled('tight')).held, '0.000000000');
   });
 
   test('500 concurrent requests, half streaming, on a balance that covers some: no overspend, the rest 402, and initial - final == the ledger', T, async (t) => {
