@@ -9,7 +9,8 @@
 //   `seekd ledger verify` passes.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, runSeekd, userMsg, freshDb, DB_SKIP, TEXT_ANSWER } from './harness.mjs';
+import { spawn } from 'node:child_process';
+import { startStack, runSeekd, userMsg, freshDb, DB_SKIP, DB_KIND, TEXT_ANSWER } from './harness.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const T = { timeout: 180000 };
@@ -137,6 +138,38 @@ describe('metered keys: proofs', { skip: DB_SKIP }, () => {
     assert.equal(r3.status, 402);
     assert.equal(await r3.text(), NO_BALANCE);
     assert.equal((await settled('tight')).held, '0.000000000');
+  });
+
+  test('a settle the database refuses (locked past its busy timeout) is kept and written once it can be: nothing lost, nothing twice', { ...T, skip: DB_KIND !== 'sqlite' && 'SQLite only (PostgreSQL\'s lock timeout: unit.test_store-pg)' }, async () => {
+    const k = (await keys(['create', '--name', 'locked', '--balance', '1'])).stdout.trim();
+    await sleep(1200);
+    const res = await post(k, { model: MODEL, messages: userMsg('slow answer'), stream: true, fake: { chunks: 4, delay_ms: 300 } });
+    const reader = res.body.getReader();
+    let got = '';
+    while (!/"content":"[^"]/.test(got)) got += new TextDecoder().decode((await reader.read()).value);
+    // another program takes the database's write lock for 13 s: seekd waits 5 s a transaction,
+    // and its heartbeat may come first, so the settle fails after 5 to 10 s
+    const locker = spawn('/usr/bin/python3', ['-c', `
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute('BEGIN EXCLUSIVE')
+print('locked', flush=True)
+time.sleep(13)
+c.execute('COMMIT')
+`, db], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((resolve) => locker.stdout.once('data', resolve));
+    for (;;) { const { done, value } = await reader.read(); if (done) break; got += new TextDecoder().decode(value); }
+    const usage = got.split('\n\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6))).at(-1).usage;
+    assert.ok(await st.waitLog(/accounts: settle of hold \d+ \(request [0-9a-f]+, cost [0-9.]+\) failed, will retry \(attempt 1\): .*locked/, 14000),
+      'the failed settle is kept, and said: ' + st.logs().split('\n').filter((l) => /accounts|lock/.test(l)).slice(-8).join('\n'));
+    await new Promise((resolve) => locker.on('exit', resolve));
+    const after = await settled('locked');
+    assert.equal(after.held, '0.000000000');
+    assert.equal(nano('1') - nano(after.balance), costOf(usage), 'billed once, exactly, after the lock');
+    const rows = await ledger('locked');
+    assert.equal(rows.length, 1);
+    const v = await runSeekd(['ledger', 'verify', '--db', db]);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
   });
 
   test('500 concurrent requests, half streaming, on a balance that covers some: no overspend, the rest 402, and initial - final == the ledger', T, async (t) => {
