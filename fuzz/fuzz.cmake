@@ -7,7 +7,7 @@ set(SEEKD_FUZZ_FLAGS -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
   -fno-omit-frame-pointer -g -O1)
 add_library(seekd_tok_fuzzlib STATIC ${SEEKD_TOK_SRC} ${PROJECT_SOURCE_DIR}/src/base/mem.c
   ${PROJECT_SOURCE_DIR}/src/base/buf.c ${PROJECT_SOURCE_DIR}/src/base/log.c
-  ${PROJECT_SOURCE_DIR}/src/base/sha256.c
+  ${PROJECT_SOURCE_DIR}/src/base/sha256.c ${PROJECT_SOURCE_DIR}/src/base/gguf.c
   "${SEEKD_TOK_DATA_C}")
 if(TARGET seekd_tok_blob)
   add_dependencies(seekd_tok_fuzzlib seekd_tok_blob)
