@@ -1,0 +1,185 @@
+/* kernels_avx512.c - the dot products with AVX-512 (F, BW, VL, DQ) and VNNI, chosen at run time.
+ * Types without a kernel here keep the AVX2 one. */
+#include "engine/kernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+
+TGT static inline float h2f(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+TGT static inline float hsum256(__m256 v)
+{
+    __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    t = _mm_add_ps(t, _mm_movehl_ps(t, t));
+    t = _mm_add_ss(t, _mm_movehdup_ps(t));
+    return _mm_cvtss_f32(t);
+}
+
+TGT static float dot_f32(int64_t n, const void *w, const void *a)
+{
+    const float *x = w, *y = a;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), s1);
+        s2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32), s2);
+        s3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48), s3);
+    }
+    for (; i + 16 <= n; i += 16)
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), s0);
+    if (i < n) { /* the tail under a mask */
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+TGT static float dot_f16(int64_t n, const void *w, const void *a)
+{
+    const uint16_t *x = w;
+    const float *y = a;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))),
+                             _mm512_loadu_ps(y + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i + 16))),
+                             _mm512_loadu_ps(y + i + 16), s1);
+    }
+    for (; i + 16 <= n; i += 16)
+        s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))),
+                             _mm512_loadu_ps(y + i), s0);
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)),
+                             _mm512_maskz_loadu_ps(m, y + i), s1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+TGT static float dot_bf16(int64_t n, const void *w, const void *a)
+{
+    const uint16_t *x = w;
+    const float *y = a;
+    __m512 s0 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(x + i)));
+        s0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(h, 16)), _mm512_loadu_ps(y + i),
+                             s0);
+    }
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512i h = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, x + i));
+        s0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(h, 16)),
+                             _mm512_maskz_loadu_ps(m, y + i), s0);
+    }
+    return _mm512_reduce_add_ps(s0);
+}
+
+/* One Q8_0 block times one activation block, as 8 int32 partial sums: VNNI multiplies unsigned
+ * by signed bytes, so the weight's sign moves onto the activation. */
+TGT static inline __m256i q8_block(const eng_q8_0_t *x, const eng_qa32_t *y)
+{
+    __m256i wq = _mm256_loadu_si256((const __m256i *)x->qs);
+    __m256i aq = _mm256_loadu_si256((const __m256i *)y->qs);
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wq),
+                               _mm256_sign_epi8(aq, wq));
+}
+
+TGT static float dot_q8_0(int64_t n, const void *w, const void *a)
+{
+    const eng_q8_0_t *x = w;
+    const eng_qa32_t *y = a;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    int64_t nb = n / 32, i = 0;
+    for (; i + 4 <= nb; i += 4) {
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_block(x + i, y + i)),
+                               _mm256_set1_ps(h2f(x[i].d) * y[i].d), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_block(x + i + 1, y + i + 1)),
+                               _mm256_set1_ps(h2f(x[i + 1].d) * y[i + 1].d), acc1);
+        acc2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_block(x + i + 2, y + i + 2)),
+                               _mm256_set1_ps(h2f(x[i + 2].d) * y[i + 2].d), acc2);
+        acc3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_block(x + i + 3, y + i + 3)),
+                               _mm256_set1_ps(h2f(x[i + 3].d) * y[i + 3].d), acc3);
+    }
+    for (; i < nb; i++)
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_block(x + i, y + i)),
+                               _mm256_set1_ps(h2f(x[i].d) * y[i].d), acc0);
+    __m256 s = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
+    return hsum256(s);
+}
+
+TGT static float dot_q4_0(int64_t n, const void *w, const void *a)
+{
+    const eng_q4_0_t *x = w;
+    const eng_qa32_t *y = a;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        __m128i b = _mm_loadu_si128((const __m128i *)x[i].qs);
+        __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), m4);
+        __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q,
+                                        _mm256_loadu_si256((const __m256i *)y[i].qs));
+        float d = h2f(x[i].d) * y[i].d;
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
+        corr += d * (float)(8 * y[i].sum);
+    }
+    return hsum256(acc) - corr;
+}
+
+/* Q4_K: one 512-bit register holds a 64-value pair of sub-blocks (low nibbles, then high), which
+ * lines up with 64 consecutive activation bytes. */
+TGT static float dot_q4_k(int64_t n, const void *w, const void *a)
+{
+    const eng_q4_k_t *x = w;
+    const eng_qa256_t *y = a;
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    __m512 acc = _mm512_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        uint8_t sc[8], m[8];
+        for (int j = 0; j < 8; j++)
+            eng_q4k_scale_min(j, x[i].scales, &sc[j], &m[j]);
+        __m512i sum = _mm512_setzero_si512();
+        for (int j = 0; j < 4; j++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * j));
+            __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+            qq = _mm512_and_si512(qq, m4);
+            __m512i v = _mm512_loadu_si512((const void *)(y[i].qs + 64 * j));
+            __m512i s = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * j]),
+                                           _mm256_set1_epi16(sc[2 * j + 1]), 1);
+            sum = _mm512_add_epi32(sum, _mm512_madd_epi16(_mm512_maddubs_epi16(qq, v), s));
+        }
+        int32_t msum = 0;
+        for (int j = 0; j < 8; j++)
+            msum += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(h2f(x[i].d) * y[i].d), acc);
+        corr += h2f(x[i].dmin) * y[i].d * (float)msum;
+    }
+    return _mm512_reduce_add_ps(acc) - corr;
+}
+
+void eng_kernels_avx512_fill(eng_kernels_t *k)
+{
+    k->dot[GGML_F32] = dot_f32;
+    k->dot[GGML_F16] = dot_f16;
+    k->dot[GGML_BF16] = dot_bf16;
+    k->dot[GGML_Q8_0] = dot_q8_0;
+    k->dot[GGML_Q4_0] = dot_q4_0;
+    k->dot[GGML_Q4_K] = dot_q4_k;
+}
+
+#else
+void eng_kernels_avx512_fill(eng_kernels_t *k)
+{
+    (void)k;
+}
+#endif
