@@ -1,0 +1,212 @@
+/* forward.c - the transformer forward pass for llama and qwen2, over a batch of rows (prompt
+ * tokens of one sequence, or one new token from each of several sequences). Matmuls and
+ * attention are split over the pool's threads; nothing here allocates. */
+#include <math.h>
+#include <string.h>
+
+#include "engine/kernels.h"
+#include "engine/model_int.h"
+
+/* ---- threaded matmul ---- */
+
+typedef struct {
+    const eng_mat_t *w;
+    const void *act; /* B activation rows in w's activation format */
+    size_t astride;
+    float *y; /* (B, n_out) */
+} mm_job_t;
+
+typedef struct {
+    mm_job_t jobs[3];
+    int njobs, B;
+} mm_task_t;
+
+/* Each thread takes a contiguous band of output rows of each matrix. */
+static void mm_run(void *arg, int ith, int nth)
+{
+    const mm_task_t *t = arg;
+    for (int j = 0; j < t->njobs; j++) {
+        const mm_job_t *jb = &t->jobs[j];
+        int n = jb->w->n_out, per = ((n + nth - 1) / nth + 3) & ~3;
+        int r0 = ith * per, r1 = r0 + per < n ? r0 + per : n;
+        if (r0 < r1)
+            eng_dot_tile(jb->w->type, jb->w->n_in, jb->w->data, jb->w->row_bytes, r0, r1, jb->act,
+                         jb->astride, t->B, jb->y, (size_t)n);
+    }
+}
+
+/* y_i = W_i x for up to three matrices taking the same input rows x (B, n_in): the activation
+ * is quantised once per weight type, and one pool task runs all of them. */
+static void matmul(eng_model_t *m, int B, const float *x, int n, const eng_mat_t *const *ws,
+                   float *const *ys)
+{
+    mm_task_t t = {.njobs = n, .B = B};
+    void *bufs[3] = {m->s.act[0], m->s.act[1], m->s.act[2]};
+    uint32_t types[3];
+    int ntypes = 0;
+    for (int j = 0; j < n; j++) {
+        const eng_mat_t *w = ws[j];
+        int k = 0;
+        while (k < ntypes && types[k] != w->type)
+            k++;
+        size_t astride = eng_act_bytes(w->type, w->n_in);
+        if (k == ntypes) {
+            types[ntypes++] = w->type;
+            for (int b = 0; b < B; b++)
+                eng_quantize_act(w->type, x + (size_t)b * (size_t)w->n_in,
+                                 (char *)bufs[k] + (size_t)b * astride, w->n_in);
+        }
+        t.jobs[j] = (mm_job_t){.w = w, .act = bufs[k], .astride = astride, .y = ys[j]};
+    }
+    eng_pool_run(m->pool, mm_run, &t);
+}
+
+static void matmul1(eng_model_t *m, int B, const float *x, const eng_mat_t *w, float *y)
+{
+    matmul(m, B, x, 1, &w, &y);
+}
+
+/* ---- element-wise parts ---- */
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps)
+{
+    float ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    float sc = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int i = 0; i < n; i++)
+        o[i] = x[i] * sc * w[i];
+}
+
+/* Rotates each head of v (n_heads of head_dim) by position pos: adjacent pairs (2i, 2i+1) in
+ * GGML's normal mode (llama), or (i, i + head_dim/2) in NEOX mode (qwen2). */
+static void rope(const eng_model_t *m, float *v, int n_heads, int pos)
+{
+    int hd = m->hp.head_dim, half = hd / 2;
+    const float *c = m->s.rope_cos + (size_t)pos * (size_t)half,
+                *s = m->s.rope_sin + (size_t)pos * (size_t)half;
+    for (int h = 0; h < n_heads; h++, v += hd) {
+        for (int i = 0; i < half; i++) {
+            int a = m->hp.rope_neox ? i : 2 * i, b = m->hp.rope_neox ? i + half : 2 * i + 1;
+            float x0 = v[a], x1 = v[b];
+            v[a] = x0 * c[i] - x1 * s[i];
+            v[b] = x0 * s[i] + x1 * c[i];
+        }
+    }
+}
+
+/* ---- attention ---- */
+
+typedef struct {
+    eng_model_t *m;
+    eng_seq_t *const *seqs;
+    const int *pos;
+    int layer, B;
+} att_task_t;
+
+static void att_run(void *arg, int ith, int nth)
+{
+    const att_task_t *t = arg;
+    const eng_model_t *m = t->m;
+    int hd = m->hp.head_dim, nh = m->hp.n_heads, group = nh / m->hp.n_kv_heads;
+    size_t kvd = (size_t)m->kv_dim, ctx = (size_t)m->hp.ctx;
+    float *att = m->s.att + (size_t)ith * ctx, scale = 1.0f / sqrtf((float)hd);
+    /* rows of a prompt grow longer with their position: deal items round-robin */
+    for (int it = ith; it < t->B * nh; it += nth) {
+        int b = it / nh, h = it % nh, p = t->pos[b];
+        const eng_seq_t *s = t->seqs[b];
+        const float *q = m->s.q + (size_t)b * (size_t)m->q_dim + (size_t)h * (size_t)hd;
+        size_t off = (size_t)t->layer * ctx * kvd + (size_t)(h / group) * (size_t)hd;
+        const float *K = s->k + off, *V = s->v + off;
+        float mx = -INFINITY;
+        for (int j = 0; j <= p; j++) {
+            const float *k = K + (size_t)j * kvd;
+            float d = 0;
+            for (int i = 0; i < hd; i++)
+                d += q[i] * k[i];
+            att[j] = d * scale;
+            mx = att[j] > mx ? att[j] : mx;
+        }
+        float sum = 0;
+        for (int j = 0; j <= p; j++) {
+            att[j] = expf(att[j] - mx);
+            sum += att[j];
+        }
+        float *o = m->s.xb2 + (size_t)b * (size_t)m->q_dim + (size_t)h * (size_t)hd;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int j = 0; j <= p; j++) {
+            const float *v = V + (size_t)j * kvd;
+            float a = att[j] / sum;
+            for (int i = 0; i < hd; i++)
+                o[i] += a * v[i];
+        }
+    }
+}
+
+/* ---- the pass ---- */
+
+void eng_forward(eng_model_t *m, eng_seq_t *const *seqs, const int *pos, const int32_t *ids, int B,
+                 const bool *want, float *logits)
+{
+    const eng_hparams_t *hp = &m->hp;
+    eng_scratch_t *s = &m->s;
+    size_t dim = (size_t)hp->dim, qd = (size_t)m->q_dim, kvd = (size_t)m->kv_dim,
+           ffn = (size_t)hp->ffn_dim, ctx = (size_t)hp->ctx;
+
+    for (int b = 0; b < B; b++)
+        eng_dequantize_row(m->embd_type, (const char *)m->embd + (size_t)ids[b] * m->embd_row_bytes,
+                           s->x + (size_t)b * dim, hp->dim);
+
+    for (int l = 0; l < hp->n_layers; l++) {
+        const eng_layer_t *L = &m->layers[l];
+        for (int b = 0; b < B; b++)
+            rmsnorm(s->xb + b * dim, s->x + b * dim, L->attn_norm, hp->dim, hp->rms_eps);
+        const eng_mat_t *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *qkv_out[3] = {s->q, s->k, s->v};
+        matmul(m, B, s->xb, 3, qkv, qkv_out);
+        for (int b = 0; b < B; b++) {
+            float *q = s->q + b * qd, *k = s->k + b * kvd, *v = s->v + b * kvd;
+            if (L->bq) {
+                for (size_t i = 0; i < qd; i++)
+                    q[i] += L->bq[i];
+                for (size_t i = 0; i < kvd; i++) {
+                    k[i] += L->bk[i];
+                    v[i] += L->bv[i];
+                }
+            }
+            rope(m, q, hp->n_heads, pos[b]);
+            rope(m, k, hp->n_kv_heads, pos[b]);
+            size_t at = ((size_t)l * ctx + (size_t)pos[b]) * kvd;
+            memcpy(seqs[b]->k + at, k, kvd * sizeof(float));
+            memcpy(seqs[b]->v + at, v, kvd * sizeof(float));
+        }
+        att_task_t at = {.m = m, .seqs = seqs, .pos = pos, .layer = l, .B = B};
+        eng_pool_run(m->pool, att_run, &at);
+        matmul1(m, B, s->xb2, &L->wo, s->xb);
+        for (size_t i = 0; i < (size_t)B * dim; i++)
+            s->x[i] += s->xb[i];
+
+        for (int b = 0; b < B; b++)
+            rmsnorm(s->xb + b * dim, s->x + b * dim, L->ffn_norm, hp->dim, hp->rms_eps);
+        const eng_mat_t *gu[2] = {&L->w_gate, &L->w_up};
+        float *gu_out[2] = {s->hb, s->hb2};
+        matmul(m, B, s->xb, 2, gu, gu_out);
+        for (size_t i = 0; i < (size_t)B * ffn; i++) {
+            float g = s->hb[i];
+            s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i]; /* SwiGLU: silu(gate) * up */
+        }
+        matmul1(m, B, s->hb, &L->w_down, s->xb);
+        for (size_t i = 0; i < (size_t)B * dim; i++)
+            s->x[i] += s->xb[i];
+    }
+
+    if (!logits)
+        return;
+    /* the final norm and the classifier only for the rows whose logits are wanted */
+    int n = 0;
+    for (int b = 0; b < B; b++)
+        if (!want || want[b])
+            rmsnorm(s->xb + (size_t)n++ * dim, s->x + b * dim, m->out_norm, hp->dim, hp->rms_eps);
+    if (n)
+        matmul1(m, n, s->xb, &m->out, logits);
+}
