@@ -65,3 +65,10 @@ foreach(name config netaddr auth price)
   target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_libraries(fuzz_${name} PRIVATE seekd_cfg_fuzzlib)
 endforeach()
+
+# The GGUF reader the engine and the tokenizer share: model files are untrusted input.
+add_executable(fuzz_gguf ${PROJECT_SOURCE_DIR}/fuzz/fuzz_gguf.c ${PROJECT_SOURCE_DIR}/src/base/gguf.c
+  ${PROJECT_SOURCE_DIR}/src/base/mem.c)
+target_include_directories(fuzz_gguf PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_compile_options(fuzz_gguf PRIVATE ${SEEKD_FUZZ_FLAGS})
+target_link_options(fuzz_gguf PRIVATE -fsanitize=fuzzer,address,undefined)
