@@ -11,15 +11,20 @@
 
 typedef struct {
     const eng_mat_t *w;
-    const void *act; /* B activation rows in w's activation format */
+    const void *act; /* B activation rows in w's activation format (eng_qa32_t for gemm) */
     size_t astride;
     float *y; /* (B, n_out) */
+    bool gemm;
 } mm_job_t;
 
 typedef struct {
     mm_job_t jobs[3];
     int njobs, B;
+    void *const *pack; /* per thread: eng_gemm_tile's scratch */
 } mm_task_t;
+
+/* From this many rows on, prompt processing packs weight tiles for the VNNI matmul. */
+#define GEMM_MIN_ROWS 4
 
 /* Each thread takes a contiguous band of output rows of each matrix. */
 static void mm_run(void *arg, int ith, int nth)
@@ -27,9 +32,14 @@ static void mm_run(void *arg, int ith, int nth)
     const mm_task_t *t = arg;
     for (int j = 0; j < t->njobs; j++) {
         const mm_job_t *jb = &t->jobs[j];
-        int n = jb->w->n_out, per = ((n + nth - 1) / nth + 3) & ~3;
+        int n = jb->w->n_out, per = ((n + nth - 1) / nth + 7) & ~7;
         int r0 = ith * per, r1 = r0 + per < n ? r0 + per : n;
-        if (r0 < r1)
+        if (r0 >= r1)
+            continue;
+        if (jb->gemm)
+            eng_gemm_tile(jb->w->type, jb->w->n_in, jb->w->data, jb->w->row_bytes, r0, r1, jb->act,
+                          jb->astride, t->B, jb->y, (size_t)n, t->pack[ith]);
+        else
             eng_dot_tile(jb->w->type, jb->w->n_in, jb->w->data, jb->w->row_bytes, r0, r1, jb->act,
                          jb->astride, t->B, jb->y, (size_t)n);
     }
@@ -40,23 +50,32 @@ static void mm_run(void *arg, int ith, int nth)
 static void matmul(eng_model_t *m, int B, const float *x, int n, const eng_mat_t *const *ws,
                    float *const *ys)
 {
-    mm_task_t t = {.njobs = n, .B = B};
+    mm_task_t t = {.njobs = n, .B = B, .pack = m->s.pack};
     void *bufs[3] = {m->s.act[0], m->s.act[1], m->s.act[2]};
-    uint32_t types[3];
-    int ntypes = 0;
+    uint32_t fmts[3]; /* a weight type, or UINT32_MAX for the gemm's eng_qa32_t */
+    int nfmts = 0;
     for (int j = 0; j < n; j++) {
         const eng_mat_t *w = ws[j];
+        bool gemm = B >= GEMM_MIN_ROWS && eng_gemm_ok(w->type);
+        uint32_t fmt = gemm ? UINT32_MAX : w->type;
+        size_t astride =
+            gemm ? (size_t)w->n_in / 32 * sizeof(eng_qa32_t) : eng_act_bytes(w->type, w->n_in);
         int k = 0;
-        while (k < ntypes && types[k] != w->type)
+        while (k < nfmts && fmts[k] != fmt)
             k++;
-        size_t astride = eng_act_bytes(w->type, w->n_in);
-        if (k == ntypes) {
-            types[ntypes++] = w->type;
-            for (int b = 0; b < B; b++)
-                eng_quantize_act(w->type, x + (size_t)b * (size_t)w->n_in,
-                                 (char *)bufs[k] + (size_t)b * astride, w->n_in);
+        if (k == nfmts) {
+            fmts[nfmts++] = fmt;
+            for (int b = 0; b < B; b++) {
+                const float *xr = x + (size_t)b * (size_t)w->n_in;
+                void *dst = (char *)bufs[k] + (size_t)b * astride;
+                if (gemm)
+                    eng_quantize_q32(xr, dst, w->n_in);
+                else
+                    eng_quantize_act(w->type, xr, dst, w->n_in);
+            }
         }
-        t.jobs[j] = (mm_job_t){.w = w, .act = bufs[k], .astride = astride, .y = ys[j]};
+        t.jobs[j] =
+            (mm_job_t){.w = w, .act = bufs[k], .astride = astride, .y = ys[j], .gemm = gemm};
     }
     eng_pool_run(m->pool, mm_run, &t);
 }
@@ -120,11 +139,7 @@ static void att_run(void *arg, int ith, int nth)
         const float *K = s->k + off, *V = s->v + off;
         float mx = -INFINITY;
         for (int j = 0; j <= p; j++) {
-            const float *k = K + (size_t)j * kvd;
-            float d = 0;
-            for (int i = 0; i < hd; i++)
-                d += q[i] * k[i];
-            att[j] = d * scale;
+            att[j] = eng_dot_f32(hd, q, K + (size_t)j * kvd) * scale;
             mx = att[j] > mx ? att[j] : mx;
         }
         float sum = 0;
@@ -134,12 +149,8 @@ static void att_run(void *arg, int ith, int nth)
         }
         float *o = m->s.xb2 + (size_t)b * (size_t)m->q_dim + (size_t)h * (size_t)hd;
         memset(o, 0, (size_t)hd * sizeof *o);
-        for (int j = 0; j <= p; j++) {
-            const float *v = V + (size_t)j * kvd;
-            float a = att[j] / sum;
-            for (int i = 0; i < hd; i++)
-                o[i] += a * v[i];
-        }
+        for (int j = 0; j <= p; j++)
+            eng_axpy(hd, att[j] / sum, V + (size_t)j * kvd, o);
     }
 }
 

@@ -14,8 +14,13 @@ _Static_assert(sizeof(eng_q8_0_t) == 34, "Q8_0 block");
 _Static_assert(sizeof(eng_q4_0_t) == 18, "Q4_0 block");
 _Static_assert(sizeof(eng_q4_k_t) == 144, "Q4_K block");
 _Static_assert(sizeof(eng_q6_k_t) == 210, "Q6_K block");
-_Static_assert(sizeof(eng_qa32_t) == 40, "activation block");
+_Static_assert(sizeof(eng_qa32_t) == 44, "activation block");
 _Static_assert(sizeof(eng_qa256_t) == 292, "activation block");
+
+/* the selected kernels (eng_isa_set) */
+static eng_kernels_t kernels[ENG_ISA_COUNT];
+static const eng_kernels_t *cur;
+static eng_isa_t cur_isa;
 
 /* ---- half floats ---- */
 
@@ -112,25 +117,59 @@ size_t eng_act_bytes(uint32_t wtype, int64_t n)
 static float quant_i8(const float *x, int8_t *q, int k)
 {
     float amax = 0;
-    for (int i = 0; i < k; i++)
-        amax = fmaxf(amax, fabsf(x[i]));
+    for (int i = 0; i < k; i++) {
+        float a = fabsf(x[i]);
+        amax = a > amax ? a : amax;
+    }
     float d = amax / 127, id = d > 0 ? 1 / d : 0;
     for (int i = 0; i < k; i++)
         q[i] = (int8_t)lrintf(x[i] * id);
     return d;
 }
 
+static void quant32(const float *x, eng_qa32_t *b, int64_t n)
+{
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        b[i].d = quant_i8(x, b[i].qs, 32);
+        int32_t s = 0;
+        for (int j = 0; j < 32; j++)
+            s += b[i].qs[j];
+        b[i].sum = s;
+        b[i].ds = b[i].d * (float)s;
+    }
+}
+
+static void axpy(int64_t n, float a, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+void eng_quantize_q32(const float *x, void *dst, int64_t n)
+{
+    eng_quantize_act(GGML_Q8_0, x, dst, n);
+}
+
+void eng_axpy(int64_t n, float a, const float *x, float *y)
+{
+    if (!cur)
+        eng_isa();
+    cur->axpy(n, a, x, y);
+}
+
+float eng_dot_f32(int64_t n, const float *x, const float *y)
+{
+    if (!cur)
+        eng_isa();
+    return cur->dot[GGML_F32](n, x, y);
+}
+
 void eng_quantize_act(uint32_t wtype, const float *x, void *dst, int64_t n)
 {
+    if (!cur)
+        eng_isa();
     if (wtype == GGML_Q8_0 || wtype == GGML_Q4_0) {
-        eng_qa32_t *b = dst;
-        for (int64_t i = 0; i < n / 32; i++, x += 32) {
-            b[i].d = quant_i8(x, b[i].qs, 32);
-            int32_t s = 0;
-            for (int j = 0; j < 32; j++)
-                s += b[i].qs[j];
-            b[i].sum = s;
-        }
+        cur->quant32(x, dst, n);
     } else if (wtype == GGML_Q4_K || wtype == GGML_Q6_K) {
         eng_qa256_t *b = dst;
         for (int64_t i = 0; i < n / 256; i++, x += 256) {
@@ -329,21 +368,21 @@ static float dot_q6_k(int64_t n, const void *w, const void *a)
     return s;
 }
 
-const eng_kernels_t eng_kernels_scalar = {.dot = {
-                                              [GGML_F32] = dot_f32,
-                                              [GGML_F16] = dot_f16,
-                                              [GGML_BF16] = dot_bf16,
-                                              [GGML_Q8_0] = dot_q8_0,
-                                              [GGML_Q4_0] = dot_q4_0,
-                                              [GGML_Q4_K] = dot_q4_k,
-                                              [GGML_Q6_K] = dot_q6_k,
-                                          }};
+const eng_kernels_t eng_kernels_scalar = {.dot =
+                                              {
+                                                  [GGML_F32] = dot_f32,
+                                                  [GGML_F16] = dot_f16,
+                                                  [GGML_BF16] = dot_bf16,
+                                                  [GGML_Q8_0] = dot_q8_0,
+                                                  [GGML_Q4_0] = dot_q4_0,
+                                                  [GGML_Q4_K] = dot_q4_k,
+                                                  [GGML_Q6_K] = dot_q6_k,
+                                              },
+                                          .quant32 = quant32,
+                                          .axpy = axpy};
 
 /* ---- dispatch ---- */
 
-static eng_kernels_t kernels[ENG_ISA_COUNT];
-static const eng_kernels_t *cur;
-static eng_isa_t cur_isa;
 
 #if defined(__x86_64__)
 /* The CPU's features from cpuid, and whether the OS saves the wide registers (xgetbv). */
@@ -400,8 +439,10 @@ int eng_isa_set(eng_isa_t isa)
 #if defined(__x86_64__)
         if (isa >= ENG_ISA_AVX2)
             eng_kernels_avx2_fill(&kernels[isa]);
-        if (isa >= ENG_ISA_AVX512)
+        if (isa >= ENG_ISA_AVX512) {
             eng_kernels_avx512_fill(&kernels[isa]);
+            eng_kernels_gemm_fill(&kernels[isa]);
+        }
 #endif
     }
     cur = &kernels[isa];
@@ -439,6 +480,25 @@ int eng_isa_init(char *err, size_t errsz)
     }
     snprintf(err, errsz, "SEEKD_ISA=%s: unknown (scalar, avx2 or avx512)", e);
     return -1;
+}
+
+bool eng_gemm_ok(uint32_t wtype)
+{
+    if (!cur)
+        eng_isa();
+    return wtype < GGML_TYPE_COUNT && cur->gemm[wtype] != NULL;
+}
+
+size_t eng_gemm_scratch_bytes(int64_t n)
+{
+    /* 8 rows of bytes, and 16 scales + 16 offsets per block of 32 */
+    return (size_t)n * 8 + (size_t)n / 32 * 32 * sizeof(float) + 64;
+}
+
+void eng_gemm_tile(uint32_t wtype, int64_t n, const void *w, size_t wstride, int64_t r0, int64_t r1,
+                   const void *act, size_t astride, int ncols, float *y, size_t ys, void *scratch)
+{
+    cur->gemm[wtype](wtype, n, w, wstride, r0, r1, act, astride, ncols, y, ys, scratch);
 }
 
 float eng_dot(uint32_t wtype, const void *w, const void *act, int64_t n)

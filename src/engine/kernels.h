@@ -22,6 +22,7 @@ typedef enum { ENG_ISA_SCALAR = 0, ENG_ISA_AVX2, ENG_ISA_AVX512, ENG_ISA_COUNT }
 typedef struct {
     float d;       /* scale: value = d * qs[i] */
     int32_t sum;   /* sum of qs */
+    float ds;      /* d * sum, for the packed matmul's offset term */
     int8_t qs[32]; /* quantised values */
 } eng_qa32_t;
 
@@ -61,6 +62,20 @@ void eng_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 
 /* ---- dot products with the selected kernels ---- */
 
+/** Whether eng_gemm_tile has a kernel for wtype on the selected ISA. Its activations are
+ * eng_qa32_t blocks for every quantised type (Q4_K too). */
+bool eng_gemm_ok(uint32_t wtype);
+/** Bytes of scratch eng_gemm_tile needs for rows of n elements (per calling thread). */
+size_t eng_gemm_scratch_bytes(int64_t n);
+/** Same contract as eng_dot_tile, for many activation columns at once (prompt processing):
+ * rows are unpacked 8 at a time into scratch as unsigned bytes interleaved across the 8 rows
+ * with a scale and an offset per 32-element block, then multiplied with 4 columns at a time by
+ * 512-bit VNNI instructions. act holds eng_qa32_t rows. */
+void eng_gemm_tile(uint32_t wtype, int64_t n, const void *w, size_t wstride, int64_t r0, int64_t r1,
+                   const void *act, size_t astride, int ncols, float *y, size_t ys, void *scratch);
+/** Quantises x[0..n) into eng_qa32_t blocks (n a multiple of 32). */
+void eng_quantize_q32(const float *x, void *dst, int64_t n);
+
 /** Dot product of a weight row of wtype with an activation row in wtype's activation format. */
 float eng_dot(uint32_t wtype, const void *w, const void *act, int64_t n);
 
@@ -69,6 +84,10 @@ float eng_dot(uint32_t wtype, const void *w, const void *act, int64_t n);
  * the threaded matmul. */
 void eng_dot_tile(uint32_t wtype, int64_t n, const void *w, size_t wstride, int64_t r0, int64_t r1,
                   const void *act, size_t astride, int ncols, float *y, size_t ys);
+
+/** y[i] += a * x[i], and the float dot product, with the selected kernels (attention). */
+void eng_axpy(int64_t n, float a, const float *x, float *y);
+float eng_dot_f32(int64_t n, const float *x, const float *y);
 
 /* ---- half floats ---- */
 
@@ -87,13 +106,20 @@ uint16_t eng_f32_to_bf16(float f);
 /* ---- internal: per-ISA kernel tables (kernels_*.c) ---- */
 
 typedef float (*eng_dot_fn)(int64_t n, const void *w, const void *act);
+typedef void (*eng_gemm_fn)(uint32_t wtype, int64_t n, const void *w, size_t wstride, int64_t r0,
+                            int64_t r1, const void *act, size_t astride, int ncols, float *y,
+                            size_t ys, void *scratch);
 typedef struct {
     eng_dot_fn dot[GGML_TYPE_COUNT];
+    eng_gemm_fn gemm[GGML_TYPE_COUNT];
+    void (*quant32)(const float *x, eng_qa32_t *b, int64_t n);
+    void (*axpy)(int64_t n, float a, const float *x, float *y);
 } eng_kernels_t;
 
 extern const eng_kernels_t eng_kernels_scalar;
 void eng_kernels_avx2_fill(eng_kernels_t *k);
 void eng_kernels_avx512_fill(eng_kernels_t *k);
+void eng_kernels_gemm_fill(eng_kernels_t *k);
 
 /* Block layouts of the weight types (GGML's). */
 #define ENG_QK 256

@@ -167,8 +167,46 @@ TGT static float dot_q4_k(int64_t n, const void *w, const void *a)
     return _mm512_reduce_add_ps(acc) - corr;
 }
 
+/* The activation quantiser, bit for bit the portable one: the same max, the same d and 1/d, the
+ * same float products, rounded to nearest even. */
+TGT static void quant32(const float *x, eng_qa32_t *b, int64_t n)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(
+            _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
+        float d = amax / 127, id = d > 0 ? 1 / d : 0;
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(id)));
+        __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
+        _mm_storeu_si128((__m128i *)b[i].qs, _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(b[i].qs + 16), _mm512_cvtepi32_epi8(q1));
+        int32_t s = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        b[i].d = d;
+        b[i].sum = s;
+        b[i].ds = d * (float)s;
+    }
+}
+
+TGT static void axpy(int64_t n, float a, const float *x, float *y)
+{
+    __m512 va = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i,
+                         _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(
+            y + i, m,
+            _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
 void eng_kernels_avx512_fill(eng_kernels_t *k)
 {
+    k->quant32 = quant32;
+    k->axpy = axpy;
     k->dot[GGML_F32] = dot_f32;
     k->dot[GGML_F16] = dot_f16;
     k->dot[GGML_BF16] = dot_bf16;
@@ -178,8 +216,46 @@ void eng_kernels_avx512_fill(eng_kernels_t *k)
 }
 
 #else
+/* The activation quantiser, bit for bit the portable one: the same max, the same d and 1/d, the
+ * same float products, rounded to nearest even. */
+TGT static void quant32(const float *x, eng_qa32_t *b, int64_t n)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+        float amax = _mm512_reduce_max_ps(
+            _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
+        float d = amax / 127, id = d > 0 ? 1 / d : 0;
+        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(id)));
+        __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
+        _mm_storeu_si128((__m128i *)b[i].qs, _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(b[i].qs + 16), _mm512_cvtepi32_epi8(q1));
+        int32_t s = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        b[i].d = d;
+        b[i].sum = s;
+        b[i].ds = d * (float)s;
+    }
+}
+
+TGT static void axpy(int64_t n, float a, const float *x, float *y)
+{
+    __m512 va = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i,
+                         _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(
+            y + i, m,
+            _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
 void eng_kernels_avx512_fill(eng_kernels_t *k)
 {
+    k->quant32 = quant32;
+    k->axpy = axpy;
     (void)k;
 }
 #endif

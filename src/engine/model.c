@@ -254,6 +254,10 @@ static void alloc_scratch(eng_model_t *m, int threads)
     widest = widest > ffn ? widest : ffn;
     for (int i = 0; i < 3; i++)
         s->act[i] = xmalloc(B * max_act_bytes(m, (int)widest));
+    s->nthreads = threads;
+    s->pack = xcalloc((size_t)threads, sizeof *s->pack);
+    for (int i = 0; i < threads; i++)
+        s->pack[i] = xmalloc(eng_gemm_scratch_bytes((int64_t)widest));
     size_t half = (size_t)m->hp.head_dim / 2;
     s->rope_cos = xmalloc(ctx * half * sizeof(float));
     s->rope_sin = xmalloc(ctx * half * sizeof(float));
@@ -280,6 +284,9 @@ static void free_scratch(eng_scratch_t *s)
     free(s->att);
     for (int i = 0; i < 3; i++)
         free(s->act[i]);
+    for (int i = 0; s->pack && i < s->nthreads; i++)
+        free(s->pack[i]);
+    free(s->pack);
     free(s->rope_cos);
     free(s->rope_sin);
 }

@@ -27,11 +27,13 @@ typedef struct {
 
 /* Scratch for one forward pass of up to `batch` rows, allocated at load. */
 typedef struct {
-    float *x, *xb, *xb2;        /* (batch, dim), (batch, dim), (batch, q_dim) */
-    float *q, *k, *v;           /* (batch, q_dim), (batch, kv_dim) x2 */
-    float *hb, *hb2;            /* (batch, ffn) */
-    float *att;                 /* (threads, ctx) attention scores */
-    void *act[3];               /* quantised activations, one per weight type of a matmul group */
+    float *x, *xb, *xb2; /* (batch, dim), (batch, dim), (batch, q_dim) */
+    float *q, *k, *v;    /* (batch, q_dim), (batch, kv_dim) x2 */
+    float *hb, *hb2;     /* (batch, ffn) */
+    float *att;          /* (threads, ctx) attention scores */
+    void *act[3];        /* quantised activations, one per weight type of a matmul group */
+    void **pack;         /* (nthreads) eng_gemm_tile scratch */
+    int nthreads;
     float *rope_cos, *rope_sin; /* (ctx, head_dim / 2) */
 } eng_scratch_t;
 

@@ -6,7 +6,8 @@
 
 tiny: 2 layers, dim 256, ffn 512, 8 heads (llama: 4 kv heads, tied output; qwen2: 2 kv heads,
 biases, separate output), vocabulary 300, context 128: small enough for the numpy reference.
-qwen05b / qwen15b: Qwen2-0.5B / 1.5B shapes for speed. --fast writes random quantised blocks
+qwen05b / qwen15b: Qwen2-0.5B / 1.5B shapes for speed (0.5B's rows of 896 are not a whole
+number of 256-blocks: there q4_k falls back to q4_0 and q6_k to q8_0, as llama.cpp falls back). --fast writes random quantised blocks
 directly (no float weights, no quantisation pass): right sizes and sane magnitudes, for benches.
 Needs Debian's python3-numpy (run with /usr/bin/python3)."""
 import argparse
@@ -74,12 +75,16 @@ def main():
     w.add(arch + ".rope.freq_base", G.F32V, 1000000.0 if qwen else 10000.0)
 
     def mat(name, rows, n, scale):
+        t = ty
+        bs = G.BLOCK[t][0]
+        if n % bs:  # as llama.cpp's quantizer does, a row that does not fit the K blocks
+            t = G.Q4_0 if t == G.Q4_K else G.Q8_0
         if a.fast:
-            data = fast_blocks(rng, ty, rows, n)
+            data = fast_blocks(rng, t, rows, n)
         else:
             x = rng.standard_normal((rows, n), dtype=np.float32) * scale
-            data = G.quantize(x, ty)
-        w.tensor(name, ty, (n, rows), data)
+            data = G.quantize(x, t)
+        w.tensor(name, t, (n, rows), data)
 
     def vec(name, n, mean, scale):
         x = (mean + rng.standard_normal(n) * scale).astype(np.float32)

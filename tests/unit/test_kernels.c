@@ -107,6 +107,7 @@ static double act_view(uint32_t type, const void *act, const float *x, double *x
                 for (int i = 0; i < 32; i++)
                     s += qs[i];
                 assert_int_equal(s, a->sum);
+                assert_true(a->ds == a->d * (float)s);
             } else {
                 const eng_qa256_t *a = (const eng_qa256_t *)act + b;
                 d = a->d;
@@ -317,6 +318,105 @@ static void tile_equals_single_dots(void **state)
     }
 }
 
+/* The prompt matmul (packed 8-row tiles, 4 columns at a time) against its definition: each
+ * output is dequant(row) . dequant(q32(x)) in double. Row ranges that are not multiples of 8
+ * and column counts that are not multiples of 4 exercise the padding. */
+static void gemm_matches_definition(void **state)
+{
+    (void)state;
+    const uint32_t tys[] = {GGML_Q8_0, GGML_Q4_0, GGML_Q4_K};
+    if (!eng_isa_supported(ENG_ISA_AVX512)) {
+        printf("  no AVX-512 VNNI here: the gemm kernel is not run\n");
+        return;
+    }
+    eng_isa_set(ENG_ISA_AVX512);
+    for (int t = 0; t < 3; t++) {
+        uint32_t ty = tys[t];
+        assert_true(eng_gemm_ok(ty));
+        const int64_t n = 512, rows = 21;
+        const int cols = 7;
+        size_t rb = eng_row_bytes(ty, n), ab = (size_t)n / 32 * sizeof(eng_qa32_t);
+        char *w = xmalloc(rb * (size_t)rows), *act = xmalloc(ab * (size_t)cols);
+        float *x = xmalloc((size_t)n * sizeof *x), *wf = xmalloc((size_t)n * sizeof *wf);
+        float y[21 * 7];
+        void *scratch = xmalloc(eng_gemm_scratch_bytes(n));
+        for (int r = 0; r < rows; r++)
+            fill_weights(ty, w + rb * (size_t)r, n, r == 5);
+        for (int c = 0; c < cols; c++) {
+            fill_acts(x, n, c == 2 ? 1 : 0);
+            eng_quantize_q32(x, act + ab * (size_t)c, n);
+        }
+        for (int ncols = 1; ncols <= cols; ncols += 2) {
+            memset(y, 0, sizeof y);
+            eng_gemm_tile(ty, n, w, rb, 3, rows, act, ab, ncols, y, (size_t)rows, scratch);
+            double worst = 0;
+            for (int c = 0; c < ncols; c++) {
+                const eng_qa32_t *a = (const eng_qa32_t *)(const void *)(act + ab * (size_t)c);
+                for (int r = 0; r < rows; r++) {
+                    if (r < 3) {
+                        assert_true(y[c * rows + r] == 0); /* outside [r0, r1): untouched */
+                        continue;
+                    }
+                    eng_dequantize_row(ty, w + rb * (size_t)r, wf, n);
+                    double ref = 0, mag = 0;
+                    for (int64_t i = 0; i < n; i++) {
+                        double v = (double)a[i / 32].d * a[i / 32].qs[i % 32];
+                        ref += wf[i] * v;
+                        mag += fabs(wf[i] * v);
+                    }
+                    double err = fabs(y[c * rows + r] - ref);
+                    /* float accumulation, plus the offset term (S u - M) rounding */
+                    if (!(err <= 1e-5 * mag + 1e-30)) {
+                        printf("  %s col %d row %d: got %.9g want %.9g\n", gguf_type_name(ty), c, r,
+                               y[c * rows + r], ref);
+                        fail();
+                    }
+                    if (mag > 0 && err / mag > worst)
+                        worst = err / mag;
+                }
+            }
+            if (ncols == cols)
+                printf("  %-5s gemm worst |got - ref| / sum|w*x| = %.2g\n", gguf_type_name(ty),
+                       worst);
+        }
+        free(w);
+        free(act);
+        free(x);
+        free(wf);
+        free(scratch);
+    }
+}
+
+/* The vector quantisers give the very bytes of the portable one (the dispatch must not change
+ * results), on rows that include ties at .5 steps, zeros and a lone large value. */
+static void activation_quantiser_is_the_same_on_every_path(void **state)
+{
+    (void)state;
+    const int64_t n = 32 * 40;
+    float *x = xmalloc((size_t)n * sizeof *x);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = frnd() * 4;
+    for (int i = 0; i < 32; i++)
+        x[i] = (float)(i - 16) * 0.5f; /* ties after scaling by 127/8 are few; still exact */
+    for (int i = 32; i < 64; i++)
+        x[i] = 0;
+    x[70] = 1e6f;
+    eng_qa32_t *want = xmalloc((size_t)n / 32 * sizeof *want),
+               *got = xmalloc((size_t)n / 32 * sizeof *got);
+    eng_isa_set(ENG_ISA_SCALAR);
+    eng_quantize_q32(x, want, n);
+    for (int isa = 1; isa < ENG_ISA_COUNT; isa++) {
+        if (eng_isa_set((eng_isa_t)isa) != 0)
+            continue;
+        memset(got, 0x5a, (size_t)n / 32 * sizeof *got);
+        eng_quantize_q32(x, got, n);
+        assert_memory_equal(got, want, (size_t)n / 32 * sizeof *got);
+    }
+    free(x);
+    free(want);
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +430,8 @@ int main(void)
         cmocka_unit_test(q4_k_dot_matches_definition),
         cmocka_unit_test(q6_k_dot_matches_definition),
         cmocka_unit_test(tile_equals_single_dots),
+        cmocka_unit_test(gemm_matches_definition),
+        cmocka_unit_test(activation_quantiser_is_the_same_on_every_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
