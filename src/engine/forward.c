@@ -20,29 +20,33 @@ typedef struct {
 typedef struct {
     mm_job_t jobs[3];
     int njobs, B;
+    int first[4];      /* chunk numbers where each job starts; first[njobs] is the total */
+    int rows[3];       /* output rows per chunk of each job */
     void *const *pack; /* per thread: eng_gemm_tile's scratch */
 } mm_task_t;
 
 /* From this many rows on, prompt processing packs weight tiles for the VNNI matmul. */
 #define GEMM_MIN_ROWS 4
+/* Output rows per chunk a thread claims: about 8 chunks per thread, so a slow thread is caught
+ * up by the others, at least 32 rows, and a multiple of the gemm's 8-row tile. */
+#define CHUNK_MIN_ROWS 32
+#define CHUNKS_PER_THREAD 8
 
-/* Each thread takes a contiguous band of output rows of each matrix. */
-static void mm_run(void *arg, int ith, int nth)
+static void mm_run(void *arg, int chunk, int ith)
 {
     const mm_task_t *t = arg;
-    for (int j = 0; j < t->njobs; j++) {
-        const mm_job_t *jb = &t->jobs[j];
-        int n = jb->w->n_out, per = ((n + nth - 1) / nth + 7) & ~7;
-        int r0 = ith * per, r1 = r0 + per < n ? r0 + per : n;
-        if (r0 >= r1)
-            continue;
-        if (jb->gemm)
-            eng_gemm_tile(jb->w->type, jb->w->n_in, jb->w->data, jb->w->row_bytes, r0, r1, jb->act,
-                          jb->astride, t->B, jb->y, (size_t)n, t->pack[ith]);
-        else
-            eng_dot_tile(jb->w->type, jb->w->n_in, jb->w->data, jb->w->row_bytes, r0, r1, jb->act,
-                         jb->astride, t->B, jb->y, (size_t)n);
-    }
+    int j = 0;
+    while (chunk >= t->first[j + 1])
+        j++;
+    const mm_job_t *jb = &t->jobs[j];
+    int n = jb->w->n_out, r0 = (chunk - t->first[j]) * t->rows[j];
+    int r1 = r0 + t->rows[j] < n ? r0 + t->rows[j] : n;
+    if (jb->gemm)
+        eng_gemm_tile(jb->w->type, jb->w->n_in, jb->w->data, jb->w->row_bytes, r0, r1, jb->act,
+                      jb->astride, t->B, jb->y, (size_t)n, t->pack[ith]);
+    else
+        eng_dot_tile(jb->w->type, jb->w->n_in, jb->w->data, jb->w->row_bytes, r0, r1, jb->act,
+                     jb->astride, t->B, jb->y, (size_t)n);
 }
 
 /* y_i = W_i x for up to three matrices taking the same input rows x (B, n_in): the activation
@@ -76,8 +80,11 @@ static void matmul(eng_model_t *m, int B, const float *x, int n, const eng_mat_t
         }
         t.jobs[j] =
             (mm_job_t){.w = w, .act = bufs[k], .astride = astride, .y = ys[j], .gemm = gemm};
+        int rows = (w->n_out / (eng_pool_size(m->pool) * CHUNKS_PER_THREAD) + 7) & ~7;
+        t.rows[j] = rows > CHUNK_MIN_ROWS ? rows : CHUNK_MIN_ROWS;
+        t.first[j + 1] = t.first[j] + (w->n_out + t.rows[j] - 1) / t.rows[j];
     }
-    eng_pool_run(m->pool, mm_run, &t);
+    eng_pool_run(m->pool, mm_run, &t, t.first[n]);
 }
 
 static void matmul1(eng_model_t *m, int B, const float *x, const eng_mat_t *w, float *y)
@@ -123,15 +130,22 @@ typedef struct {
     int layer, B;
 } att_task_t;
 
-static void att_run(void *arg, int ith, int nth)
+/* Items (row b, head h) per attention chunk, keeping the count within the pool's limit. */
+static int att_per_chunk(int items)
+{
+    return (items + 4095) / 4096;
+}
+
+/* One chunk: items [chunk * per, ...) where item = b * n_heads + h. */
+static void att_run(void *arg, int chunk, int ith)
 {
     const att_task_t *t = arg;
     const eng_model_t *m = t->m;
     int hd = m->hp.head_dim, nh = m->hp.n_heads, group = nh / m->hp.n_kv_heads;
     size_t kvd = (size_t)m->kv_dim, ctx = (size_t)m->hp.ctx;
     float *att = m->s.att + (size_t)ith * ctx, scale = 1.0f / sqrtf((float)hd);
-    /* rows of a prompt grow longer with their position: deal items round-robin */
-    for (int it = ith; it < t->B * nh; it += nth) {
+    int per = att_per_chunk(t->B * nh), end = (chunk + 1) * per;
+    for (int it = chunk * per; it < end && it < t->B * nh; it++) {
         int b = it / nh, h = it % nh, p = t->pos[b];
         const eng_seq_t *s = t->seqs[b];
         const float *q = m->s.q + (size_t)b * (size_t)m->q_dim + (size_t)h * (size_t)hd;
@@ -192,7 +206,8 @@ void eng_forward(eng_model_t *m, eng_seq_t *const *seqs, const int *pos, const i
             memcpy(seqs[b]->v + at, v, kvd * sizeof(float));
         }
         att_task_t at = {.m = m, .seqs = seqs, .pos = pos, .layer = l, .B = B};
-        eng_pool_run(m->pool, att_run, &at);
+        int items = B * hp->n_heads, per = att_per_chunk(items);
+        eng_pool_run(m->pool, att_run, &at, (items + per - 1) / per);
         matmul1(m, B, s->xb2, &L->wo, s->xb);
         for (size_t i = 0; i < (size_t)B * dim; i++)
             s->x[i] += s->xb[i];

@@ -383,7 +383,6 @@ const eng_kernels_t eng_kernels_scalar = {.dot =
 
 /* ---- dispatch ---- */
 
-
 #if defined(__x86_64__)
 /* The CPU's features from cpuid, and whether the OS saves the wide registers (xgetbv). */
 static bool cpu_has(eng_isa_t isa)

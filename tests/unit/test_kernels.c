@@ -20,6 +20,7 @@
 
 #include "base/mem.h"
 #include "engine/kernels.h"
+#include "engine/pool.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -417,6 +418,35 @@ static void activation_quantiser_is_the_same_on_every_path(void **state)
     free(got);
 }
 
+/* The compute pool runs every chunk of every task exactly once, across many back-to-back tasks
+ * of varying sizes (a claim racing the next task's start once ran a chunk twice). */
+typedef struct {
+    int *hits;
+    int n;
+} pool_task_t;
+
+static void count_chunk(void *arg, int c, int ith)
+{
+    pool_task_t *t = arg;
+    assert_true(c >= 0 && c < t->n && ith >= 0 && ith < 3);
+    __atomic_fetch_add(&t->hits[c], 1, __ATOMIC_RELAXED);
+}
+
+static void pool_runs_every_chunk_once(void **state)
+{
+    (void)state;
+    eng_pool_t *p = eng_pool_new(3);
+    int hits[64];
+    for (int it = 0; it < 20000; it++) {
+        pool_task_t t = {hits, 1 + (int)(rnd() % 64)};
+        memset(hits, 0, sizeof hits);
+        eng_pool_run(p, count_chunk, &t, t.n);
+        for (int i = 0; i < t.n; i++)
+            assert_int_equal(__atomic_load_n(&hits[i], __ATOMIC_RELAXED), 1);
+    }
+    eng_pool_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +462,7 @@ int main(void)
         cmocka_unit_test(tile_equals_single_dots),
         cmocka_unit_test(gemm_matches_definition),
         cmocka_unit_test(activation_quantiser_is_the_same_on_every_path),
+        cmocka_unit_test(pool_runs_every_chunk_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
