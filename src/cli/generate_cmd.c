@@ -176,7 +176,7 @@ static int parse_args(int argc, char **argv, gen_opts_t *o)
                 bad = "--ctx";
             break;
         case O_BATCH:
-            if (parse_num(optarg, 1, 128, &v))
+            if (parse_num(optarg, 1, 512, &v))
                 o->eo.batch = (int)v;
             else
                 bad = "--batch";

@@ -28,7 +28,7 @@ typedef enum { ENG_ARCH_LLAMA, ENG_ARCH_QWEN2 } eng_arch_t;
 typedef struct {
     int threads; /* worker threads including the caller; 0: 1 */
     int ctx;     /* tokens per sequence's KV cache; 0: the model's context_length, at most 4096 */
-    int batch;   /* most prompt tokens in one forward pass (at most 128); 0: 64 */
+    int batch;   /* most prompt tokens in one forward pass (at most 512); 0: 256 */
 } eng_opts_t;
 
 /** What eng_model_load read from the file's metadata. */

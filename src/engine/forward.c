@@ -49,15 +49,37 @@ static void mm_run(void *arg, int chunk, int ith)
                      jb->astride, t->B, jb->y, (size_t)n);
 }
 
-/* y_i = W_i x for up to three matrices taking the same input rows x (B, n_in): the activation
- * is quantised once per weight type, and one pool task runs all of them. */
+/* The activation formats one matmul group needs: a weight type, or UINT32_MAX for the gemm's
+ * eng_qa32_t; quantised one row per chunk. */
+typedef struct {
+    const float *x;
+    int n_in, nfmts;
+    uint32_t fmts[3];
+    void *bufs[3];
+    size_t astride[3];
+} quant_task_t;
+
+static void quant_run(void *arg, int b, int ith)
+{
+    (void)ith;
+    const quant_task_t *q = arg;
+    const float *xr = q->x + (size_t)b * (size_t)q->n_in;
+    for (int k = 0; k < q->nfmts; k++) {
+        void *dst = (char *)q->bufs[k] + (size_t)b * q->astride[k];
+        if (q->fmts[k] == UINT32_MAX)
+            eng_quantize_q32(xr, dst, q->n_in);
+        else
+            eng_quantize_act(q->fmts[k], xr, dst, q->n_in);
+    }
+}
+
+/* y_i = W_i x for up to three matrices taking the same input rows x (B, n_in): the rows are
+ * quantised once per activation format (in parallel), then one pool task runs the matrices. */
 static void matmul(eng_model_t *m, int B, const float *x, int n, const eng_mat_t *const *ws,
                    float *const *ys)
 {
     mm_task_t t = {.njobs = n, .B = B, .pack = m->s.pack};
-    void *bufs[3] = {m->s.act[0], m->s.act[1], m->s.act[2]};
-    uint32_t fmts[3]; /* a weight type, or UINT32_MAX for the gemm's eng_qa32_t */
-    int nfmts = 0;
+    quant_task_t qt = {.x = x, .n_in = ws[0]->n_in};
     for (int j = 0; j < n; j++) {
         const eng_mat_t *w = ws[j];
         bool gemm = B >= GEMM_MIN_ROWS && eng_gemm_ok(w->type);
@@ -65,25 +87,21 @@ static void matmul(eng_model_t *m, int B, const float *x, int n, const eng_mat_t
         size_t astride =
             gemm ? (size_t)w->n_in / 32 * sizeof(eng_qa32_t) : eng_act_bytes(w->type, w->n_in);
         int k = 0;
-        while (k < nfmts && fmts[k] != fmt)
+        while (k < qt.nfmts && qt.fmts[k] != fmt)
             k++;
-        if (k == nfmts) {
-            fmts[nfmts++] = fmt;
-            for (int b = 0; b < B; b++) {
-                const float *xr = x + (size_t)b * (size_t)w->n_in;
-                void *dst = (char *)bufs[k] + (size_t)b * astride;
-                if (gemm)
-                    eng_quantize_q32(xr, dst, w->n_in);
-                else
-                    eng_quantize_act(w->type, xr, dst, w->n_in);
-            }
+        if (k == qt.nfmts) {
+            qt.fmts[k] = fmt;
+            qt.bufs[k] = m->s.act[k];
+            qt.astride[k] = astride;
+            qt.nfmts++;
         }
         t.jobs[j] =
-            (mm_job_t){.w = w, .act = bufs[k], .astride = astride, .y = ys[j], .gemm = gemm};
+            (mm_job_t){.w = w, .act = qt.bufs[k], .astride = astride, .y = ys[j], .gemm = gemm};
         int rows = (w->n_out / (eng_pool_size(m->pool) * CHUNKS_PER_THREAD) + 7) & ~7;
         t.rows[j] = rows > CHUNK_MIN_ROWS ? rows : CHUNK_MIN_ROWS;
         t.first[j + 1] = t.first[j] + (w->n_out + t.rows[j] - 1) / t.rows[j];
     }
+    eng_pool_run(m->pool, quant_run, &qt, B);
     eng_pool_run(m->pool, mm_run, &t, t.first[n]);
 }
 
@@ -151,20 +169,8 @@ static void att_run(void *arg, int chunk, int ith)
         const float *q = m->s.q + (size_t)b * (size_t)m->q_dim + (size_t)h * (size_t)hd;
         size_t off = (size_t)t->layer * ctx * kvd + (size_t)(h / group) * (size_t)hd;
         const float *K = s->k + off, *V = s->v + off;
-        float mx = -INFINITY;
-        for (int j = 0; j <= p; j++) {
-            att[j] = eng_dot_f32(hd, q, K + (size_t)j * kvd) * scale;
-            mx = att[j] > mx ? att[j] : mx;
-        }
-        float sum = 0;
-        for (int j = 0; j <= p; j++) {
-            att[j] = expf(att[j] - mx);
-            sum += att[j];
-        }
         float *o = m->s.xb2 + (size_t)b * (size_t)m->q_dim + (size_t)h * (size_t)hd;
-        memset(o, 0, (size_t)hd * sizeof *o);
-        for (int j = 0; j <= p; j++)
-            eng_axpy(hd, att[j] / sum, V + (size_t)j * kvd, o);
+        eng_attn(hd, p + 1, q, K, V, kvd, scale, att, o);
     }
 }
 

@@ -145,6 +145,32 @@ static void axpy(int64_t n, float a, const float *x, float *y)
         y[i] += a * x[i];
 }
 
+void eng_attn_generic(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
+                      float scale, float *att, float *out)
+{
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        att[j] = cur->dot[GGML_F32](hd, q, k + (size_t)j * stride) * scale;
+        mx = att[j] > mx ? att[j] : mx;
+    }
+    float sum = 0;
+    for (int j = 0; j < n; j++) {
+        att[j] = expf(att[j] - mx);
+        sum += att[j];
+    }
+    memset(out, 0, (size_t)hd * sizeof *out);
+    for (int j = 0; j < n; j++)
+        cur->axpy(hd, att[j] / sum, v + (size_t)j * stride, out);
+}
+
+void eng_attn(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
+              float scale, float *att, float *out)
+{
+    if (!cur)
+        eng_isa();
+    cur->attn(hd, n, q, k, v, stride, scale, att, out);
+}
+
 void eng_quantize_q32(const float *x, void *dst, int64_t n)
 {
     eng_quantize_act(GGML_Q8_0, x, dst, n);
@@ -379,7 +405,8 @@ const eng_kernels_t eng_kernels_scalar = {.dot =
                                                   [GGML_Q6_K] = dot_q6_k,
                                               },
                                           .quant32 = quant32,
-                                          .axpy = axpy};
+                                          .axpy = axpy,
+                                          .attn = eng_attn_generic};
 
 /* ---- dispatch ---- */
 

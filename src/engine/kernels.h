@@ -69,7 +69,7 @@ bool eng_gemm_ok(uint32_t wtype);
 size_t eng_gemm_scratch_bytes(int64_t n);
 /** Same contract as eng_dot_tile, for many activation columns at once (prompt processing):
  * rows are unpacked 8 at a time into scratch as unsigned bytes interleaved across the 8 rows
- * with a scale and an offset per 32-element block, then multiplied with 4 columns at a time by
+ * with a scale and an offset per 32-element block, then multiplied with 8 columns at a time by
  * 512-bit VNNI instructions. act holds eng_qa32_t rows. */
 void eng_gemm_tile(uint32_t wtype, int64_t n, const void *w, size_t wstride, int64_t r0, int64_t r1,
                    const void *act, size_t astride, int ncols, float *y, size_t ys, void *scratch);
@@ -84,6 +84,11 @@ float eng_dot(uint32_t wtype, const void *w, const void *act, int64_t n);
  * the threaded matmul. */
 void eng_dot_tile(uint32_t wtype, int64_t n, const void *w, size_t wstride, int64_t r0, int64_t r1,
                   const void *act, size_t astride, int ncols, float *y, size_t ys);
+
+/** One attention head for one query: out[0..hd) = sum_j softmax(scale * q.k_j)_j v_j over the
+ * n keys k_j = k + j * stride (floats), values likewise; att is n floats of scratch. */
+void eng_attn(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
+              float scale, float *att, float *out);
 
 /** y[i] += a * x[i], and the float dot product, with the selected kernels (attention). */
 void eng_axpy(int64_t n, float a, const float *x, float *y);
@@ -114,12 +119,17 @@ typedef struct {
     eng_gemm_fn gemm[GGML_TYPE_COUNT];
     void (*quant32)(const float *x, eng_qa32_t *b, int64_t n);
     void (*axpy)(int64_t n, float a, const float *x, float *y);
+    void (*attn)(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
+                 float scale, float *att, float *out);
 } eng_kernels_t;
 
 extern const eng_kernels_t eng_kernels_scalar;
 void eng_kernels_avx2_fill(eng_kernels_t *k);
 void eng_kernels_avx512_fill(eng_kernels_t *k);
 void eng_kernels_gemm_fill(eng_kernels_t *k);
+/* The portable attention, built on the selected dot and axpy kernels. */
+void eng_attn_generic(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
+                      float scale, float *att, float *out);
 
 /* Block layouts of the weight types (GGML's). */
 #define ENG_QK 256

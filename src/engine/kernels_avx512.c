@@ -2,6 +2,8 @@
  * Types without a kernel here keep the AVX2 one. */
 #include "engine/kernels.h"
 
+#include <math.h>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -203,8 +205,54 @@ TGT static void axpy(int64_t n, float a, const float *x, float *y)
     }
 }
 
+/* Attention for head sizes that are a multiple of 16 up to 256: the output stays in registers
+ * while the values stream past. */
+TGT static void attn(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
+                     float scale, float *att, float *out)
+{
+    int nv = hd / 16;
+    __m512 qq[16], o[16];
+    for (int i = 0; i < nv; i++) {
+        qq[i] = _mm512_loadu_ps(q + 16 * i);
+        o[i] = _mm512_setzero_ps();
+    }
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        const float *kj = k + (size_t)j * stride;
+        __m512 s = _mm512_mul_ps(qq[0], _mm512_loadu_ps(kj));
+        for (int i = 1; i < nv; i++)
+            s = _mm512_fmadd_ps(qq[i], _mm512_loadu_ps(kj + 16 * i), s);
+        att[j] = _mm512_reduce_add_ps(s) * scale;
+        mx = att[j] > mx ? att[j] : mx;
+    }
+    float sum = 0;
+    for (int j = 0; j < n; j++) {
+        att[j] = expf(att[j] - mx);
+        sum += att[j];
+    }
+    float inv = 1 / sum;
+    for (int j = 0; j < n; j++) {
+        const float *vj = v + (size_t)j * stride;
+        __m512 a = _mm512_set1_ps(att[j] * inv);
+        for (int i = 0; i < nv; i++)
+            o[i] = _mm512_fmadd_ps(a, _mm512_loadu_ps(vj + 16 * i), o[i]);
+    }
+    for (int i = 0; i < nv; i++)
+        _mm512_storeu_ps(out + 16 * i, o[i]);
+}
+
+TGT static void attn_dispatch(int hd, int n, const float *q, const float *k, const float *v,
+                              size_t stride, float scale, float *att, float *out)
+{
+    if (hd % 16 == 0 && hd <= 256)
+        attn(hd, n, q, k, v, stride, scale, att, out);
+    else
+        eng_attn_generic(hd, n, q, k, v, stride, scale, att, out);
+}
+
 void eng_kernels_avx512_fill(eng_kernels_t *k)
 {
+    k->attn = attn_dispatch;
     k->quant32 = quant32;
     k->axpy = axpy;
     k->dot[GGML_F32] = dot_f32;
@@ -252,8 +300,66 @@ TGT static void axpy(int64_t n, float a, const float *x, float *y)
     }
 }
 
+/* Attention for head sizes that are a multiple of 16 up to 256: the output stays in registers
+ * while the values stream past. */
+TGT static void attn(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
+                     float scale, float *att, float *out)
+{
+    int nv = hd / 16;
+    __m512 qq[16], o[16];
+    for (int i = 0; i < nv; i++) {
+        qq[i] = _mm512_loadu_ps(q + 16 * i);
+        o[i] = _mm512_setzero_ps();
+    }
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        const float *kj = k + (size_t)j * stride;
+        __m512 s = _mm512_mul_ps(qq[0], _mm512_loadu_ps(kj));
+        for (int i = 1; i < nv; i++)
+            s = _mm512_fmadd_ps(qq[i], _mm512_loadu_ps(kj + 16 * i), s);
+        att[j] = _mm512_reduce_add_ps(s) * scale;
+        mx = att[j] > mx ? att[j] : mx;
+    }
+    float sum = 0;
+    for (int j = 0; j < n; j++) {
+        att[j] = expf(att[j] - mx);
+        sum += att[j];
+    }
+    float inv = 1 / sum;
+    for (int j = 0; j < n; j++) {
+        const float *vj = v + (size_t)j * stride;
+        __m512 a = _mm512_set1_ps(att[j] * inv);
+        for (int i = 0; i < nv; i++)
+            o[i] = _mm512_fmadd_ps(a, _mm512_loadu_ps(vj + 16 * i), o[i]);
+    }
+    for (int i = 0; i < nv; i++)
+        _mm512_storeu_ps(out + 16 * i, o[i]);
+}
+
+static void attn_any(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
+                     float scale, float *att, float *out);
+
+TGT static void attn_dispatch(int hd, int n, const float *q, const float *k, const float *v,
+                              size_t stride, float scale, float *att, float *out)
+{
+    if (hd % 16 == 0 && hd <= 256)
+        attn(hd, n, q, k, v, stride, scale, att, out);
+    else
+        eng_attn_generic(hd, n, q, k, v, stride, scale, att, out);
+}
+
+static void (*attn_fallback)(int, int, const float *, const float *, const float *, size_t, float,
+                             float *, float *);
+
+static void attn_any(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
+                     float scale, float *att, float *out)
+{
+    attn_fallback(hd, n, q, k, v, stride, scale, att, out);
+}
+
 void eng_kernels_avx512_fill(eng_kernels_t *k)
 {
+    k->attn = attn_dispatch;
     k->quant32 = quant32;
     k->axpy = axpy;
     (void)k;

@@ -1,6 +1,6 @@
 /* kernels_gemm.c - the prompt-processing matmul on AVX-512 VNNI: 8 weight rows are unpacked into
  * unsigned bytes interleaved 8 at a time across the rows, so one 512-bit multiply-add takes 8
- * bytes of each of the 8 rows against the same 8 activation bytes, and 4 activation columns share
+ * bytes of each of the 8 rows against the same 8 activation bytes, and 8 activation columns share
  * every weight load. Each 32-element block of a row carries a scale S and an offset M:
  *   Q8_0: u = q + 128, S = d, M = 128 d      Q4_0: u = nibble, S = d, M = 8 d
  *   Q4_K: u = nibble, S = d * scale_j, M = dmin * min_j
@@ -87,19 +87,23 @@ TGT static void pack_row(uint32_t type, const void *row, int64_t nb, int r, pack
     }
 }
 
-/* NC columns (1..4) against the packed tile; writes rows [r0, r0 + nr) of each column. */
+/* Columns per pass over a packed tile: enough independent multiply-add chains to hide VNNI's
+ * latency, and each weight load serves them all. */
+#define NCOLS 8
+
+/* nc columns (1..NCOLS) against the packed tile; writes rows [r0, r0 + nr) of each column. */
 TGT static inline __attribute__((always_inline)) void tile_cols(const pack_t *p, int64_t nb,
                                                                 const eng_qa32_t *const *cols,
                                                                 int nc, float *y, size_t ys,
                                                                 int64_t r0, int nr)
 {
-    __m512 acc[4];
-    for (int j = 0; j < 4; j++)
+    __m512 acc[NCOLS];
+    for (int j = 0; j < NCOLS; j++)
         acc[j] = _mm512_setzero_ps();
     for (int64_t k = 0; k < nb; k++) {
         const uint8_t *q = p->q + (size_t)k * 256;
-        __m512i isum[4];
-        for (int j = 0; j < 4; j++)
+        __m512i isum[NCOLS];
+        for (int j = 0; j < NCOLS; j++)
             isum[j] = _mm512_setzero_si512();
         for (int s = 0; s < 4; s++) {
             __m512i w = _mm512_loadu_si512((const void *)(q + 64 * s));
@@ -147,26 +151,29 @@ TGT static void gemm(uint32_t type, int64_t n, const void *w, size_t wstride, in
                 }
             }
         }
-        for (int c = 0; c < ncols; c += 4) {
-            const eng_qa32_t *cols[4];
-            int nc = ncols - c < 4 ? ncols - c : 4;
-            for (int j = 0; j < 4; j++)
+        for (int c = 0; c < ncols; c += NCOLS) {
+            const eng_qa32_t *cols[NCOLS];
+            int nc = ncols - c < NCOLS ? ncols - c : NCOLS;
+            for (int j = 0; j < NCOLS; j++)
                 cols[j] =
                     (const eng_qa32_t *)(const void *)((const char *)act +
                                                        (size_t)(c + (j < nc ? j : 0)) * astride);
             float *yc = y + (size_t)c * ys;
+            /* a constant count per call, so each copy keeps its accumulators in registers */
             switch (nc) {
-            case 4:
-                tile_cols(&p, nb, cols, 4, yc, ys, r, nr);
-                break;
-            case 3:
-                tile_cols(&p, nb, cols, 3, yc, ys, r, nr);
-                break;
-            case 2:
-                tile_cols(&p, nb, cols, 2, yc, ys, r, nr);
-                break;
-            default:
-                tile_cols(&p, nb, cols, 1, yc, ys, r, nr);
+#define CASE(k)                                                                                    \
+    case k:                                                                                        \
+        tile_cols(&p, nb, cols, k, yc, ys, r, nr);                                                 \
+        break;
+                CASE(8)
+                CASE(7)
+                CASE(6)
+                CASE(5)
+                CASE(4)
+                CASE(3)
+                CASE(2)
+                CASE(1)
+#undef CASE
             }
         }
     }

@@ -10,7 +10,7 @@
 #include "engine/model_int.h"
 
 #define DEFAULT_CTX_CAP 4096
-#define DEFAULT_BATCH 64
+#define DEFAULT_BATCH 256
 
 /* ---- metadata ---- */
 
@@ -325,6 +325,8 @@ int eng_model_load(const char *path, const eng_opts_t *opts, eng_model_t **out, 
     m->hp.ctx =
         o.ctx ? o.ctx : (m->hp.ctx_train < DEFAULT_CTX_CAP ? m->hp.ctx_train : DEFAULT_CTX_CAP);
     m->batch = o.batch ? o.batch : DEFAULT_BATCH;
+    if (m->batch > m->hp.ctx)
+        m->batch = m->hp.ctx;
     int threads = o.threads ? o.threads : 1;
     m->pool = eng_pool_new(threads);
     alloc_scratch(m, eng_pool_size(m->pool));

@@ -7,7 +7,7 @@
 #include "engine/pool.h"
 
 /* The most rows one forward pass takes (prompt tokens, or sequences decoding together). */
-#define ENG_MAX_BATCH 128
+#define ENG_MAX_BATCH 512
 
 /* A weight matrix of n_out rows of n_in elements, pointing into the mapped file. */
 typedef struct {
