@@ -328,10 +328,11 @@ static int run(const gen_opts_t *o, eng_model_t *m)
     buf_free(&out);
     fprintf(stderr,
             "seekd generate: %s, %d threads; prompt %zu tokens in %.3f s (%.1f tokens/s); "
-            "generated %ld, %ld decode steps at %.1f tokens/s\n",
+            "generated %ld, %ld decode steps at %.1f tokens/s; %.1f MB of weights a token\n",
             eng_isa_name(eng_isa()), o->eo.threads, prompt.len, t1 - t0,
             (double)prompt.len / (t1 - t0 > 0 ? t1 - t0 : 1e-9), made, decoded,
-            decoded > 0 ? (double)decoded / (t2 - t1 > 0 ? t2 - t1 : 1e-9) : 0.0);
+            decoded > 0 ? (double)decoded / (t2 - t1 > 0 ? t2 - t1 : 1e-9) : 0.0,
+            (double)eng_model_weight_bytes(m) / 1e6);
     if (dump && fclose(dump) != 0)
         rc = 1;
     if (rc)

@@ -2,7 +2,7 @@
 """gen_gguf.py - writes random-weight `llama` or `qwen2` GGUF models for tests and benches.
 
   gen_gguf.py --arch llama|qwen2 --type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k --out FILE
-              [--shape tiny|qwen05b|qwen15b] [--seed N] [--fast]
+              [--shape tiny|qwen05b|qwen15b] [--seed N] [--fast] [--vocab]
 
 tiny: 2 layers, dim 256, ffn 512, 8 heads (llama: 4 kv heads, tied output; qwen2: 2 kv heads,
 biases, separate output), vocabulary 300, context 128: small enough for the numpy reference.
@@ -53,6 +53,7 @@ def main():
     ap.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--fast", action="store_true")
+    ap.add_argument("--vocab", action="store_true", help="add a placeholder vocabulary")
     a = ap.parse_args()
     ty = G.TYPE_NAMES[a.type]
     dim, L, nh, nkv, ffn, vocab, ctx = SHAPES[a.shape]
@@ -65,6 +66,18 @@ def main():
     arch = a.arch
     w.add("general.architecture", G.STR, arch)
     w.add("general.name", G.STR, "random-%s-%s-%s" % (arch, a.shape, a.type))
+    if a.vocab:
+        # a SentencePiece-style vocabulary of placeholder pieces: llama.cpp needs one to load a
+        # model at all; both engines are then driven by ids
+        toks = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % i for i in range(256)]
+        toks += ["\u2581t%d" % i for i in range(vocab - len(toks))]
+        w.add("tokenizer.ggml.model", G.STR, "llama")
+        w.add("tokenizer.ggml.tokens", G.ARR, toks, G.STR)
+        w.add("tokenizer.ggml.scores", G.ARR, [-float(i) for i in range(vocab)], G.F32V)
+        w.add("tokenizer.ggml.token_type", G.ARR, [2, 3, 3] + [6] * 256 + [1] * (vocab - 259),
+              G.I32)
+        w.add("tokenizer.ggml.bos_token_id", G.U32, 1)
+        w.add("tokenizer.ggml.eos_token_id", G.U32, 2)
     w.add(arch + ".context_length", G.U32, ctx)
     w.add(arch + ".embedding_length", G.U32, dim)
     w.add(arch + ".block_count", G.U32, L)

@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+"""bench.py - seekd's engine against llama.cpp on synthetic Qwen2-shaped GGUFs (run.sh drives it).
+
+For each shape and type: prompt and decode tokens/s of `seekd generate` and of llama.cpp
+(node-llama-cpp, when LLAMACPP_DIR holds an install), RUNS times each, interleaved, medians;
+the roofline (weight bytes a decode step reads / read bandwidth measured now with membw); and
+for how many tokens the two greedy decodings agree. Prints a markdown table."""
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+root = os.path.dirname(os.path.dirname(here))
+seekd = os.environ["SEEKD"]
+work = os.environ["WORK"]
+membw = os.environ["MEMBW"]
+lcpp = os.environ.get("LLAMACPP_DIR", "")
+runs = int(os.environ.get("RUNS", "3"))
+threads = os.environ.get("THREADS", "2")
+n_prompt = int(os.environ.get("PROMPT", "128"))
+n_gen = int(os.environ.get("NGEN", "64"))
+shapes = os.environ.get("SHAPES", "qwen05b qwen15b").split()
+types = os.environ.get("TYPES", "q8_0 q4_k").split()
+
+random.seed(1)
+ids = [random.randrange(300, 100000) for _ in range(n_prompt)]
+
+
+def model(shape, ty):
+    path = os.path.join(work, "%s-%s.gguf" % (shape, ty))
+    if not os.path.exists(path):
+        subprocess.run(["/usr/bin/python3", os.path.join(root, "tests/engine/gen_gguf.py"),
+                        "--arch", "qwen2", "--type", ty, "--shape", shape, "--fast", "--vocab",
+                        "--out", path], check=True)
+    return path
+
+
+def run_seekd(path):
+    r = subprocess.run([seekd, "generate", "--model", path, "--prompt-ids", " ".join(map(str, ids)),
+                        "-n", str(n_gen), "--temp", "0", "--ids", "--ignore-eos", "--threads",
+                        threads], capture_output=True, text=True, check=True)
+    m = re.search(r"\(([\d.]+) tokens/s\).* at ([\d.]+) tokens/s; ([\d.]+) MB", r.stderr)
+    return float(m.group(1)), float(m.group(2)), float(m.group(3)), r.stdout.split()
+
+
+def run_lcpp(path):
+    r = subprocess.run(["node", os.path.join(here, "llamacpp.mjs"), path, threads, str(n_gen)] +
+                       [str(i) for i in ids], capture_output=True, text=True,
+                       env=dict(os.environ, LLAMACPP_DIR=lcpp))
+    line = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    if r.returncode or not line:
+        sys.stderr.write(r.stderr[-2000:])
+        return None
+    j = json.loads(line[-1])
+    return j["prompt_tps"], j["decode_tps"], [str(i) for i in j["ids"]]
+
+
+def main():
+    bw = float(subprocess.run([membw, threads], capture_output=True, text=True,
+                              check=True).stdout)
+    print("read bandwidth, %s threads: %.1f GB/s; prompt %d tokens, %d generated, %d runs "
+          "(medians)\n" % (threads, bw, n_prompt, n_gen, runs))
+    print("| model | file MB | weights/token MB | roofline tok/s | seekd prompt | llama.cpp "
+          "prompt | ratio | seekd decode | llama.cpp decode | ratio | greedy agree |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for shape in shapes:
+        for ty in types:
+            path = model(shape, ty)
+            s, l = [], []
+            for _ in range(runs):
+                s.append(run_seekd(path))
+                if lcpp:
+                    r = run_lcpp(path)
+                    if r:
+                        l.append(r)
+            sp = statistics.median(x[0] for x in s)
+            sd = statistics.median(x[1] for x in s)
+            mb = s[0][2]
+            cells = ["%s %s" % (shape, ty), "%.0f" % (os.path.getsize(path) / 1e6), "%.0f" % mb,
+                     "%.1f" % (bw * 1e3 / mb), "%.0f" % sp]
+            if l:
+                lp = statistics.median(x[0] for x in l)
+                ld = statistics.median(x[1] for x in l)
+                a, b = s[0][3], l[0][2]
+                agree = 0
+                while agree < min(len(a), len(b)) and a[agree] == b[agree]:
+                    agree += 1
+                cells += ["%.0f" % lp, "%.2f" % (sp / lp), "%.1f" % sd, "%.1f" % ld,
+                          "%.2f" % (sd / ld), "%d of %d" % (agree, n_gen)]
+            else:
+                cells += ["-", "-", "%.1f" % sd, "-", "-", "-"]
+            print("| " + " | ".join(cells) + " |", flush=True)
+
+
+main()
