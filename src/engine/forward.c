@@ -174,6 +174,65 @@ static void att_run(void *arg, int chunk, int ith)
     }
 }
 
+/* ---- per-row stages, over the batch's rows in the pool ---- */
+
+typedef struct {
+    eng_model_t *m;
+    eng_seq_t *const *seqs;
+    const int *pos;
+    const eng_layer_t *L;
+    int layer;
+    const float *norm; /* norm_run: the RMSNorm weight, or NULL for the residual add alone */
+    bool add;          /* norm_run: x += xb first */
+} row_task_t;
+
+/* Row b: the residual add of the last projection, then RMSNorm into xb. */
+static void norm_run(void *arg, int b, int ith)
+{
+    (void)ith;
+    const row_task_t *t = arg;
+    eng_scratch_t *s = &t->m->s;
+    size_t dim = (size_t)t->m->hp.dim;
+    float *x = s->x + (size_t)b * dim, *xb = s->xb + (size_t)b * dim;
+    if (t->add)
+        for (size_t i = 0; i < dim; i++)
+            x[i] += xb[i];
+    if (t->norm)
+        rmsnorm(xb, x, t->norm, (int)dim, t->m->hp.rms_eps);
+}
+
+/* Row b after the Q/K/V projections: biases, RoPE, and K, V into its sequence's cache. */
+static void qkv_run(void *arg, int b, int ith)
+{
+    (void)ith;
+    const row_task_t *t = arg;
+    const eng_model_t *m = t->m;
+    const eng_layer_t *L = t->L;
+    size_t qd = (size_t)m->q_dim, kvd = (size_t)m->kv_dim;
+    float *q = m->s.q + b * qd, *k = m->s.k + b * kvd, *v = m->s.v + b * kvd;
+    if (L->bq) {
+        for (size_t i = 0; i < qd; i++)
+            q[i] += L->bq[i];
+        for (size_t i = 0; i < kvd; i++) {
+            k[i] += L->bk[i];
+            v[i] += L->bv[i];
+        }
+    }
+    rope(m, q, m->hp.n_heads, t->pos[b]);
+    rope(m, k, m->hp.n_kv_heads, t->pos[b]);
+    size_t at = ((size_t)t->layer * (size_t)m->hp.ctx + (size_t)t->pos[b]) * kvd;
+    memcpy(t->seqs[b]->k + at, k, kvd * sizeof(float));
+    memcpy(t->seqs[b]->v + at, v, kvd * sizeof(float));
+}
+
+static void swiglu_run(void *arg, int b, int ith)
+{
+    (void)ith;
+    const row_task_t *t = arg;
+    size_t ffn = (size_t)t->m->hp.ffn_dim;
+    eng_silu_mul((int64_t)ffn, t->m->s.hb + (size_t)b * ffn, t->m->s.hb2 + (size_t)b * ffn);
+}
+
 /* ---- the pass ---- */
 
 void eng_forward(eng_model_t *m, eng_seq_t *const *seqs, const int *pos, const int32_t *ids, int B,
@@ -181,55 +240,38 @@ void eng_forward(eng_model_t *m, eng_seq_t *const *seqs, const int *pos, const i
 {
     const eng_hparams_t *hp = &m->hp;
     eng_scratch_t *s = &m->s;
-    size_t dim = (size_t)hp->dim, qd = (size_t)m->q_dim, kvd = (size_t)m->kv_dim,
-           ffn = (size_t)hp->ffn_dim, ctx = (size_t)hp->ctx;
+    size_t dim = (size_t)hp->dim;
 
     for (int b = 0; b < B; b++)
         eng_dequantize_row(m->embd_type, (const char *)m->embd + (size_t)ids[b] * m->embd_row_bytes,
                            s->x + (size_t)b * dim, hp->dim);
+    row_task_t rt = {.m = m, .seqs = seqs, .pos = pos, .norm = m->layers[0].attn_norm};
+    eng_pool_run(m->pool, norm_run, &rt, B);
 
     for (int l = 0; l < hp->n_layers; l++) {
         const eng_layer_t *L = &m->layers[l];
-        for (int b = 0; b < B; b++)
-            rmsnorm(s->xb + b * dim, s->x + b * dim, L->attn_norm, hp->dim, hp->rms_eps);
+        rt.L = L;
+        rt.layer = l;
         const eng_mat_t *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *qkv_out[3] = {s->q, s->k, s->v};
         matmul(m, B, s->xb, 3, qkv, qkv_out);
-        for (int b = 0; b < B; b++) {
-            float *q = s->q + b * qd, *k = s->k + b * kvd, *v = s->v + b * kvd;
-            if (L->bq) {
-                for (size_t i = 0; i < qd; i++)
-                    q[i] += L->bq[i];
-                for (size_t i = 0; i < kvd; i++) {
-                    k[i] += L->bk[i];
-                    v[i] += L->bv[i];
-                }
-            }
-            rope(m, q, hp->n_heads, pos[b]);
-            rope(m, k, hp->n_kv_heads, pos[b]);
-            size_t at = ((size_t)l * ctx + (size_t)pos[b]) * kvd;
-            memcpy(seqs[b]->k + at, k, kvd * sizeof(float));
-            memcpy(seqs[b]->v + at, v, kvd * sizeof(float));
-        }
+        eng_pool_run(m->pool, qkv_run, &rt, B);
         att_task_t at = {.m = m, .seqs = seqs, .pos = pos, .layer = l, .B = B};
         int items = B * hp->n_heads, per = att_per_chunk(items);
         eng_pool_run(m->pool, att_run, &at, (items + per - 1) / per);
         matmul1(m, B, s->xb2, &L->wo, s->xb);
-        for (size_t i = 0; i < (size_t)B * dim; i++)
-            s->x[i] += s->xb[i];
+        rt.add = true;
+        rt.norm = L->ffn_norm;
+        eng_pool_run(m->pool, norm_run, &rt, B);
 
-        for (int b = 0; b < B; b++)
-            rmsnorm(s->xb + b * dim, s->x + b * dim, L->ffn_norm, hp->dim, hp->rms_eps);
         const eng_mat_t *gu[2] = {&L->w_gate, &L->w_up};
         float *gu_out[2] = {s->hb, s->hb2};
         matmul(m, B, s->xb, 2, gu, gu_out);
-        for (size_t i = 0; i < (size_t)B * ffn; i++) {
-            float g = s->hb[i];
-            s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i]; /* SwiGLU: silu(gate) * up */
-        }
+        eng_pool_run(m->pool, swiglu_run, &rt, B);
         matmul1(m, B, s->hb, &L->w_down, s->xb);
-        for (size_t i = 0; i < (size_t)B * dim; i++)
-            s->x[i] += s->xb[i];
+        /* the residual, and the next layer's first norm */
+        rt.norm = l + 1 < hp->n_layers ? m->layers[l + 1].attn_norm : NULL;
+        eng_pool_run(m->pool, norm_run, &rt, B);
     }
 
     if (!logits)

@@ -163,6 +163,19 @@ void eng_attn_generic(int hd, int n, const float *q, const float *k, const float
         cur->axpy(hd, att[j] / sum, v + (size_t)j * stride, out);
 }
 
+static void silu_mul(int64_t n, float *g, const float *u)
+{
+    for (int64_t i = 0; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void eng_silu_mul(int64_t n, float *g, const float *u)
+{
+    if (!cur)
+        eng_isa();
+    cur->silu_mul(n, g, u);
+}
+
 void eng_attn(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
               float scale, float *att, float *out)
 {
@@ -406,6 +419,7 @@ const eng_kernels_t eng_kernels_scalar = {.dot =
                                               },
                                           .quant32 = quant32,
                                           .axpy = axpy,
+                                          .silu_mul = silu_mul,
                                           .attn = eng_attn_generic};
 
 /* ---- dispatch ---- */

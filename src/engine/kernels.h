@@ -90,6 +90,9 @@ void eng_dot_tile(uint32_t wtype, int64_t n, const void *w, size_t wstride, int6
 void eng_attn(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
               float scale, float *att, float *out);
 
+/** g[i] = silu(g[i]) * u[i]: SwiGLU's gate times its up projection. */
+void eng_silu_mul(int64_t n, float *g, const float *u);
+
 /** y[i] += a * x[i], and the float dot product, with the selected kernels (attention). */
 void eng_axpy(int64_t n, float a, const float *x, float *y);
 float eng_dot_f32(int64_t n, const float *x, const float *y);
@@ -119,6 +122,7 @@ typedef struct {
     eng_gemm_fn gemm[GGML_TYPE_COUNT];
     void (*quant32)(const float *x, eng_qa32_t *b, int64_t n);
     void (*axpy)(int64_t n, float a, const float *x, float *y);
+    void (*silu_mul)(int64_t n, float *g, const float *u);
     void (*attn)(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
                  float scale, float *att, float *out);
 } eng_kernels_t;

@@ -205,6 +205,39 @@ TGT static void axpy(int64_t n, float a, const float *x, float *y)
     }
 }
 
+/* e^x to about 2e-7 relative: x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r,
+ * then 2^n by scalef. Below -87 the result is ~0 (not a denormal), above 88 it is huge. */
+TGT static inline __m512 exp512(__m512 x)
+{
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-87.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* g[i] = silu(g[i]) * u[i] = g / (1 + e^-g) * u (SwiGLU) */
+TGT static void silu_mul(int64_t n, float *g, const float *u)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 x = _mm512_loadu_ps(g + i);
+        __m512 d =
+            _mm512_add_ps(_mm512_set1_ps(1.0f), exp512(_mm512_sub_ps(_mm512_setzero_ps(), x)));
+        _mm512_storeu_ps(g + i, _mm512_mul_ps(_mm512_div_ps(x, d), _mm512_loadu_ps(u + i)));
+    }
+    for (; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 /* Attention for head sizes that are a multiple of 16 up to 256: the output stays in registers
  * while the values stream past. */
 TGT static void attn(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
@@ -225,12 +258,20 @@ TGT static void attn(int hd, int n, const float *q, const float *k, const float 
         att[j] = _mm512_reduce_add_ps(s) * scale;
         mx = att[j] > mx ? att[j] : mx;
     }
-    float sum = 0;
-    for (int j = 0; j < n; j++) {
-        att[j] = expf(att[j] - mx);
-        sum += att[j];
+    __m512 vs = _mm512_setzero_ps(), vm = _mm512_set1_ps(mx);
+    int j = 0;
+    for (; j + 16 <= n; j += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(att + j), vm));
+        _mm512_storeu_ps(att + j, e);
+        vs = _mm512_add_ps(vs, e);
     }
-    float inv = 1 / sum;
+    if (j < n) {
+        __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, att + j), vm));
+        _mm512_mask_storeu_ps(att + j, m, e);
+        vs = _mm512_mask_add_ps(vs, m, vs, e);
+    }
+    float inv = 1 / _mm512_reduce_add_ps(vs);
     for (int j = 0; j < n; j++) {
         const float *vj = v + (size_t)j * stride;
         __m512 a = _mm512_set1_ps(att[j] * inv);
@@ -255,6 +296,7 @@ void eng_kernels_avx512_fill(eng_kernels_t *k)
     k->attn = attn_dispatch;
     k->quant32 = quant32;
     k->axpy = axpy;
+    k->silu_mul = silu_mul;
     k->dot[GGML_F32] = dot_f32;
     k->dot[GGML_F16] = dot_f16;
     k->dot[GGML_BF16] = dot_bf16;
@@ -264,104 +306,8 @@ void eng_kernels_avx512_fill(eng_kernels_t *k)
 }
 
 #else
-/* The activation quantiser, bit for bit the portable one: the same max, the same d and 1/d, the
- * same float products, rounded to nearest even. */
-TGT static void quant32(const float *x, eng_qa32_t *b, int64_t n)
-{
-    const __m512 sign = _mm512_set1_ps(-0.0f);
-    for (int64_t i = 0; i < n / 32; i++, x += 32) {
-        __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
-        float amax = _mm512_reduce_max_ps(
-            _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
-        float d = amax / 127, id = d > 0 ? 1 / d : 0;
-        __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(id)));
-        __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
-        _mm_storeu_si128((__m128i *)b[i].qs, _mm512_cvtepi32_epi8(q0));
-        _mm_storeu_si128((__m128i *)(b[i].qs + 16), _mm512_cvtepi32_epi8(q1));
-        int32_t s = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-        b[i].d = d;
-        b[i].sum = s;
-        b[i].ds = d * (float)s;
-    }
-}
-
-TGT static void axpy(int64_t n, float a, const float *x, float *y)
-{
-    __m512 va = _mm512_set1_ps(a);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i,
-                         _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-    if (i < n) {
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(
-            y + i, m,
-            _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
-    }
-}
-
-/* Attention for head sizes that are a multiple of 16 up to 256: the output stays in registers
- * while the values stream past. */
-TGT static void attn(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
-                     float scale, float *att, float *out)
-{
-    int nv = hd / 16;
-    __m512 qq[16], o[16];
-    for (int i = 0; i < nv; i++) {
-        qq[i] = _mm512_loadu_ps(q + 16 * i);
-        o[i] = _mm512_setzero_ps();
-    }
-    float mx = -INFINITY;
-    for (int j = 0; j < n; j++) {
-        const float *kj = k + (size_t)j * stride;
-        __m512 s = _mm512_mul_ps(qq[0], _mm512_loadu_ps(kj));
-        for (int i = 1; i < nv; i++)
-            s = _mm512_fmadd_ps(qq[i], _mm512_loadu_ps(kj + 16 * i), s);
-        att[j] = _mm512_reduce_add_ps(s) * scale;
-        mx = att[j] > mx ? att[j] : mx;
-    }
-    float sum = 0;
-    for (int j = 0; j < n; j++) {
-        att[j] = expf(att[j] - mx);
-        sum += att[j];
-    }
-    float inv = 1 / sum;
-    for (int j = 0; j < n; j++) {
-        const float *vj = v + (size_t)j * stride;
-        __m512 a = _mm512_set1_ps(att[j] * inv);
-        for (int i = 0; i < nv; i++)
-            o[i] = _mm512_fmadd_ps(a, _mm512_loadu_ps(vj + 16 * i), o[i]);
-    }
-    for (int i = 0; i < nv; i++)
-        _mm512_storeu_ps(out + 16 * i, o[i]);
-}
-
-static void attn_any(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
-                     float scale, float *att, float *out);
-
-TGT static void attn_dispatch(int hd, int n, const float *q, const float *k, const float *v,
-                              size_t stride, float scale, float *att, float *out)
-{
-    if (hd % 16 == 0 && hd <= 256)
-        attn(hd, n, q, k, v, stride, scale, att, out);
-    else
-        eng_attn_generic(hd, n, q, k, v, stride, scale, att, out);
-}
-
-static void (*attn_fallback)(int, int, const float *, const float *, const float *, size_t, float,
-                             float *, float *);
-
-static void attn_any(int hd, int n, const float *q, const float *k, const float *v, size_t stride,
-                     float scale, float *att, float *out)
-{
-    attn_fallback(hd, n, q, k, v, stride, scale, att, out);
-}
-
 void eng_kernels_avx512_fill(eng_kernels_t *k)
 {
-    k->attn = attn_dispatch;
-    k->quant32 = quant32;
-    k->axpy = axpy;
     (void)k;
 }
 #endif
