@@ -59,6 +59,45 @@ def run_lcpp(path):
     return j["prompt_tps"], j["decode_tps"], [str(i) for i in j["ids"]]
 
 
+def agree(a, b):
+    n = 0
+    while n < min(len(a), len(b)) and str(a[n]) == str(b[n]):
+        n += 1
+    return n
+
+
+def stories():
+    """stories260K (a real model, ../shared/assets) through seekd convert: greedy ids from BOS of
+    seekd and of llama.cpp against the reference ids."""
+    assets = os.path.join(root, "..", "shared", "assets", "models")
+    ref_path = os.path.join(assets, "stories260K.greedy256.ids")
+    if not os.path.exists(ref_path):
+        print("\n(stories260K rows skipped: ../shared/assets absent)")
+        return
+    ref = open(ref_path).read().split()
+    print("\nGreedy decoding of stories260K from BOS (256 tokens), converted by `seekd convert`:\n")
+    print("| type | seekd = reference | llama.cpp = reference | seekd = llama.cpp |")
+    print("| --- | ---: | ---: | ---: |")
+    for ty in ("f32", "f16", "q8_0"):
+        path = os.path.join(work, "stories260K-%s.gguf" % ty)
+        subprocess.run([seekd, "convert", "llama2c", os.path.join(assets, "stories260K.bin"),
+                        os.path.join(assets, "tok512.bin"), "-o", path, "--type", ty], check=True)
+        s = subprocess.run([seekd, "generate", "--model", path, "--prompt-ids", "1", "-n", "256",
+                            "--temp", "0", "--ids", "--threads", threads], capture_output=True,
+                           text=True, check=True).stdout.split()
+        cells = [ty, "%d" % agree(s, ref)]
+        if lcpp:
+            r = subprocess.run(["node", os.path.join(here, "llamacpp.mjs"), path, threads, "256",
+                                "1"], capture_output=True, text=True,
+                               env=dict(os.environ, LLAMACPP_DIR=lcpp))
+            line = [l for l in r.stdout.splitlines() if l.startswith("{")]
+            if line:
+                lids = json.loads(line[-1])["ids"]
+                cells += ["%d" % agree(lids, ref), "%d" % agree(s, lids)]
+        cells += ["-"] * (4 - len(cells))
+        print("| " + " | ".join(cells) + " |", flush=True)
+
+
 def main():
     bw = float(subprocess.run([membw, threads], capture_output=True, text=True,
                               check=True).stdout)
@@ -85,15 +124,12 @@ def main():
             if l:
                 lp = statistics.median(x[0] for x in l)
                 ld = statistics.median(x[1] for x in l)
-                a, b = s[0][3], l[0][2]
-                agree = 0
-                while agree < min(len(a), len(b)) and a[agree] == b[agree]:
-                    agree += 1
                 cells += ["%.0f" % lp, "%.2f" % (sp / lp), "%.1f" % sd, "%.1f" % ld,
-                          "%.2f" % (sd / ld), "%d of %d" % (agree, n_gen)]
+                          "%.2f" % (sd / ld), "%d of %d" % (agree(s[0][3], l[0][2]), n_gen)]
             else:
                 cells += ["-", "-", "%.1f" % sd, "-", "-", "-"]
             print("| " + " | ".join(cells) + " |", flush=True)
+    stories()
 
 
 main()

@@ -110,6 +110,10 @@ static void add(conv_t *c, const char *name, const float *x, size_t rows, size_t
 
 /* ---- vocabulary ---- */
 
+/* The vocabulary as SentencePiece writes it: each piece's text with U+2581 for a space (llama2.c's
+ * export wrote plain spaces), <s> and </s> without the export's newlines, and the token types
+ * (0 unknown, 1-2 control, <0xXX> bytes, the rest normal). tok_load_llama2c validates the file
+ * first, with the same reading. */
 static int add_vocab(conv_t *c, const map_t *tm, const char *path, int32_t vocab)
 {
     tok_t *t;
@@ -119,29 +123,41 @@ static int add_vocab(conv_t *c, const map_t *tm, const char *path, int32_t vocab
         return -1;
     }
     int32_t n = tok_n_vocab(t);
+    tok_free(t);
     if (n != vocab) {
         fprintf(stderr, "seekd convert: %s has %d tokens, the model %d\n", path, n, vocab);
-        tok_free(t);
         return -1;
     }
-    const char **strs = xmalloc((size_t)n * sizeof *strs);
+    char **strs = xcalloc((size_t)n, sizeof *strs);
     size_t *lens = xmalloc((size_t)n * sizeof *lens);
     float *scores = xmalloc((size_t)n * sizeof *scores);
     int32_t *types = xmalloc((size_t)n * sizeof *types);
-    /* the scores are not kept by the tokenizer: read them from the file (float32 score, int32
-     * length, bytes per token, after an int32 max length), which the load above validated */
-    size_t pos = 4;
+    size_t pos = 4; /* int32 max length, then per token: float32 score, int32 length, bytes */
     for (int32_t i = 0; i < n; i++) {
-        strs[i] = tok_piece(t, i, &lens[i]);
-        types[i] = tok_type(t, i);
         uint32_t l;
         memcpy(&scores[i], tm->p + pos, 4);
         memcpy(&l, tm->p + pos + 4, 4);
+        const char *raw = (const char *)tm->p + pos + 8;
         pos += 8 + l;
+        if (i == 1 || i == 2) {
+            strs[i] = xstrdup(i == 1 ? "<s>" : "</s>");
+            lens[i] = strlen(strs[i]);
+            types[i] = TOK_T_CONTROL;
+            continue;
+        }
+        buf_t b;
+        buf_init(&b, (size_t)l * 3 + 1);
+        for (uint32_t k = 0; k < l; k++)
+            buf_append(&b, raw[k] == ' ' ? "\xE2\x96\x81" : raw + k, raw[k] == ' ' ? 3 : 1);
+        lens[i] = b.len;
+        strs[i] = xstrndup(b.data ? b.data : "", b.len);
+        buf_free(&b);
+        bool byte = l == 6 && memcmp(raw, "<0x", 3) == 0 && raw[5] == '>';
+        types[i] = i == 0 ? TOK_T_UNKNOWN : byte ? TOK_T_BYTE : TOK_T_NORMAL;
     }
     static const char model[] = "llama";
     gguf_w_str(&c->w, "tokenizer.ggml.model", model, sizeof model - 1);
-    gguf_w_arr_str(&c->w, "tokenizer.ggml.tokens", strs, lens, (uint64_t)n);
+    gguf_w_arr_str(&c->w, "tokenizer.ggml.tokens", (const char *const *)strs, lens, (uint64_t)n);
     gguf_w_arr_f32(&c->w, "tokenizer.ggml.scores", scores, (uint64_t)n);
     gguf_w_arr_i32(&c->w, "tokenizer.ggml.token_type", types, (uint64_t)n);
     gguf_w_u32(&c->w, "tokenizer.ggml.unknown_token_id", 0);
@@ -149,12 +165,13 @@ static int add_vocab(conv_t *c, const map_t *tm, const char *path, int32_t vocab
     gguf_w_u32(&c->w, "tokenizer.ggml.eos_token_id", 2);
     gguf_w_bool(&c->w, "tokenizer.ggml.add_bos_token", true);
     gguf_w_bool(&c->w, "tokenizer.ggml.add_space_prefix", true);
-    /* the writer copied the metadata, so the tokenizer can go */
+    /* the writer copied the metadata */
+    for (int32_t i = 0; i < n; i++)
+        free(strs[i]);
     free(strs);
     free(lens);
     free(scores);
     free(types);
-    tok_free(t);
     return 0;
 }
 

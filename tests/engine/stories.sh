@@ -14,6 +14,16 @@ mkdir -p "$work"
 model=$work/stories260K.$type.gguf
 "$seekd" convert llama2c "$assets/stories260K.bin" "$assets/tok512.bin" -o "$model" --type "$type"
 want=$(cat "$assets/stories260K.greedy256.ids")
+# the vocabulary in the GGUF encodes as the llama2.c file it came from
+for text in "Once upon a time, there was a little girl named Lily." "I believe the meaning of life is" \
+    "  héllo
+	wörld 123 ✓ <s>"; do
+  a=$("$seekd" tokenize --tokenizer "$assets/tok512.bin" --bos "$text")
+  b=$("$seekd" tokenize --tokenizer "$model" --bos "$text")
+  [ "$a" = "$b" ] || { echo "FAIL: '$text' encodes as $b from the GGUF, $a from tok512.bin"; exit 1; }
+done
+n=$("$seekd" tokenize --tokenizer "$model" --bos --count "I believe the meaning of life is")
+[ "$n" = 18 ] || { echo "FAIL: 18 tokens expected, got $n"; exit 1; }
 for isa in scalar avx2 avx512; do
   if ! got=$(SEEKD_ISA=$isa "$seekd" generate --model "$model" --prompt-ids 1 -n 256 --temp 0 \
       --ids --threads 2 2>"$work/err.$type.$isa"); then
