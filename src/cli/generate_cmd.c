@@ -241,7 +241,7 @@ static int run(const gen_opts_t *o, eng_model_t *m)
             return 2;
         }
         const char *p = o->prompt ? o->prompt : "";
-        if (tok_encode(tok, p, strlen(p), TOK_ENC_BOS, &prompt) < 0) {
+        if (tok_encode(tok, p, strlen(p), eng_model_add_bos(m) ? TOK_ENC_BOS : 0, &prompt) < 0) {
             fprintf(stderr, "seekd generate: cannot encode the prompt\n");
             tok_ids_free(&prompt);
             return 1;

@@ -51,6 +51,9 @@ void eng_model_free(eng_model_t *m);
 const eng_hparams_t *eng_model_hparams(const eng_model_t *m);
 /** The file's tokenizer, or NULL when it has none (ids only). Owned by the model. */
 const tok_t *eng_model_tok(const eng_model_t *m);
+/** Whether a prompt starts with BOS: tokenizer.ggml.add_bos_token, else true for SentencePiece
+ * vocabularies (tokenizer.ggml.model "llama") and false for the others. */
+bool eng_model_add_bos(const eng_model_t *m);
 /** Bytes of weights one token's forward pass reads (every matrix once, one embedding row). */
 uint64_t eng_model_weight_bytes(const eng_model_t *m);
 

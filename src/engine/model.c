@@ -367,6 +367,17 @@ const tok_t *eng_model_tok(const eng_model_t *m)
     return m->tok;
 }
 
+bool eng_model_add_bos(const eng_model_t *m)
+{
+    int64_t v;
+    if (gguf_get_int(&m->g, "tokenizer.ggml.add_bos_token", &v) == 0)
+        return v != 0;
+    const char *s;
+    size_t len;
+    return gguf_get_str(&m->g, "tokenizer.ggml.model", &s, &len) == 0 && len == 5 &&
+           memcmp(s, "llama", 5) == 0;
+}
+
 static uint64_t mat_bytes(const eng_mat_t *w)
 {
     return (uint64_t)w->row_bytes * (uint64_t)w->n_out;

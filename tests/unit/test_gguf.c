@@ -453,6 +453,8 @@ static void model_loader_names_what_is_wrong(void **state)
     const eng_hparams_t *hp = eng_model_hparams(m);
     assert_true(hp->n_vocab == 10 && hp->dim == 32 && hp->n_kv_heads == 4 && hp->tied_output);
     assert_true(hp->ctx == 16 && hp->rope_base == 10000.0f && !hp->rope_neox);
+    assert_false(eng_model_add_bos(m)); /* no vocabulary, no add_bos_token: no BOS */
+    assert_null(eng_model_tok(m));
     eng_seq_t *s = eng_seq_new(m);
     float logits[10 * 17];
     int32_t ids[17] = {0};
