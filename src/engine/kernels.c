@@ -14,7 +14,7 @@ _Static_assert(sizeof(eng_q8_0_t) == 34, "Q8_0 block");
 _Static_assert(sizeof(eng_q4_0_t) == 18, "Q4_0 block");
 _Static_assert(sizeof(eng_q4_k_t) == 144, "Q4_K block");
 _Static_assert(sizeof(eng_q6_k_t) == 210, "Q6_K block");
-_Static_assert(sizeof(eng_qa32_t) == 44, "activation block");
+_Static_assert(sizeof(eng_qa32_t) == 48, "activation block");
 _Static_assert(sizeof(eng_qa256_t) == 292, "activation block");
 
 /* the selected kernels (eng_isa_set) */
@@ -131,11 +131,14 @@ static void quant32(const float *x, eng_qa32_t *b, int64_t n)
 {
     for (int64_t i = 0; i < n / 32; i++, x += 32) {
         b[i].d = quant_i8(x, b[i].qs, 32);
-        int32_t s = 0;
+        int32_t s = 0, s16 = 0;
         for (int j = 0; j < 32; j++)
             s += b[i].qs[j];
+        for (int j = 0; j < 16; j++)
+            s16 += b[i].qs[j];
         b[i].sum = s;
         b[i].ds = b[i].d * (float)s;
+        b[i].ds16 = b[i].d * (float)s16;
     }
 }
 

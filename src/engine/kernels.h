@@ -23,6 +23,7 @@ typedef struct {
     float d;       /* scale: value = d * qs[i] */
     int32_t sum;   /* sum of qs */
     float ds;      /* d * sum, for the packed matmul's offset term */
+    float ds16;    /* d * the sum of the first 16 (Q6_K's scales cover 16) */
     int8_t qs[32]; /* quantised values */
 } eng_qa32_t;
 
@@ -63,7 +64,7 @@ void eng_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 /* ---- dot products with the selected kernels ---- */
 
 /** Whether eng_gemm_tile has a kernel for wtype on the selected ISA. Its activations are
- * eng_qa32_t blocks for every quantised type (Q4_K too). */
+ * eng_qa32_t blocks for every quantised type (the K-quants too). */
 bool eng_gemm_ok(uint32_t wtype);
 /** Bytes of scratch eng_gemm_tile needs for rows of n elements (per calling thread). */
 size_t eng_gemm_scratch_bytes(int64_t n);

@@ -211,10 +211,11 @@ TGT static void quant32(const float *x, eng_qa32_t *b, int64_t n)
         __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
         _mm_storeu_si128((__m128i *)b[i].qs, _mm512_cvtepi32_epi8(q0));
         _mm_storeu_si128((__m128i *)(b[i].qs + 16), _mm512_cvtepi32_epi8(q1));
-        int32_t s = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        int32_t s16 = _mm512_reduce_add_epi32(q0), s = s16 + _mm512_reduce_add_epi32(q1);
         b[i].d = d;
         b[i].sum = s;
         b[i].ds = d * (float)s;
+        b[i].ds16 = d * (float)s16;
     }
 }
 

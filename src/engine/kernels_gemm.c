@@ -4,7 +4,11 @@
  * every weight load. Each 32-element block of a row carries a scale S and an offset M:
  *   Q8_0: u = q + 128, S = d, M = 128 d      Q4_0: u = nibble, S = d, M = 8 d
  *   Q4_K: u = nibble, S = d * scale_j, M = dmin * min_j
- * so the row value is S u - M and dot(row, x) = sum_k S_k dx_k sum(u x_q) - M_k dx_k sum(x_q). */
+ * so the row value is S u - M and dot(row, x) = sum_k S_k dx_k sum(u x_q) - M_k dx_k sum(x_q).
+ * Q6_K scales every 16 values: its blocks carry S for the first 16 (steps 0-1) and S' for the
+ * last 16 (steps 2-3) in the places of S and M, u = the 6-bit value, and the offset 32 S is
+ * applied with the activation's sums of each 16. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "engine/kernels.h"
@@ -68,6 +72,28 @@ TGT static void pack_row(uint32_t type, const void *row, int64_t nb, int r, pack
             float d = h2f(b[k].d);
             put_sm(p, k, r, d, 8 * d);
         }
+    } else if (type == GGML_Q6_K) {
+        /* 32-block j of a super-block is group kk = j % 4 of half h = j / 4: low (kk 0, 1) or high
+         * (kk 2, 3) nibbles of ql[64h + 32 (kk & 1) + l], bits 2kk of qh[32h + l] on top */
+        const eng_q6_k_t *b = row;
+        for (int64_t sb = 0; sb < nb / 8; sb++) {
+            float d = h2f(b[sb].d);
+            for (int j = 0; j < 8; j++) {
+                int h = j / 4, kk = j % 4;
+                const uint8_t *ql = b[sb].ql + 64 * h + 32 * (kk & 1), *qh = b[sb].qh + 32 * h;
+                for (int s = 0; s < 4; s++) {
+                    uint64_t lo = ld8(ql + 8 * s), hi = ld8(qh + 8 * s);
+                    lo = kk < 2 ? lo & LO4 : (lo >> 4) & LO4;
+                    hi = (hi >> (2 * kk)) & 0x0303030303030303ull;
+                    put8(p, sb * 8 + j, s, r, lo | hi << 4);
+                }
+                const int8_t *sc = b[sb].scales + 8 * h + 2 * kk;
+                float s0 = d * sc[0], s1 = d * sc[1];
+                int64_t k = sb * 8 + j;
+                p->s[k * 16 + 2 * r] = p->s[k * 16 + 2 * r + 1] = s0;
+                p->m[k * 16 + 2 * r] = p->m[k * 16 + 2 * r + 1] = s1;
+            }
+        }
     } else { /* Q4_K: 8 blocks of 32 per super-block */
         const eng_q4_k_t *b = row;
         for (int64_t sb = 0; sb < nb / 8; sb++) {
@@ -91,12 +117,14 @@ TGT static void pack_row(uint32_t type, const void *row, int64_t nb, int r, pack
  * latency, and each weight load serves them all. */
 #define NCOLS 8
 
-/* nc columns (1..NCOLS) against the packed tile; writes rows [r0, r0 + nr) of each column. */
+/* nc columns (1..NCOLS) against the packed tile; writes rows [r0, r0 + nr) of each column.
+ * q6: the blocks carry a scale per 16 (Q6_K) instead of a scale and an offset. */
 TGT static inline __attribute__((always_inline)) void tile_cols(const pack_t *p, int64_t nb,
                                                                 const eng_qa32_t *const *cols,
                                                                 int nc, float *y, size_t ys,
-                                                                int64_t r0, int nr)
+                                                                int64_t r0, int nr, bool q6)
 {
+    __m512i isum2[NCOLS]; /* q6: the last 16 of each block */
     __m512 acc[NCOLS];
     for (int j = 0; j < NCOLS; j++)
         acc[j] = _mm512_setzero_ps();
@@ -104,18 +132,31 @@ TGT static inline __attribute__((always_inline)) void tile_cols(const pack_t *p,
         const uint8_t *q = p->q + (size_t)k * 256;
         __m512i isum[NCOLS];
         for (int j = 0; j < NCOLS; j++)
-            isum[j] = _mm512_setzero_si512();
+            isum[j] = isum2[j] = _mm512_setzero_si512();
         for (int s = 0; s < 4; s++) {
             __m512i w = _mm512_loadu_si512((const void *)(q + 64 * s));
-            for (int j = 0; j < nc; j++)
-                isum[j] = _mm512_dpbusd_epi32(
-                    isum[j], w, _mm512_set1_epi64((long long)ld8(cols[j][k].qs + 8 * s)));
+            for (int j = 0; j < nc; j++) {
+                __m512i x = _mm512_set1_epi64((long long)ld8(cols[j][k].qs + 8 * s));
+                if (q6 && s >= 2)
+                    isum2[j] = _mm512_dpbusd_epi32(isum2[j], w, x);
+                else
+                    isum[j] = _mm512_dpbusd_epi32(isum[j], w, x);
+            }
         }
         __m512 S = _mm512_loadu_ps(p->s + k * 16), M = _mm512_loadu_ps(p->m + k * 16);
         for (int j = 0; j < nc; j++) {
-            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]),
-                                     _mm512_mul_ps(S, _mm512_set1_ps(cols[j][k].d)), acc[j]);
-            acc[j] = _mm512_fnmadd_ps(M, _mm512_set1_ps(cols[j][k].ds), acc[j]);
+            __m512 dx = _mm512_set1_ps(cols[j][k].d);
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[j]), _mm512_mul_ps(S, dx), acc[j]);
+            if (!q6) {
+                acc[j] = _mm512_fnmadd_ps(M, _mm512_set1_ps(cols[j][k].ds), acc[j]);
+                continue;
+            }
+            /* M holds S' here; the offsets 32 S dx sum16 + 32 S' dx sum16' count once a row */
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum2[j]), _mm512_mul_ps(M, dx), acc[j]);
+            float lo = cols[j][k].ds16, hi = cols[j][k].ds - lo;
+            __m512 off = _mm512_fmadd_ps(S, _mm512_set1_ps(32 * lo),
+                                         _mm512_mul_ps(M, _mm512_set1_ps(32 * hi)));
+            acc[j] = _mm512_mask_sub_ps(acc[j], 0x5555, acc[j], off);
         }
     }
     /* lanes 2r and 2r+1 hold row r: add the pairs, keep the even lanes */
@@ -135,6 +176,7 @@ TGT static void gemm(uint32_t type, int64_t n, const void *w, size_t wstride, in
                      void *scratch)
 {
     int64_t nb = n / 32;
+    bool q6 = type == GGML_Q6_K;
     pack_t p = {.q = scratch};
     p.s = (float *)(void *)(p.q + (size_t)nb * 256);
     p.m = p.s + nb * 16;
@@ -163,7 +205,10 @@ TGT static void gemm(uint32_t type, int64_t n, const void *w, size_t wstride, in
             switch (nc) {
 #define CASE(k)                                                                                    \
     case k:                                                                                        \
-        tile_cols(&p, nb, cols, k, yc, ys, r, nr);                                                 \
+        if (q6)                                                                                    \
+            tile_cols(&p, nb, cols, k, yc, ys, r, nr, true);                                       \
+        else                                                                                       \
+            tile_cols(&p, nb, cols, k, yc, ys, r, nr, false);                                      \
         break;
                 CASE(8)
                 CASE(7)
@@ -184,6 +229,7 @@ void eng_kernels_gemm_fill(eng_kernels_t *k)
     k->gemm[GGML_Q8_0] = gemm;
     k->gemm[GGML_Q4_0] = gemm;
     k->gemm[GGML_Q4_K] = gemm;
+    k->gemm[GGML_Q6_K] = gemm;
 }
 
 #else

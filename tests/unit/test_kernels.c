@@ -109,6 +109,10 @@ static double act_view(uint32_t type, const void *act, const float *x, double *x
                     s += qs[i];
                 assert_int_equal(s, a->sum);
                 assert_true(a->ds == a->d * (float)s);
+                int32_t s16 = 0;
+                for (int i = 0; i < 16; i++)
+                    s16 += qs[i];
+                assert_true(a->ds16 == a->d * (float)s16);
             } else {
                 const eng_qa256_t *a = (const eng_qa256_t *)act + b;
                 d = a->d;
@@ -325,13 +329,13 @@ static void tile_equals_single_dots(void **state)
 static void gemm_matches_definition(void **state)
 {
     (void)state;
-    const uint32_t tys[] = {GGML_Q8_0, GGML_Q4_0, GGML_Q4_K};
+    const uint32_t tys[] = {GGML_Q8_0, GGML_Q4_0, GGML_Q4_K, GGML_Q6_K};
     if (!eng_isa_supported(ENG_ISA_AVX512)) {
         printf("  no AVX-512 VNNI here: the gemm kernel is not run\n");
         return;
     }
     eng_isa_set(ENG_ISA_AVX512);
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < 4; t++) {
         uint32_t ty = tys[t];
         assert_true(eng_gemm_ok(ty));
         const int64_t n = 512, rows = 21;
