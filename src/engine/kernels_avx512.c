@@ -197,6 +197,54 @@ TGT static float dot_q4_k(int64_t n, const void *w, const void *a)
     return _mm512_reduce_add_ps(acc) - hsum256(macc);
 }
 
+/* Q6_K: per half super-block, the 64 bytes of low bits give values 0-63 (low nibbles) and 64-127
+ * (high nibbles) in order, the 32 bytes of high bits add 2 bits to each; value i of the whole
+ * super-block takes scale i / 16, so one permute of the 16 scales serves each 64 values. */
+TGT static float dot_q6_k(int64_t n, const void *w, const void *a)
+{
+    const eng_q6_k_t *x = w;
+    const eng_qa256_t *y = a;
+    const __m512i m4 = _mm512_set1_epi8(0xF), m2 = _mm512_set1_epi8(3);
+    /* int16 lanes 8g..8g+7 of quarter c take scale 4c + g */
+    __m512i pick[4];
+    for (int c = 0; c < 4; c++)
+        pick[c] = _mm512_setr_epi64(
+            4 * c * 0x0001000100010001ll, 4 * c * 0x0001000100010001ll,
+            (4 * c + 1) * 0x0001000100010001ll, (4 * c + 1) * 0x0001000100010001ll,
+            (4 * c + 2) * 0x0001000100010001ll, (4 * c + 2) * 0x0001000100010001ll,
+            (4 * c + 3) * 0x0001000100010001ll, (4 * c + 3) * 0x0001000100010001ll);
+    __m512 acc = _mm512_setzero_ps();
+    __m256 cacc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 256; i++) {
+        __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        __m512i scz = _mm512_castsi256_si512(sc16);
+        __m512i sum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            __m512i ql = _mm512_loadu_si512((const void *)(x[i].ql + 64 * h));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
+            __m512i h01 =
+                _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+            __m512i h23 = _mm512_srli_epi16(h01, 4);
+            __m512i q0 = _mm512_or_si512(_mm512_and_si512(ql, m4),
+                                         _mm512_slli_epi16(_mm512_and_si512(h01, m2), 4));
+            __m512i q1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                         _mm512_slli_epi16(_mm512_and_si512(h23, m2), 4));
+            __m512i v0 = _mm512_loadu_si512((const void *)(y[i].qs + 128 * h));
+            __m512i v1 = _mm512_loadu_si512((const void *)(y[i].qs + 128 * h + 64));
+            __m512i s0 = _mm512_permutexvar_epi16(pick[2 * h], scz);
+            __m512i s1 = _mm512_permutexvar_epi16(pick[2 * h + 1], scz);
+            sum = _mm512_add_epi32(sum, _mm512_madd_epi16(_mm512_maddubs_epi16(q0, v0), s0));
+            sum = _mm512_add_epi32(sum, _mm512_madd_epi16(_mm512_maddubs_epi16(q1, v1), s1));
+        }
+        /* the stored values are q + 32: take 32 sum_g scale_g sum16_g back */
+        __m256i corr = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), sc16);
+        float dd = h2f(x[i].d) * y[i].d;
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_set1_ps(dd), acc);
+        cacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(corr), _mm256_set1_ps(32 * dd), cacc);
+    }
+    return _mm512_reduce_add_ps(acc) - hsum256(cacc);
+}
+
 /* The activation quantiser, bit for bit the portable one: the same max, the same d and 1/d, the
  * same float products, rounded to nearest even. */
 TGT static void quant32(const float *x, eng_qa32_t *b, int64_t n)
@@ -332,6 +380,7 @@ void eng_kernels_avx512_fill(eng_kernels_t *k)
     k->dot[GGML_Q8_0] = dot_q8_0;
     k->dot[GGML_Q4_0] = dot_q4_0;
     k->dot[GGML_Q4_K] = dot_q4_k;
+    k->dot[GGML_Q6_K] = dot_q6_k;
 }
 
 #else
