@@ -16,7 +16,11 @@ endforeach()
 # Max |seekd - numpy| over all logits of 14 positions. Measured maxima over both architectures
 # and the three ISAs: f32/f16/bf16 8e-6, q8_0 0.136, q4_0 0.137, q4_k 0.214, q6_k 0.173 (the
 # quantised types' error is seekd's int8 activations; the reference keeps float activations).
+# Debian's python3 has Debian's numpy; another python3 earlier on PATH may not.
 find_program(SEEKD_SYSTEM_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT SEEKD_SYSTEM_PYTHON3)
+  set(SEEKD_SYSTEM_PYTHON3 python3) # check_logits.py skips (77) when numpy is missing
+endif()
 foreach(arch llama qwen2)
   foreach(spec "f32;1e-4" "f16;1e-4" "bf16;1e-4" "q8_0;0.25;--emulate" "q4_0;0.25;--emulate"
       "q4_k;0.35;--emulate" "q6_k;0.3;--emulate")
