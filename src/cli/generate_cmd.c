@@ -289,13 +289,14 @@ static int run(const gen_opts_t *o, eng_model_t *m)
     if (tok)
         tok_stream_init(&ts, tok, TOK_DEC_SKIP_SPECIAL);
     int32_t eos = tok ? tok_eos(tok) : -1;
+    bool ids_out = o->ids || !tok; /* without a vocabulary there is no text to print */
     long made = 0, decoded = 0;
     while (made < o->n && rc == 0) {
         int32_t id = eng_sample(smp, last);
         if (id == eos && !o->ignore_eos)
             break;
         eng_sampler_accept(smp, id);
-        if (o->ids) {
+        if (ids_out) {
             printf(made ? " %d" : "%d", id);
         } else {
             buf_reset(&out);
@@ -317,7 +318,7 @@ static int run(const gen_opts_t *o, eng_model_t *m)
             rc = 1;
     }
     double t2 = now_s();
-    if (o->ids) {
+    if (ids_out) {
         printf("\n");
     } else if (tok) {
         buf_reset(&out);

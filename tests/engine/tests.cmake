@@ -38,3 +38,8 @@ foreach(arch llama qwen2)
       TIMEOUT 300)
   endforeach()
 endforeach()
+
+# Bad command lines and bad files: exit codes and messages.
+add_test(NAME engine.cli COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/engine/cli.sh $<TARGET_FILE:seekd>
+  ${SEEKD_ENGINE_WORK})
+set_tests_properties(engine.cli PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
