@@ -38,7 +38,8 @@ typedef struct {
     int ctx_train; /* {arch}.context_length */
     int ctx;       /* the KV cache size in use */
     float rms_eps, rope_base;
-    bool rope_neox; /* split-half pairs (qwen2) instead of adjacent pairs (llama) */
+    float rope_scale; /* linear RoPE scaling: positions divided by this (1: none) */
+    bool rope_neox;   /* split-half pairs (qwen2) instead of adjacent pairs (llama) */
     bool tied_output;
     uint32_t weight_type; /* of blk.0.attn_q.weight, for messages */
 } eng_hparams_t;

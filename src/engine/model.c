@@ -60,6 +60,28 @@ static int hp_float(meta_t *mt, const char *name, double def, float *out)
     return 0;
 }
 
+/* RoPE scaling: none, or linear (positions divided by {arch}.rope.scaling.factor, as
+ * deepseek-coder's files say); any other kind is refused rather than run with wrong positions.
+ * Per-dimension frequency factors (Llama 3's, in the tensor rope_freqs.weight) are read at load. */
+static int read_rope_scaling(eng_model_t *m, meta_t *mt)
+{
+    char key[96];
+    const char *ty = NULL;
+    size_t tl = 0;
+    m->hp.rope_scale = 1;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", mt->arch);
+    if (gguf_get_str(&m->g, key, &ty, &tl) == 0 && !(tl == 4 && memcmp(ty, "none", 4) == 0)) {
+        if (!(tl == 6 && memcmp(ty, "linear", 6) == 0)) {
+            snprintf(mt->err, mt->errsz, "%s '%.*s' is not supported (none, linear)", key,
+                     (int)(tl > 40 ? 40 : tl), ty);
+            return ENG_EFORMAT;
+        }
+        return hp_float(mt, "rope.scaling.factor", 1.0, &m->hp.rope_scale);
+    }
+    /* the older spelling of a linear factor */
+    return hp_float(mt, "rope.scale_linear", 1.0, &m->hp.rope_scale);
+}
+
 static int read_hparams(eng_model_t *m, meta_t *mt)
 {
     eng_hparams_t *hp = &m->hp;
@@ -110,6 +132,8 @@ static int read_hparams(eng_model_t *m, meta_t *mt)
                        hp->arch == ENG_ARCH_QWEN2 ? 1e-6 : 1e-5, &hp->rms_eps);
     rc = rc ? rc : hp_float(mt, "rope.freq_base", 10000.0, &hp->rope_base);
     hp->rope_neox = hp->arch == ENG_ARCH_QWEN2;
+    if (rc == 0)
+        rc = read_rope_scaling(m, mt);
     return rc;
 }
 
@@ -188,8 +212,9 @@ static int load_tensors(eng_model_t *m, meta_t *mt)
     m->embd_type = e->type;
     m->embd_row_bytes = eng_row_bytes(e->type, dim);
 
-    size_t nsmall =
-        (size_t)dim * (2 * (size_t)hp->n_layers + 1) + (size_t)(q + 2 * kv) * hp->n_layers;
+    /* norms, biases and RoPE frequency factors */
+    size_t nsmall = (size_t)dim * (2 * (size_t)hp->n_layers + 1) +
+                    (size_t)(q + 2 * kv) * hp->n_layers + (size_t)hp->head_dim / 2;
     m->small = xmalloc(nsmall * sizeof(float));
     float *arena = m->small;
     m->layers = xcalloc((size_t)hp->n_layers, sizeof *m->layers);
@@ -224,6 +249,8 @@ static int load_tensors(eng_model_t *m, meta_t *mt)
         rc = get_mat(m, mt, "token_embd.weight", dim, hp->n_vocab, &m->out);
     }
     hp->weight_type = m->layers[0].wq.type;
+    if (rc == 0 && gguf_tensor(&m->g, "rope_freqs.weight"))
+        rc = get_vec(m, mt, "rope_freqs.weight", hp->head_dim / 2, &m->rope_freqs, &arena, false);
     return rc;
 }
 
@@ -264,7 +291,9 @@ static void alloc_scratch(eng_model_t *m, int threads)
     for (size_t p = 0; p < ctx; p++) {
         for (size_t i = 0; i < half; i++) {
             double freq = pow((double)m->hp.rope_base, -2.0 * (double)i / (double)m->hp.head_dim);
-            double th = (double)p * freq;
+            if (m->rope_freqs)
+                freq /= (double)m->rope_freqs[i];
+            double th = (double)p / (double)m->hp.rope_scale * freq;
             s->rope_cos[p * half + i] = (float)cos(th);
             s->rope_sin[p * half + i] = (float)sin(th);
         }

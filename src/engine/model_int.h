@@ -45,9 +45,10 @@ struct eng_model {
     uint32_t embd_type;
     size_t embd_row_bytes;
     eng_layer_t *layers;
-    float *out_norm; /* (dim) */
-    eng_mat_t out;   /* (vocab, dim) */
-    float *small;    /* one allocation holding the dequantised 1-D tensors */
+    float *out_norm;   /* (dim) */
+    float *rope_freqs; /* (head_dim / 2) frequency divisors, or NULL */
+    eng_mat_t out;     /* (vocab, dim) */
+    float *small;      /* one allocation holding the dequantised 1-D tensors */
     eng_scratch_t s;
     eng_pool_t *pool;
     tok_t *tok;

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """check_logits.py - seekd's logits against the numpy reference forward pass.
 
-  check_logits.py SEEKD WORKDIR ARCH TYPE BOUND [--emulate]
+  check_logits.py SEEKD WORKDIR ARCH TYPE BOUND [--emulate] [--rope-scaling]
 
 Writes a random tiny ARCH model of TYPE with gen_gguf.py, runs `seekd generate` on a fixed
 9-token prompt in batches of 4 (so prefill takes three passes) and 6 greedy steps, with
@@ -34,18 +34,19 @@ STEPS = 6
 def main():
     seekd, work, arch, ty, bound = sys.argv[1:6]
     bound = float(bound)
-    emulate = len(sys.argv) > 6 and sys.argv[6] == "--emulate"
+    emulate = "--emulate" in sys.argv[6:]
+    extra = ["--rope-scaling"] if "--rope-scaling" in sys.argv[6:] else []
     os.makedirs(work, exist_ok=True)
-    path = os.path.join(work, "%s-%s.gguf" % (arch, ty))
+    path = os.path.join(work, "%s-%s%s.gguf" % (arch, ty, "-rs" if extra else ""))
     here = os.path.dirname(os.path.abspath(__file__))
     subprocess.run([sys.executable, os.path.join(here, "gen_gguf.py"), "--arch", arch, "--type",
-                    ty, "--out", path, "--seed", "7"], check=True)
+                    ty, "--out", path, "--seed", "7"] + extra, check=True)
     meta, tensors = G.read(path)
     vocab = tensors["token_embd.weight"].shape[0]
     worst_all = 0.0
     ran = 0
     for isa in ("scalar", "avx2", "avx512"):
-        dump = os.path.join(work, "%s-%s-%s.logits" % (arch, ty, isa))
+        dump = path + "-%s.logits" % isa
         env = dict(os.environ, SEEKD_ISA=isa)
         r = subprocess.run([seekd, "generate", "--model", path, "--prompt-ids",
                             " ".join(map(str, PROMPT)), "-n", str(STEPS), "--temp", "0", "--ids",

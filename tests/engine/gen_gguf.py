@@ -54,6 +54,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--fast", action="store_true")
     ap.add_argument("--vocab", action="store_true", help="add a placeholder vocabulary")
+    ap.add_argument("--rope-scaling", action="store_true",
+                    help="linear RoPE scaling (factor 4) and per-dimension frequency factors")
     a = ap.parse_args()
     ty = G.TYPE_NAMES[a.type]
     dim, L, nh, nkv, ffn, vocab, ctx = SHAPES[a.shape]
@@ -86,6 +88,9 @@ def main():
     w.add(arch + ".attention.head_count_kv", G.U32, nkv)
     w.add(arch + ".attention.layer_norm_rms_epsilon", G.F32V, 1e-6 if qwen else 1e-5)
     w.add(arch + ".rope.freq_base", G.F32V, 1000000.0 if qwen else 10000.0)
+    if a.rope_scaling:
+        w.add(arch + ".rope.scaling.type", G.STR, "linear")
+        w.add(arch + ".rope.scaling.factor", G.F32V, 4.0)
 
     def mat(name, rows, n, scale):
         t = ty
@@ -104,6 +109,9 @@ def main():
         w.tensor(name, G.F32, (n,), x.tobytes())
 
     mat("token_embd.weight", vocab, dim, 0.1)
+    if a.rope_scaling:  # Llama 3's per-dimension divisors, here between 1 and 8
+        w.tensor("rope_freqs.weight", G.F32, (hd // 2,),
+                 np.linspace(1, 8, hd // 2).astype(np.float32).tobytes())
     for l in range(L):
         p = "blk.%d." % l
         vec(p + "attn_norm.weight", dim, 1.0, 0.1)

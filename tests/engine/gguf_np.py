@@ -294,12 +294,14 @@ def rmsnorm(x, w, eps):
     return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps) * w
 
 
-def rope(v, pos, base, neox):
-    # v: (T, heads, hd)
+def rope(v, pos, base, neox, scale=1.0, factors=None):
+    # v: (T, heads, hd); positions divided by a linear scale, frequencies by per-dim factors
     hd = v.shape[-1]
     half = hd // 2
     inv = base ** (-2.0 * np.arange(half) / hd)
-    th = pos[:, None] * inv[None, :]  # (T, half)
+    if factors is not None:
+        inv = inv / factors
+    th = (pos / scale)[:, None] * inv[None, :]  # (T, half)
     c, s = np.cos(th)[:, None, :], np.sin(th)[:, None, :]
     out = v.copy()
     if neox:
@@ -343,6 +345,8 @@ def forward(meta, t, ids, emulate_act=False):
     nkv = g("attention.head_count_kv", nh)
     eps = g("attention.layer_norm_rms_epsilon", 1e-5)
     base = g("rope.freq_base", 10000.0)
+    scale = g("rope.scaling.factor", 1.0) if g("rope.scaling.type") == "linear" else 1.0
+    factors = t.get("rope_freqs.weight")
     neox = arch == "qwen2"
     hd = dim // nh
     T = len(ids)
@@ -357,8 +361,8 @@ def forward(meta, t, ids, emulate_act=False):
         v = mm(xn, p + "attn_v.weight")
         if p + "attn_q.bias" in t:
             q, k, v = q + t[p + "attn_q.bias"], k + t[p + "attn_k.bias"], v + t[p + "attn_v.bias"]
-        q = rope(q.reshape(T, nh, hd), pos, base, neox)
-        k = rope(k.reshape(T, nkv, hd), pos, base, neox)
+        q = rope(q.reshape(T, nh, hd), pos, base, neox, scale, factors)
+        k = rope(k.reshape(T, nkv, hd), pos, base, neox, scale, factors)
         v = v.reshape(T, nkv, hd)
         rep = nh // nkv
         k, v = np.repeat(k, rep, axis=1), np.repeat(v, rep, axis=1)

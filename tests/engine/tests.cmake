@@ -39,6 +39,15 @@ foreach(arch llama qwen2)
   endforeach()
 endforeach()
 
+# Linear RoPE scaling and per-dimension frequency factors (deepseek-coder, Llama 3 files).
+foreach(arch llama qwen2)
+  add_test(NAME engine.logits_${arch}_rope_scaling
+    COMMAND ${SEEKD_SYSTEM_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/engine/check_logits.py
+      $<TARGET_FILE:seekd> ${SEEKD_ENGINE_WORK} ${arch} f32 1e-4 --rope-scaling)
+  set_tests_properties(engine.logits_${arch}_rope_scaling PROPERTIES SKIP_RETURN_CODE 77
+    TIMEOUT 300)
+endforeach()
+
 # Bad command lines and bad files: exit codes and messages.
 add_test(NAME engine.cli COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/engine/cli.sh $<TARGET_FILE:seekd>
   ${SEEKD_ENGINE_WORK})

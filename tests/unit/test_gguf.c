@@ -367,7 +367,8 @@ typedef enum {
     M_NO_FFN_DOWN,
     M_BAD_SHAPE,
     M_Q4_1,
-    M_BAD_HEADS
+    M_BAD_HEADS,
+    M_YARN
 } mcase_t;
 
 static void write_model(const char *path, mcase_t c)
@@ -381,6 +382,8 @@ static void write_model(const char *path, mcase_t c)
     gguf_w_u32(&w, "llama.block_count", 1);
     gguf_w_u32(&w, "llama.feed_forward_length", 64);
     gguf_w_u32(&w, "llama.attention.head_count", c == M_BAD_HEADS ? 5 : 4);
+    if (c == M_YARN)
+        gguf_w_str(&w, "llama.rope.scaling.type", "yarn", 4);
     static float data[64 * 64];
     for (size_t i = 0; i < sizeof data / sizeof data[0]; i++)
         data[i] = 0.01f * (float)(i % 7);
@@ -433,6 +436,7 @@ static void model_loader_names_what_is_wrong(void **state)
         {M_BAD_SHAPE, "tensor 'blk.0.ffn_down.weight' has shape [64, 33, 1, 1], expected [64, 32]"},
         {M_Q4_1, "tensor 'blk.0.ffn_down.weight' has type Q4_1, which the engine does not run"},
         {M_BAD_HEADS, "5 heads do not divide dimension 32"},
+        {M_YARN, "llama.rope.scaling.type 'yarn' is not supported (none, linear)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_model(path, cases[i].c);
