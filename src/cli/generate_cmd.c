@@ -235,7 +235,7 @@ static int run(const gen_opts_t *o, eng_model_t *m)
             tok_ids_free(&prompt);
             return 2;
         }
-    } else if (o->prompt || !o->prompt_ids) {
+    } else {
         if (!tok) {
             fprintf(stderr, "seekd generate: the model has no vocabulary; use --prompt-ids\n");
             return 2;
@@ -277,7 +277,10 @@ static int run(const gen_opts_t *o, eng_model_t *m)
     int rc = 0;
 
     double t0 = now_s();
-    eng_prefill(seq, prompt.ids, (int)prompt.len, logits, dump != NULL);
+    if (eng_prefill(seq, prompt.ids, (int)prompt.len, logits, dump != NULL) != 0) {
+        fprintf(stderr, "seekd generate: the prompt was refused\n"); /* checked above */
+        rc = 1;
+    }
     double t1 = now_s();
     if (dump_rows(dump, logits, dump ? prompt.len : 0, hp->n_vocab) != 0)
         rc = 1;
