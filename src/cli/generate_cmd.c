@@ -282,8 +282,7 @@ static int run(const gen_opts_t *o, eng_model_t *m)
         rc = 1;
     }
     double t1 = now_s();
-    if (dump_rows(dump, logits, dump ? prompt.len : 0, hp->n_vocab) != 0)
-        rc = 1;
+    bool werr = dump_rows(dump, logits, dump ? prompt.len : 0, hp->n_vocab) != 0;
     float *last = logits + (dump ? (prompt.len - 1) * nv : 0);
 
     buf_t out;
@@ -294,7 +293,7 @@ static int run(const gen_opts_t *o, eng_model_t *m)
     int32_t eos = tok ? tok_eos(tok) : -1;
     bool ids_out = o->ids || !tok; /* without a vocabulary there is no text to print */
     long made = 0, decoded = 0;
-    while (made < o->n && rc == 0) {
+    while (made < o->n && rc == 0 && !werr) {
         int32_t id = eng_sample(smp, last);
         if (id == eos && !o->ignore_eos)
             break;
@@ -317,8 +316,7 @@ static int run(const gen_opts_t *o, eng_model_t *m)
         eng_seq_t *const one[1] = {seq};
         eng_decode(one, 1, &id, last);
         decoded++;
-        if (dump_rows(dump, last, 1, hp->n_vocab) != 0)
-            rc = 1;
+        werr |= dump_rows(dump, last, 1, hp->n_vocab) != 0;
     }
     double t2 = now_s();
     if (ids_out) {
@@ -338,9 +336,11 @@ static int run(const gen_opts_t *o, eng_model_t *m)
             decoded > 0 ? (double)decoded / (t2 - t1 > 0 ? t2 - t1 : 1e-9) : 0.0,
             (double)eng_model_weight_bytes(m) / 1e6);
     if (dump && fclose(dump) != 0)
-        rc = 1;
-    if (rc)
+        werr = true;
+    if (werr) {
         fprintf(stderr, "seekd generate: %s: write failed\n", o->dump);
+        rc = 1;
+    }
     eng_sampler_free(smp);
     eng_seq_free(seq);
     free(logits);
