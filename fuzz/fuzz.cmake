@@ -72,3 +72,10 @@ add_executable(fuzz_gguf ${PROJECT_SOURCE_DIR}/fuzz/fuzz_gguf.c ${PROJECT_SOURCE
 target_include_directories(fuzz_gguf PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_compile_options(fuzz_gguf PRIVATE ${SEEKD_FUZZ_FLAGS})
 target_link_options(fuzz_gguf PRIVATE -fsanitize=fuzzer,address,undefined)
+
+# The model loader on top of it, and a short forward pass over whatever loads: links the engine.
+file(GLOB SEEKD_ENGINE_SRC CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/engine/*.c)
+add_executable(fuzz_model ${PROJECT_SOURCE_DIR}/fuzz/fuzz_model.c ${SEEKD_ENGINE_SRC})
+target_compile_options(fuzz_model PRIVATE ${SEEKD_FUZZ_FLAGS})
+target_link_options(fuzz_model PRIVATE -fsanitize=fuzzer,address,undefined)
+target_link_libraries(fuzz_model PRIVATE seekd_tok_fuzzlib m)

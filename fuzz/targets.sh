@@ -2,7 +2,7 @@
 # soak.sh. Needs $root (the checkout) and $build (the fuzz build folder).
 targets=(fuzz_tok_encode fuzz_tok_load_json fuzz_tok_load_gguf fuzz_tok_load_blob fuzz_request
   fuzz_upstream_stream fuzz_json_reader fuzz_http_head fuzz_http_response fuzz_config
-  fuzz_netaddr fuzz_auth fuzz_price fuzz_gguf)
+  fuzz_netaddr fuzz_auth fuzz_price fuzz_gguf fuzz_model)
 
 # Fills corpus dir $2 for target $1: the committed minimized corpus (fuzz/corpus/<target>,
 # what earlier long runs found), the hand-written seeds, and data files that make good seeds.
@@ -20,8 +20,8 @@ fill_corpus() {
                "$shared"/tokenizer-vectors/ggml-vocab-llama-spm.gguf; do
         [ -f "$f" ] && cp -n "$f" "$corpus"/ 2>/dev/null || true
       done ;;
-    fuzz_gguf)
-      seeds=gguf
+    fuzz_gguf | fuzz_model)
+      seeds=${t#fuzz_}
       for f in "$shared"/tokenizer-vectors/ggml-vocab-llama-spm.gguf; do
         [ -f "$f" ] && cp -n "$f" "$corpus"/ 2>/dev/null || true
       done ;;

@@ -48,6 +48,9 @@ typedef struct {
  * types). Loads the tokenizer from the file's metadata when it has one. */
 int eng_model_load(const char *path, const eng_opts_t *opts, eng_model_t **out, char *err,
                    size_t errsz);
+/** The same from a GGUF image in memory, which must outlive the model (tests, fuzzing). */
+int eng_model_load_mem(const void *data, size_t len, const eng_opts_t *opts, eng_model_t **out,
+                       char *err, size_t errsz);
 void eng_model_free(eng_model_t *m);
 const eng_hparams_t *eng_model_hparams(const eng_model_t *m);
 /** The file's tokenizer, or NULL when it has none (ids only). Owned by the model. */

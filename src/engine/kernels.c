@@ -113,15 +113,24 @@ size_t eng_act_bytes(uint32_t wtype, int64_t n)
     }
 }
 
-/* Symmetric int8 quantisation of k values: d = max|x| / 127, q = round(x / d). */
+/* Symmetric int8 quantisation of k values: d = max|x| / 127, q = round(x / d). A block holding
+ * an infinity or a NaN becomes d = NaN, q = 0 (the dot products then give NaN, without ever
+ * converting a NaN to an integer); one whose largest value is below 1e-30 becomes zeros (its 1/d
+ * would overflow). The vector quantisers follow the same rules bit for bit. */
 static float quant_i8(const float *x, int8_t *q, int k)
 {
     float amax = 0;
+    bool finite = true;
     for (int i = 0; i < k; i++) {
         float a = fabsf(x[i]);
+        finite &= isfinite(a) != 0;
         amax = a > amax ? a : amax;
     }
-    float d = amax / 127, id = d > 0 ? 1 / d : 0;
+    if (!finite || amax < 1e-30f) {
+        memset(q, 0, (size_t)k);
+        return finite ? 0.0f : NAN;
+    }
+    float d = amax / 127, id = 1 / d;
     for (int i = 0; i < k; i++)
         q[i] = (int8_t)lrintf(x[i] * id);
     return d;

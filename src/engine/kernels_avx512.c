@@ -254,7 +254,17 @@ TGT static void quant32(const float *x, eng_qa32_t *b, int64_t n)
         __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
         float amax = _mm512_reduce_max_ps(
             _mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
-        float d = amax / 127, id = d > 0 ? 1 / d : 0;
+        /* quiet or signalling NaN, +-infinity: the same rules as the portable quantiser */
+        bool finite = (_mm512_fpclass_ps_mask(x0, 0x99) | _mm512_fpclass_ps_mask(x1, 0x99)) == 0;
+        if (!finite || amax < 1e-30f) {
+            memset(b[i].qs, 0, 32);
+            b[i].d = finite ? 0.0f : NAN;
+            b[i].sum = 0;
+            b[i].ds = b[i].d * 0.0f;
+            b[i].ds16 = b[i].d * 0.0f;
+            continue;
+        }
+        float d = amax / 127, id = 1 / d;
         __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(id)));
         __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(id)));
         _mm_storeu_si128((__m128i *)b[i].qs, _mm512_cvtepi32_epi8(q0));

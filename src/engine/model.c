@@ -322,20 +322,15 @@ static void free_scratch(eng_scratch_t *s)
 
 /* ---- the model ---- */
 
-int eng_model_load(const char *path, const eng_opts_t *opts, eng_model_t **out, char *err,
-                   size_t errsz)
+/* Everything after the file is parsed into m->g: hyper-parameters, tensors, buffers, the
+ * vocabulary. name prefixes messages. */
+static int model_init(eng_model_t *m, const eng_opts_t *opts, const char *name, char *err,
+                      size_t errsz)
 {
     eng_opts_t o = opts ? *opts : (eng_opts_t){0};
-    eng_isa();
-    eng_model_t *m = xcalloc(1, sizeof *m);
-    int rc = gguf_open(path, &m->g, err, errsz);
-    if (rc) {
-        free(m);
-        return rc == GGUF_EIO ? ENG_EIO : ENG_EFORMAT;
-    }
     char e2[256] = "";
     meta_t mt = {.g = &m->g, .err = e2, .errsz = sizeof e2};
-    rc = read_hparams(m, &mt);
+    int rc = read_hparams(m, &mt);
     if (rc == 0) {
         m->q_dim = m->hp.n_heads * m->hp.head_dim;
         m->kv_dim = m->hp.n_kv_heads * m->hp.head_dim;
@@ -347,8 +342,7 @@ int eng_model_load(const char *path, const eng_opts_t *opts, eng_model_t **out, 
         rc = ENG_EINVAL;
     }
     if (rc) {
-        snprintf(err, errsz, "%s: %s", path, e2);
-        eng_model_free(m);
+        snprintf(err, errsz, "%s: %s", name, e2);
         return rc;
     }
     m->hp.ctx =
@@ -363,10 +357,47 @@ int eng_model_load(const char *path, const eng_opts_t *opts, eng_model_t **out, 
     if (gguf_find(&m->g, "tokenizer.ggml.tokens")) {
         char te[256];
         if (tok_load_gguf(m->g.data, m->g.size, TOK_FAM_AUTO, &m->tok, te, sizeof te) != 0) {
-            snprintf(err, errsz, "%s: tokenizer: %s", path, te);
-            eng_model_free(m);
+            snprintf(err, errsz, "%s: tokenizer: %s", name, te);
             return ENG_EFORMAT;
         }
+    }
+    return 0;
+}
+
+int eng_model_load(const char *path, const eng_opts_t *opts, eng_model_t **out, char *err,
+                   size_t errsz)
+{
+    eng_isa();
+    eng_model_t *m = xcalloc(1, sizeof *m);
+    int rc = gguf_open(path, &m->g, err, errsz);
+    if (rc) {
+        free(m);
+        return rc == GGUF_EIO ? ENG_EIO : ENG_EFORMAT;
+    }
+    rc = model_init(m, opts, path, err, errsz);
+    if (rc) {
+        eng_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+int eng_model_load_mem(const void *data, size_t len, const eng_opts_t *opts, eng_model_t **out,
+                       char *err, size_t errsz)
+{
+    eng_isa();
+    eng_model_t *m = xcalloc(1, sizeof *m);
+    char e2[256];
+    if (gguf_parse(data, len, &m->g, e2, sizeof e2) != 0) {
+        snprintf(err, errsz, "GGUF: %s", e2);
+        free(m);
+        return ENG_EFORMAT;
+    }
+    int rc = model_init(m, opts, "GGUF", err, errsz);
+    if (rc) {
+        eng_model_free(m);
+        return rc;
     }
     *out = m;
     return 0;

@@ -62,6 +62,16 @@ void eng_sampler_accept(eng_sampler_t *s, int32_t id)
         s->counts[id]++;
 }
 
+/* The first id of the largest value; NaNs are never chosen over a number. */
+static int32_t argmax(const float *v, int n)
+{
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best] || (v[best] != v[best] && v[i] == v[i]))
+            best = i;
+    return best;
+}
+
 static int by_prob_desc(const void *a, const void *b)
 {
     const cand_t *x = a, *y = b;
@@ -77,16 +87,18 @@ int32_t eng_sample(eng_sampler_t *s, float *logits)
         for (int i = 0; i < n; i++)
             if (s->counts[i])
                 logits[i] -= s->o.presence + s->o.frequency * (float)s->counts[i];
-    if (!(s->o.temp > 0)) {
-        int32_t best = 0;
-        for (int i = 1; i < n; i++)
-            if (logits[i] > logits[best]) /* strict: ties keep the lowest id */
-                best = i;
-        return best;
-    }
-    float mx = logits[0];
-    for (int i = 1; i < n; i++)
+    if (!(s->o.temp > 0))
+        return argmax(logits, n);
+    /* NaN or +infinity (a broken model) leaves no distribution to draw from, nor does a row
+     * of -infinity: take the argmax of what is there */
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        if (logits[i] != logits[i] || logits[i] == INFINITY)
+            return argmax(logits, n);
         mx = logits[i] > mx ? logits[i] : mx;
+    }
+    if (mx == -INFINITY)
+        return argmax(logits, n);
     double sum = 0;
     for (int i = 0; i < n; i++) {
         logits[i] = expf((logits[i] - mx) / s->o.temp);

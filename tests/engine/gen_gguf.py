@@ -4,7 +4,7 @@
   gen_gguf.py --arch llama|qwen2 --type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k --out FILE
               [--shape tiny|qwen05b|qwen15b] [--seed N] [--fast] [--vocab]
 
-tiny: 2 layers, dim 256, ffn 512, 8 heads (llama: 4 kv heads, tied output; qwen2: 2 kv heads,
+micro, micro256: one-layer seeds for fuzz/fuzz_model.c. tiny: 2 layers, dim 256, ffn 512, 8 heads (llama: 4 kv heads, tied output; qwen2: 2 kv heads,
 biases, separate output), vocabulary 300, context 128: small enough for the numpy reference.
 qwen05b / qwen15b: Qwen2-0.5B / 1.5B shapes for speed (0.5B's rows of 896 are not a whole
 number of 256-blocks: there q4_k falls back to q4_0 and q6_k to q8_0, as llama.cpp falls back). --fast writes random quantised blocks
@@ -21,6 +21,9 @@ import gguf_np as G  # noqa: E402
 SHAPES = {
     # dim, layers, heads, kv heads, ffn, vocab, ctx
     "tiny": (256, 2, 8, None, 512, 300, 128),
+    # fuzzing seeds: as small as the block formats allow
+    "micro": (32, 1, 4, 2, 64, 16, 16),
+    "micro256": (256, 1, 4, 2, 256, 8, 16),
     "qwen05b": (896, 24, 14, 2, 4864, 102400, 4096),
     "qwen15b": (1536, 28, 12, 2, 8960, 102400, 4096),
 }
@@ -71,13 +74,14 @@ def main():
     if a.vocab:
         # a SentencePiece-style vocabulary of placeholder pieces: llama.cpp needs one to load a
         # model at all; both engines are then driven by ids
-        toks = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % i for i in range(256)]
+        nbytes = 256 if vocab >= 259 + 1 else 0  # byte pieces only where they fit
+        toks = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % i for i in range(nbytes)]
         toks += ["\u2581t%d" % i for i in range(vocab - len(toks))]
         w.add("tokenizer.ggml.model", G.STR, "llama")
         w.add("tokenizer.ggml.tokens", G.ARR, toks, G.STR)
         w.add("tokenizer.ggml.scores", G.ARR, [-float(i) for i in range(vocab)], G.F32V)
-        w.add("tokenizer.ggml.token_type", G.ARR, [2, 3, 3] + [6] * 256 + [1] * (vocab - 259),
-              G.I32)
+        w.add("tokenizer.ggml.token_type", G.ARR,
+              [2, 3, 3] + [6] * nbytes + [1] * (vocab - 3 - nbytes), G.I32)
         w.add("tokenizer.ggml.bos_token_id", G.U32, 1)
         w.add("tokenizer.ggml.eos_token_id", G.U32, 2)
     w.add(arch + ".context_length", G.U32, ctx)

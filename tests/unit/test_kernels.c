@@ -406,10 +406,17 @@ static void activation_quantiser_is_the_same_on_every_path(void **state)
     for (int i = 32; i < 64; i++)
         x[i] = 0;
     x[70] = 1e6f;
+    x[100] = NAN; /* a block with a NaN, one with an infinity, one of tiny values */
+    x[140] = -INFINITY;
+    for (int i = 160; i < 192; i++)
+        x[i] = 1e-32f * (float)(i - 170);
     eng_qa32_t *want = xmalloc((size_t)n / 32 * sizeof *want),
                *got = xmalloc((size_t)n / 32 * sizeof *got);
     eng_isa_set(ENG_ISA_SCALAR);
     eng_quantize_q32(x, want, n);
+    assert_true(isnan(want[3].d) && isnan(want[4].d) && want[5].d == 0 && want[5].sum == 0);
+    for (int i = 0; i < 32; i++)
+        assert_true(want[3].qs[i] == 0 && want[4].qs[i] == 0 && want[5].qs[i] == 0);
     for (int isa = 1; isa < ENG_ISA_COUNT; isa++) {
         if (eng_isa_set((eng_isa_t)isa) != 0)
             continue;

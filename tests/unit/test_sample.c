@@ -27,6 +27,13 @@ static void temperature_zero_is_argmax_ties_to_lowest(void **state)
     assert_int_equal(draw(s, a, 6), 1);
     const float b[6] = {-INFINITY, -1e30f, -5, -5, -6, -7};
     assert_int_equal(draw(s, b, 6), 2);
+    const float c[6] = {NAN, 1, NAN, 2, 2, NAN}; /* NaNs are never the answer */
+    assert_int_equal(draw(s, c, 6), 3);
+    eng_sampler_free(s);
+    /* a distribution that cannot be drawn from falls back to the argmax */
+    s = eng_sampler_new(&(eng_sampling_t){.temp = 1, .top_p = 0.9f, .seed = 1}, 6);
+    const float d[6] = {0, INFINITY, 1, NAN, 2, 0};
+    assert_int_equal(draw(s, d, 6), 1);
     eng_sampler_free(s);
 }
 
