@@ -98,6 +98,35 @@ def stories():
         print("| " + " | ".join(cells) + " |", flush=True)
 
 
+def tiny():
+    """The tiny random models of the logits test (with a placeholder vocabulary): greedy ids of
+    both engines from the same 6-token prompt. Random weights, but not the degenerate ones of
+    the --fast files: a check that both read llama and qwen2 (RoPE layouts, biases, tied or
+    separate outputs, grouped heads) the same way."""
+    if not lcpp:
+        return
+    print("\nGreedy agreement with llama.cpp on the tiny random models (64 tokens after 6):\n")
+    print("| model | seekd = llama.cpp | distinct ids |")
+    print("| --- | ---: | ---: |")
+    prompt = ["1", "17", "250", "3", "99", "42"]
+    for arch in ("llama", "qwen2"):
+        for ty in ("f32", "q8_0", "q4_k"):
+            path = os.path.join(work, "tiny-%s-%s.gguf" % (arch, ty))
+            subprocess.run(["/usr/bin/python3", os.path.join(root, "tests/engine/gen_gguf.py"),
+                            "--arch", arch, "--type", ty, "--vocab", "--seed", "11", "--out",
+                            path], check=True)
+            a = subprocess.run([seekd, "generate", "--model", path, "--prompt-ids",
+                                " ".join(prompt), "-n", "64", "--temp", "0", "--ids",
+                                "--ignore-eos", "--threads", threads], capture_output=True,
+                               text=True, check=True).stdout.split()
+            r = subprocess.run(["node", os.path.join(here, "llamacpp.mjs"), path, threads, "64"] +
+                               prompt, capture_output=True, text=True,
+                               env=dict(os.environ, LLAMACPP_DIR=lcpp))
+            line = [l for l in r.stdout.splitlines() if l.startswith("{")]
+            b = json.loads(line[-1])["ids"] if line else []
+            print("| %s %s | %d | %d |" % (arch, ty, agree(a, b), len(set(a))), flush=True)
+
+
 def main():
     bw = float(subprocess.run([membw, threads], capture_output=True, text=True,
                               check=True).stdout)
@@ -130,6 +159,7 @@ def main():
                 cells += ["-", "-", "%.1f" % sd, "-", "-", "-"]
             print("| " + " | ".join(cells) + " |", flush=True)
     stories()
+    tiny()
 
 
 main()

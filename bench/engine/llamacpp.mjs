@@ -23,7 +23,7 @@ const seq = ctx.getSequence();
 const t0 = performance.now();
 let t1 = 0;
 const out = [];
-for await (const tok of seq.evaluate(prompt, { temperature: 0 })) {
+for await (const tok of seq.evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
   if (!t1) t1 = performance.now();
   out.push(tok);
   if (out.length >= Number(nGen)) break;
