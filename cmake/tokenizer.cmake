@@ -21,7 +21,8 @@ configure_file("${SEEKD_TOK_GEN}/tok_default_stub.c.in" "${SEEKD_TOK_GEN}/tok_de
 # seekd_tok: the tokenizer alone (with base/), for the converter, the bench and the fuzzers.
 add_library(seekd_tok_objs OBJECT EXCLUDE_FROM_ALL ${SEEKD_TOK_SRC}
   ${PROJECT_SOURCE_DIR}/src/base/mem.c ${PROJECT_SOURCE_DIR}/src/base/buf.c
-  ${PROJECT_SOURCE_DIR}/src/base/log.c ${PROJECT_SOURCE_DIR}/src/base/sha256.c)
+  ${PROJECT_SOURCE_DIR}/src/base/log.c ${PROJECT_SOURCE_DIR}/src/base/sha256.c
+  ${PROJECT_SOURCE_DIR}/src/base/gguf.c)
 target_include_directories(seekd_tok_objs PUBLIC ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(seekd_tok_objs PUBLIC PkgConfig::JANSSON PkgConfig::PCRE2
   Threads::Threads)

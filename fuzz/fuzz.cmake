@@ -7,7 +7,7 @@ set(SEEKD_FUZZ_FLAGS -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-r
   -fno-omit-frame-pointer -g -O1)
 add_library(seekd_tok_fuzzlib STATIC ${SEEKD_TOK_SRC} ${PROJECT_SOURCE_DIR}/src/base/mem.c
   ${PROJECT_SOURCE_DIR}/src/base/buf.c ${PROJECT_SOURCE_DIR}/src/base/log.c
-  ${PROJECT_SOURCE_DIR}/src/base/sha256.c
+  ${PROJECT_SOURCE_DIR}/src/base/sha256.c ${PROJECT_SOURCE_DIR}/src/base/gguf.c
   "${SEEKD_TOK_DATA_C}")
 if(TARGET seekd_tok_blob)
   add_dependencies(seekd_tok_fuzzlib seekd_tok_blob)
@@ -72,3 +72,17 @@ foreach(name config netaddr auth price)
   target_link_options(fuzz_${name} PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_libraries(fuzz_${name} PRIVATE seekd_cfg_fuzzlib)
 endforeach()
+
+# The GGUF reader the engine and the tokenizer share: model files are untrusted input.
+add_executable(fuzz_gguf ${PROJECT_SOURCE_DIR}/fuzz/fuzz_gguf.c ${PROJECT_SOURCE_DIR}/src/base/gguf.c
+  ${PROJECT_SOURCE_DIR}/src/base/mem.c)
+target_include_directories(fuzz_gguf PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_compile_options(fuzz_gguf PRIVATE ${SEEKD_FUZZ_FLAGS})
+target_link_options(fuzz_gguf PRIVATE -fsanitize=fuzzer,address,undefined)
+
+# The model loader on top of it, and a short forward pass over whatever loads: links the engine.
+file(GLOB SEEKD_ENGINE_SRC CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/engine/*.c)
+add_executable(fuzz_model ${PROJECT_SOURCE_DIR}/fuzz/fuzz_model.c ${SEEKD_ENGINE_SRC})
+target_compile_options(fuzz_model PRIVATE ${SEEKD_FUZZ_FLAGS})
+target_link_options(fuzz_model PRIVATE -fsanitize=fuzzer,address,undefined)
+target_link_libraries(fuzz_model PRIVATE seekd_tok_fuzzlib m)

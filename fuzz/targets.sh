@@ -2,7 +2,8 @@
 # soak.sh. Needs $root (the checkout) and $build (the fuzz build folder).
 targets=(fuzz_tok_encode fuzz_tok_load_json fuzz_tok_load_gguf fuzz_tok_load_blob fuzz_request
   fuzz_upstream_stream fuzz_json_reader fuzz_http_head fuzz_http_response fuzz_config
-  fuzz_netaddr fuzz_auth fuzz_price fuzz_anthropic_request fuzz_responses_request)
+  fuzz_netaddr fuzz_auth fuzz_price fuzz_anthropic_request fuzz_responses_request fuzz_gguf
+  fuzz_model)
 
 # Fills corpus dir $2 for target $1: the committed minimized corpus (fuzz/corpus/<target>,
 # what earlier long runs found), the hand-written seeds, and data files that make good seeds.
@@ -18,6 +19,11 @@ fill_corpus() {
       # the small GGUF vocabularies of the shared assets, when present
       for f in "$shared"/tokenizer-vectors/ggml-vocab-deepseek-coder.gguf \
                "$shared"/tokenizer-vectors/ggml-vocab-llama-spm.gguf; do
+        [ -f "$f" ] && cp -n "$f" "$corpus"/ 2>/dev/null || true
+      done ;;
+    fuzz_gguf | fuzz_model)
+      seeds=${t#fuzz_}
+      for f in "$shared"/tokenizer-vectors/ggml-vocab-llama-spm.gguf; do
         [ -f "$f" ] && cp -n "$f" "$corpus"/ 2>/dev/null || true
       done ;;
     fuzz_tok_load_blob)

@@ -19,7 +19,8 @@ pkgs=(build-essential cmake pkg-config git curl ca-certificates
       chromium            # headless, for tests/e2e/browser.test.mjs (CORS in a real browser)
       systemd dpkg-dev file   # systemd-analyze verify, cpack -G DEB with shlibdeps
       prometheus              # promtool checks GET /metrics (tests/e2e/metrics.test.mjs)
-      libhiredis-dev redis-server)  # per-key limits shared through Redis; its tests start one
+      libhiredis-dev redis-server   # per-key limits shared through Redis; its tests start one
+      python3-numpy)          # the engine's reference forward pass (tests/engine/)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()

@@ -4,6 +4,8 @@
 
 #include "cli/args.h"
 #include "cli/check_cmd.h"
+#include "cli/convert_cmd.h"
+#include "cli/generate_cmd.h"
 #include "cli/keys_cmd.h"
 #include "cli/ledger_cmd.h"
 #include "cli/serve.h"
@@ -22,6 +24,9 @@ const char cli_usage[] =
     "  seekd keys create|list|show|topup|grant|disable|enable|delete ... [--db URL]\n"
     "  seekd ledger verify|export [--format csv|json] [--since DATE] [--key K] [--db URL]\n"
     "  seekd usage [--key K] [--since DATE] [--by model|day|key] [--json] [--db URL]\n"
+    "  seekd generate --model FILE [--prompt TEXT | --prompt-ids \"ID ...\"] [-n N] [--temp T]\n"
+    "                 [--top-p P] [--seed S] [--threads N] [--ctx N] [--ids]\n"
+    "  seekd convert llama2c MODEL.bin TOKENIZER.bin -o OUT.gguf [--type f32|f16|q8_0]\n"
     "  seekd --help | --version\n"
     "\n"
     "serve   Serve the DeepSeek API (POST /chat/completions, /beta/chat/completions,\n"
@@ -45,6 +50,8 @@ const char cli_usage[] =
     "        them; --count prints only the count, --jsonl reads one JSON string per line.\n"
     "        Families: deepseek-v3 (default, built in), deepseek-llm, deepseek-coder, qwen2,\n"
     "        gpt2, llama-spm (these need --tokenizer FILE: a GGUF or tokenizer.json).\n"
+    "generate  Raw completion with a local GGUF model (llama, qwen2) on the CPU.\n"
+    "convert   A llama2.c checkpoint and tokenizer into a GGUF model.\n"
     "keys    Client keys with balances in the accounts database (see 'seekd keys --help').\n"
     "\n"
     "Environment:\n"
@@ -73,6 +80,10 @@ int main(int argc, char **argv)
         return cli_tokenize_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
         return cli_check_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "generate"))
+        return cli_generate_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "convert"))
+        return cli_convert_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "keys"))
         return cli_keys_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "ledger"))
