@@ -419,6 +419,10 @@ int cli_serve_main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit (ulimit -f) reached by the accounts database must be a write error the
+     * store reports (SQLite: "database or disk is full"), not a signal that kills the server
+     * with every answer in flight. */
+    signal(SIGXFSZ, SIG_IGN);
     evthread_use_pthreads();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     /* The changelist folds an event's del+add within one loop pass into one epoll_ctl. */

@@ -102,7 +102,17 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 
 static store_rc_t db_fail(sq_t *q, char *err, size_t errlen, const char *what)
 {
-    snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(q->db));
+    /* an I/O error says what the system said (no space, no permission); a write that stopped
+     * short (a full disk or a file-size limit) sets no errno, so it is named */
+    int ext = sqlite3_extended_errcode(q->db), os = sqlite3_system_errno(q->db);
+    int code = ext & 0xff;
+    if (os && (code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN))
+        snprintf(err, errlen, "%s: %s (%s)", what, sqlite3_errmsg(q->db), strerror(os));
+    else if (ext == SQLITE_IOERR_WRITE || code == SQLITE_FULL)
+        snprintf(err, errlen, "%s: %s (a write to the database failed: is its disk full?)", what,
+                 sqlite3_errmsg(q->db));
+    else
+        snprintf(err, errlen, "%s: %s", what, sqlite3_errmsg(q->db));
     return STORE_ERR;
 }
 

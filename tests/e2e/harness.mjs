@@ -200,7 +200,11 @@ export async function startStack(opts = {}) {
     const env = { ...process.env };
     delete env.DEEPSEEK_API_KEY;
     if (opts.serverKey) env.DEEPSEEK_API_KEY = opts.serverKey;
-    seekd = spawnCaptured(SEEKD_BIN, args, env);
+    // opts.fileLimitKB: seekd runs under `ulimit -f` (its files cannot grow past it, as on a
+    // full disk)
+    seekd = opts.fileLimitKB
+      ? spawnCaptured('/bin/sh', ['-c', `ulimit -f ${opts.fileLimitKB} && exec "$0" "$@"`, SEEKD_BIN, ...args], env)
+      : spawnCaptured(SEEKD_BIN, args, env);
     const port = await waitPortFile(seekdPortFile, seekd, 'seekd');
     const baseURL = `http://127.0.0.1:${port}`;
     const stack = new Stack({ dir, fake, seekd, fakeUrl, baseURL, port });
