@@ -483,13 +483,6 @@ int cli_serve_main(int argc, char **argv)
         return 1;
     }
     api_server_set_listen(s->api, cfg->listen_host, s->port);
-    if (port_file) {
-        FILE *f = fopen(port_file, "w");
-        if (f) {
-            fprintf(f, "%d\n", s->port);
-            fclose(f);
-        }
-    }
     log_info("seekd %s listening on http://%s:%d (%s)", SEEKD_VERSION, cfg->listen_host, s->port,
              mode_name(cfg));
     log_upstreams(cfg);
@@ -499,6 +492,14 @@ int cli_serve_main(int argc, char **argv)
     for (int i = 0; i < 3; i++) {
         sigs[i] = evsignal_new(s->base, signos[i], on_signal, s);
         event_add(sigs[i], NULL);
+    }
+    /* last: whoever waits for the port file finds the start-up logged and the signals handled */
+    if (port_file) {
+        FILE *f = fopen(port_file, "w");
+        if (f) {
+            fprintf(f, "%d\n", s->port);
+            fclose(f);
+        }
     }
     event_base_dispatch(s->base);
 
