@@ -1,6 +1,8 @@
 // accounts-proof.test.mjs - issue 13's proofs for metered keys, end to end against the real
-// binary and the fake DeepSeek upstream:
+// binary and the fake DeepSeek upstream, on SQLite (e2e.accounts-proof) and PostgreSQL
+// (e2e.accounts-proof-pg):
 // - DeepSeek's server-side tools (usage.server_tool_use) are relayed and billed per call;
+// - a hold the body's bytes cannot get is counted and asked again;
 // - 500 concurrent requests, half of them streams, on a key whose balance covers only some:
 //   no overspend, every other one a 402, and initial - final == the sum of the ledger's costs
 //   to the nano-unit;
@@ -9,69 +11,15 @@
 //   `seekd ledger verify` passes.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import { startStack, runSeekd, userMsg, freshDb, DB_SKIP, DB_KIND, TEXT_ANSWER } from './harness.mjs';
+import { startStack, runSeekd, userMsg, DB_SKIP, TEXT_ANSWER } from './harness.mjs';
+import { sleep, T, MODEL, LEASE_MS, CONFIG, SERVER_KEY, NO_BALANCE, nano, costOf, meteredStack } from './accounts-common.mjs';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const T = { timeout: 180000 };
-const MODEL = 'deepseek-chat';
-// per 1M tokens (search and fetch: per 1,000 calls), no off-peak discount: the hour is irrelevant
-const PRICE = { hit: 100000000n, miss: 1000000000n, output: 2000000000n, search: 750000000n, fetch: 500000000n };
-// a short lease: a killed server's holds are released within seconds (the default is 30 s)
-const LEASE_MS = 3000;
-const CONFIG = `instance_lease_ms = ${LEASE_MS}\nhold_image_tokens = 100\n` +
-  `price = ${MODEL} USD hit=0.1 miss=1 output=2 search=0.75 fetch=0.5 offpeak=none\n` +
-  `price = ${MODEL} CNY hit=0.1 miss=1 output=2 offpeak=none\n`;
-const NO_BALANCE = '{"error":{"message":"Insufficient Balance","type":"unknown_error","param":null,"code":"invalid_request_error"}}';
-
-const nano = (s) => {
-  const neg = s.startsWith('-');
-  const [u, f = ''] = s.replace('-', '').split('.');
-  const v = BigInt(u) * 1000000000n + BigInt((f + '000000000').slice(0, 9));
-  return neg ? -v : v;
-};
-const ceilDiv = (a, b) => (a + b - 1n) / b;
-const costOf = (u) => {
-  const hit = BigInt(u.prompt_cache_hit_tokens ?? 0);
-  const miss = BigInt(u.prompt_cache_miss_tokens ?? u.prompt_tokens);
-  const tools = u.server_tool_use ?? {};
-  return ceilDiv(hit * PRICE.hit, 1000000n) + ceilDiv(miss * PRICE.miss, 1000000n) +
-    ceilDiv(BigInt(u.completion_tokens) * PRICE.output, 1000000n) +
-    ceilDiv(BigInt(tools.web_search_requests ?? 0) * PRICE.search, 1000n) +
-    ceilDiv(BigInt(tools.web_fetch_requests ?? 0) * PRICE.fetch, 1000n);
-};
-
-// The same proofs on SQLite (e2e.accounts-proof) and PostgreSQL (e2e.accounts-proof-pg).
 describe('metered keys: proofs', { skip: DB_SKIP }, () => {
+  const m = meteredStack('proof');
+  const { keys, show, settled, ledger, post } = m;
   let st, db;
-  const keys = (args) => runSeekd(['keys', ...args, '--db', db]);
-  const show = async (who) => JSON.parse((await keys(['show', who, '--json'])).stdout);
-  const settled = async (who) => { // waits until nothing is held
-    let k;
-    for (let i = 0; i < 300; i++) {
-      k = await show(who);
-      if (k.held === '0.000000000') return k;
-      await sleep(50);
-    }
-    return k;
-  };
-  const ledger = async (who) => {
-    const r = await runSeekd(['ledger', 'export', '--format', 'json', '--key', who, '--db', db]);
-    assert.equal(r.code, 0, r.stderr);
-    return JSON.parse(r.stdout);
-  };
-  const post = (key, body) => fetch(`${st.baseURL}/chat/completions`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-
-  before(async () => {
-    db = freshDb('proof');
-    st = await startStack({ serverKey: 'sk-server-000000000002', config: CONFIG, seekdArgs: ['--db', db], logLevel: 'info' });
-  });
-  after(async () => { await st?.stop(); });
+  before(async () => { await m.start(); st = m.st; db = m.db; });
+  after(async () => { await m.stop(); });
 
   test('server-side tool calls are relayed in usage and billed per call from the price table', T, async () => {
     const k = (await keys(['create', '--name', 'searcher', '--balance', '1'])).stdout.trim();
@@ -139,77 +87,6 @@ describe('metered keys: proofs', { skip: DB_SKIP }, () => {
     assert.equal(r3.status, 402);
     assert.equal(await r3.text(), NO_BALANCE);
     assert.equal((await settled('tight')).held, '0.000000000');
-  });
-
-  test('a settle the database refuses (locked past its busy timeout) is kept and written once it can be: nothing lost, nothing twice', { ...T, skip: DB_KIND !== 'sqlite' && 'SQLite only (PostgreSQL\'s lock timeout: unit.test_store-pg)' }, async () => {
-    const k = (await keys(['create', '--name', 'locked', '--balance', '1'])).stdout.trim();
-    await sleep(1200);
-    const res = await post(k, { model: MODEL, messages: userMsg('slow answer'), stream: true, fake: { chunks: 4, delay_ms: 300 } });
-    const reader = res.body.getReader();
-    let got = '';
-    while (!/"content":"[^"]/.test(got)) got += new TextDecoder().decode((await reader.read()).value);
-    // another program takes the database's write lock for 13 s: seekd waits 5 s a transaction,
-    // and its heartbeat may come first, so the settle fails after 5 to 10 s
-    const locker = spawn('/usr/bin/python3', ['-c', `
-import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], isolation_level=None)
-c.execute('BEGIN EXCLUSIVE')
-print('locked', flush=True)
-time.sleep(13)
-c.execute('COMMIT')
-`, db], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise((resolve) => locker.stdout.once('data', resolve));
-    for (;;) { const { done, value } = await reader.read(); if (done) break; got += new TextDecoder().decode(value); }
-    const usage = got.split('\n\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6))).at(-1).usage;
-    assert.ok(await st.waitLog(/accounts: settle of hold \d+ \(request [0-9a-f]+, cost [0-9.]+\) failed, will retry \(attempt 1\): .*locked/, 14000),
-      'the failed settle is kept, and said: ' + st.logs().split('\n').filter((l) => /accounts|lock/.test(l)).slice(-8).join('\n'));
-    await new Promise((resolve) => locker.on('exit', resolve));
-    const after = await settled('locked');
-    assert.equal(after.held, '0.000000000');
-    assert.equal(nano('1') - nano(after.balance), costOf(usage), 'billed once, exactly, after the lock');
-    const rows = await ledger('locked');
-    assert.equal(rows.length, 1);
-    const v = await runSeekd(['ledger', 'verify', '--db', db]);
-    assert.equal(v.code, 0, v.stdout + v.stderr);
-  });
-
-  test('a full disk: holds get a clear 503, the server keeps serving, and no money is made up or counted twice', { ...T, skip: DB_KIND !== 'sqlite' && 'SQLite only: the file-size limit stands in for a full disk' }, async () => {
-    const fdb = freshDb('full');
-    const fk = (args) => runSeekd(['keys', ...args, '--db', fdb]);
-    const key = (await fk(['create', '--name', 'full', '--balance', '1'])).stdout.trim();
-    const size = Math.ceil(fs.statSync(fdb).size / 1024);
-    // the database may grow by about 24 KB (its WAL then holds a few transactions)
-    const full = await startStack({ serverKey: 'sk-server-000000000002', config: CONFIG, seekdArgs: ['--db', fdb],
-      logLevel: 'info', fileLimitKB: size + 24 });
-    let refused = null, ok = 0;
-    try {
-      for (let i = 0; i < 200 && !refused; i++) {
-        const r = await fetch(`${full.baseURL}/chat/completions`, {
-          method: 'POST', headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-          body: JSON.stringify({ model: MODEL, messages: userMsg(`fill ${i}`), max_tokens: 5 }) });
-        const text = await r.text();
-        if (r.status === 200) ok++;
-        else refused = { status: r.status, text };
-      }
-      assert.ok(refused, 'the database filled up');
-      assert.equal(refused.status, 503);
-      assert.equal(JSON.parse(refused.text).error.message, 'Service Unavailable: the accounts database cannot be reached');
-      assert.ok(await full.waitLog(/accounts: hold for key [0-9a-f]{12} failed: .*(\(File too large\)|\(No space left on device\)|is its disk full\?)/), 'the log says why: ' + full.logs().split('\n').filter((l) => /accounts|error/.test(l)).slice(-6).join('\n'));
-      await full.health(); // still serving: it throws on anything but a 200
-    } finally {
-      await full.stop();
-    }
-    assert.equal(full.seekd.signalCode === 'SIGXFSZ', false, 'not killed by the file-size signal');
-    // with room again every balance adds up (a hold the full disk left open stays counted in
-    // `held` until a sweep releases it)
-    const again = await startStack({ serverKey: 'sk-server-000000000002', config: CONFIG, seekdArgs: ['--db', fdb], logLevel: 'info' });
-    await again.stop();
-    const k = JSON.parse((await fk(['show', 'full', '--json'])).stdout);
-    const rows = JSON.parse((await runSeekd(['ledger', 'export', '--format', 'json', '--db', fdb])).stdout);
-    assert.ok(rows.length <= ok, 'never a row for a request that was not served');
-    assert.equal(nano('1') - nano(k.balance), rows.reduce((a, x) => a + nano(x.cost), 0n), 'the balance lost exactly what the ledger says');
-    const v = await runSeekd(['ledger', 'verify', '--db', fdb]);
-    assert.equal(v.code, 0, v.stdout + v.stderr);
   });
 
   test('500 concurrent requests, half streaming, on a balance that covers some: no overspend, the rest 402, and initial - final == the ledger', T, async (t) => {
@@ -283,7 +160,7 @@ c.execute('COMMIT')
     assert.ok(nano(mid.held) > 0n, 'the 100 streams hold money');
 
     // another server on the same database: the holds are a live server's, it must not touch them
-    const other = await startStack({ serverKey: 'sk-server-000000000002', config: CONFIG, seekdArgs: ['--db', db], logLevel: 'info' });
+    const other = await startStack({ serverKey: SERVER_KEY, config: CONFIG, seekdArgs: ['--db', db], logLevel: 'info' });
     try {
       await sleep(LEASE_MS + 2500);
       assert.doesNotMatch(other.logs(), /released hold/);
@@ -300,7 +177,7 @@ c.execute('COMMIT')
 
       // it restarts; within a lease and a sweep every one of its holds is released, and said
       await st.stop(); // its fake upstream; the killed server is gone already
-      st = await startStack({ serverKey: 'sk-server-000000000002', config: CONFIG, seekdArgs: ['--db', db], logLevel: 'info' });
+      st = m.st = await startStack({ serverKey: SERVER_KEY, config: CONFIG, seekdArgs: ['--db', db], logLevel: 'info' });
       let after;
       for (let i = 0; i < 100; i++) {
         after = await show('crash');

@@ -14,10 +14,10 @@ else()
     string(REGEX REPLACE "\\.test\\.mjs$" "" name ${name})
     seekd_node_test(e2e.${name} ${t} TRANSPORT builtin)
     # upstream-client tests seekd's own client; keys-cli involves no upstream at all;
-    # accounts-proof's load and crash proofs are about the ledger, not the transport;
+    # accounts-proof's and accounts-disk's proofs are about the ledger, not the transport;
     # redis-limits tests the limits before the upstream is called
     if(NOT name STREQUAL "upstream-client" AND NOT name STREQUAL "keys-cli"
-       AND NOT name STREQUAL "accounts-proof" AND NOT name STREQUAL "redis-limits")
+       AND NOT name MATCHES "^accounts-(proof|disk)$" AND NOT name STREQUAL "redis-limits")
       seekd_node_test(e2e-curl.${name} ${t} TRANSPORT libcurl)
     endif()
   endforeach()
