@@ -56,7 +56,8 @@ add_library(seekd_cfg_fuzzlib STATIC
   ${PROJECT_SOURCE_DIR}/src/cli/config_file.c
   ${PROJECT_SOURCE_DIR}/src/gateway/auth.c ${PROJECT_SOURCE_DIR}/src/gateway/price.c
   ${PROJECT_SOURCE_DIR}/src/gateway/money.c ${PROJECT_SOURCE_DIR}/src/gateway/keys.c
-  ${PROJECT_SOURCE_DIR}/src/gateway/accounts.c ${PROJECT_SOURCE_DIR}/src/gateway/redis_url.c
+  ${PROJECT_SOURCE_DIR}/src/gateway/accounts.c ${PROJECT_SOURCE_DIR}/src/gateway/instances.c
+  ${PROJECT_SOURCE_DIR}/src/gateway/redis_url.c
   ${PROJECT_SOURCE_DIR}/src/store/store.c ${PROJECT_SOURCE_DIR}/src/store/store_sqlite.c
   ${PROJECT_SOURCE_DIR}/src/store/store_pg.c ${PROJECT_SOURCE_DIR}/src/store/store_pg_ledger.c
   ${PROJECT_SOURCE_DIR}/src/base/workers.c
