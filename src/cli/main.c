@@ -17,6 +17,8 @@ const char cli_usage[] =
     "Usage:\n"
     "  seekd serve [--listen HOST:PORT] [--upstream URL] [--config FILE] [--allow-open]\n"
     "              [--log-level LEVEL] [--port-file FILE] [--db URL] [--redis URL]\n"
+    "              [--model FILE.gguf [--model-name NAME]]... [--threads N] [--ctx N]\n"
+    "              [--chat-template raw|deepseek-r1|deepseek-v3|deepseek-coder|llama2]\n"
     "  seekd check [--config FILE] [--probe] [--listen HOST:PORT] [--upstream URL]\n"
     "              [--allow-open] [--log-level LEVEL]\n"
     "  seekd tokenize [--tokenizer FILE|--family NAME] [--chat] [--template T] [--special]\n"

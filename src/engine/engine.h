@@ -61,6 +61,10 @@ bool eng_model_add_bos(const eng_model_t *m);
 /** Bytes of weights one token's forward pass reads (every matrix once, one embedding row). */
 uint64_t eng_model_weight_bytes(const eng_model_t *m);
 
+/** A string value of the file's metadata (not NUL-terminated: *len bytes), or NULL when the
+ * key is absent or not a string. Points into the mapped file. */
+const char *eng_model_meta_str(const eng_model_t *m, const char *key, size_t *len);
+
 /** A new sequence at position 0 with a KV cache of hparams.ctx tokens. */
 eng_seq_t *eng_seq_new(eng_model_t *m);
 void eng_seq_free(eng_seq_t *s);
