@@ -74,7 +74,7 @@ void eng_stop_flush(eng_stop_t *s, buf_t *out)
     buf_reset(&s->hold);
 }
 
-enum { TH_START, TH_REASON_START, TH_REASON, TH_CONTENT_START, TH_CONTENT };
+enum { TH_START, TH_REASON_START, TH_REASON_LEAD, TH_REASON, TH_CONTENT_START, TH_CONTENT };
 
 static const char OPEN[] = "<think>", CLOSE[] = "</think>";
 
@@ -91,7 +91,7 @@ void eng_think_free(eng_think_t *t)
 
 bool eng_think_reasoning(const eng_think_t *t)
 {
-    return t->state == TH_REASON_START || t->state == TH_REASON;
+    return t->state == TH_REASON_START || t->state == TH_REASON_LEAD || t->state == TH_REASON;
 }
 
 /* Drops n bytes from the front of the held text. */
@@ -113,17 +113,22 @@ void eng_think_feed(eng_think_t *t, const char *text, size_t len, buf_t *reasoni
                 return;
             size_t n = h->len < 7 ? h->len : 7;
             if (memcmp(h->data, OPEN, n) != 0) { /* not an opening tag */
-                t->state = t->state == TH_START ? TH_CONTENT : TH_REASON;
+                t->state = t->state == TH_START ? TH_CONTENT : TH_REASON_LEAD;
                 continue;
             }
             if (n < 7)
                 return; /* could still become "<think>" */
             drop(h, 7);
-            t->state = TH_REASON;
-            while (h->len && h->data[0] == '\n')
-                drop(h, 1);
+            t->state = TH_REASON_LEAD;
             continue;
         }
+        case TH_REASON_LEAD: /* the newlines after "<think>" are not reasoning */
+            while (h->len && h->data[0] == '\n')
+                drop(h, 1);
+            if (!h->len)
+                return;
+            t->state = TH_REASON;
+            continue;
         case TH_REASON: {
             const char *p = h->len >= 8 ? memmem(h->data, h->len, CLOSE, 8) : NULL;
             if (p) {
@@ -158,7 +163,7 @@ void eng_think_feed(eng_think_t *t, const char *text, size_t len, buf_t *reasoni
 
 void eng_think_flush(eng_think_t *t, buf_t *reasoning, buf_t *content)
 {
-    bool r = t->state == TH_REASON_START || t->state == TH_REASON;
+    bool r = eng_think_reasoning(t);
     buf_append(r ? reasoning : content, t->hold.data, t->hold.len);
     buf_reset(&t->hold);
 }
