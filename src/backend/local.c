@@ -323,6 +323,15 @@ void local_free(local_t *l)
             pthread_mutex_destroy(&lm->mu);
             pthread_cond_destroy(&lm->cv);
         }
+        /* calls a forced stop cancelled before the scheduler let go of them */
+        for (int k = 0; k < lm->nactive; k++)
+            if (lm->active[k]->ended)
+                call_free(lm->active[k]);
+        log_info("local model %s: %ld requests, %ld finished, %ld cancelled, %ld refused; %ld "
+                 "decode steps carried %ld rows; %ld prompt tokens, %ld from the cache",
+                 lm->name, lm->st.requests, lm->st.finished, lm->st.cancelled, lm->st.rejected,
+                 lm->st.decode_steps, lm->st.decode_rows, lm->st.prompt_tokens,
+                 lm->st.cache_hit_tokens);
         for (int k = 0; k < lm->nslots; k++) {
             if (lm->slots[k].seq)
                 eng_seq_free(lm->slots[k].seq);

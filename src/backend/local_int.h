@@ -99,7 +99,8 @@ struct local_model {
     int nslots;
     float *logits; /* nslots rows */
     int64_t tick;
-    int rr; /* round-robin start for prefills */
+    int rr;        /* round-robin start for prefills */
+    int max_batch; /* the most rows one decode step carried */
     local_stats_t st;
 };
 

@@ -359,6 +359,11 @@ void *local_sched_main(void *arg)
         if (nb > 0) {
             lm->st.decode_steps++;
             lm->st.decode_rows += nb;
+            if (nb > lm->max_batch) {
+                lm->max_batch = nb;
+                log_info("local model %s: %d sequences decoded in one step (the most so far)",
+                         lm->name, nb);
+            }
         }
         for (int i = 0; i < (nb < 0 ? -nb : nb); i++) {
             bk_call_t *c = batch[i];

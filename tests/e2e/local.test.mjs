@@ -130,6 +130,8 @@ describe('stories260K served locally', { skip: SKIP }, () => {
     assert.equal(aggregate(c1).content, solo1);
     assert.equal(aggregate(c2).content, solo2);
     assert.notEqual(solo1, solo2);
+    // and they shared decode steps: one forward pass carried both sequences
+    assert.ok(await stack.waitLog(/local model stories: 2 sequences decoded in one step/, 1000));
   });
 
   test('a client that leaves mid-stream frees its sequence', T, async () => {
