@@ -112,7 +112,8 @@ static bk_call_t *local_start(backend_t *be, const bk_request_t *r, bk_sink_t *s
     c->wake = event_new(l->base, -1, 0, on_wake, c);
     pthread_mutex_lock(&lm->mu);
     lm->st.requests++;
-    if (lm->nactive >= lm->nslots && lm->nqueued >= lm->queue_max) {
+    /* running and waiting together: admission may lag behind start */
+    if (lm->nactive + lm->nqueued >= lm->nslots + lm->queue_max) {
         lm->st.rejected++;
         char msg[200];
         snprintf(msg, sizeof msg,
