@@ -212,6 +212,29 @@ describe('stories260K served locally', { skip: SKIP }, () => {
     assert.equal(r2.usage.prompt_cache_miss_tokens, want.length - hit);
   });
 
+  test('/beta/completions: an empty prompt completes from BOS; a suffix needs FIM tokens', T, async () => {
+    const want = generate(gguf, ['--prompt-ids', '1', '-n', '32']);
+    const beta = stack.client({ path: '/beta' });
+    const r = await beta.completions.create({ model: 'stories', prompt: '', temperature: 0, max_tokens: 32 });
+    assert.equal(r.choices[0].text, want);
+    assert.equal(r.choices[0].finish_reason, 'length');
+    assert.equal(r.usage.completion_tokens, 32);
+    await assert.rejects(
+      beta.completions.create({ model: 'stories', prompt: 'a', suffix: 'b', max_tokens: 4 }),
+      (e) => e.status === 400 && /has no fill-in-the-middle tokens/.test(e.error?.message ?? e.message));
+  });
+
+  test('/beta/chat/completions: an assistant prefix is continued', T, async () => {
+    const prefix = 'Once upon a time, there was a big dog.';
+    const want = generate(gguf, ['--prompt', prefix, '-n', '24']);
+    const beta = stack.client({ path: '/beta' });
+    const r = await beta.chat.completions.create({
+      model: 'stories', temperature: 0, max_tokens: 24,
+      messages: [{ role: 'user', content: '' }, { role: 'assistant', content: prefix, prefix: true }],
+    });
+    assert.equal(r.choices[0].message.content, want);
+  });
+
   test('a name that is not local goes upstream', T, async () => {
     const r = await client.chat.completions.create({ model: 'deepseek-chat', messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(r.choices[0].message.content, TEXT_ANSWER);
