@@ -33,16 +33,29 @@ function tokenize(gguf, text) {
   return out.trim().split(/\s+/).map(Number);
 }
 
+// A random-weight qwen2 with a placeholder vocabulary (tests/engine/gen_gguf.py), for the R1
+// template's reasoning split; null when Debian's numpy is missing.
+function randomQwen2(dir) {
+  const out = path.join(dir, 'qwen2-random.gguf');
+  try {
+    execFileSync('/usr/bin/python3', ['tests/engine/gen_gguf.py', '--arch', 'qwen2', '--type', 'f32',
+      '--out', out, '--vocab'], { stdio: 'ignore' });
+    return out;
+  } catch { return null; }
+}
+
 describe('stories260K served locally', { skip: SKIP }, () => {
-  let stack, gguf, client;
+  let stack, gguf, client, qwen;
   before(async () => {
     const dir = tmpDir();
     gguf = path.join(dir, 'stories260K.gguf');
     execFileSync(SEEKD_BIN, ['convert', 'llama2c', BIN, TOKBIN, '-o', gguf], { stdio: 'ignore' });
+    qwen = randomQwen2(dir);
     stack = await startStack({
       seekdArgs: ['--model', gguf, '--model-name', 'stories', '--chat-template', 'raw', '--ctx', '2048'],
       // the same file again, from a [model] section: one slot and a queue of one
-      config: `[model tiny1]\npath = ${gguf}\nchat_template = raw\nctx = 2048\nslots = 1\nqueue = 1\n`,
+      config: `[model tiny1]\npath = ${gguf}\nchat_template = raw\nctx = 2048\nslots = 1\nqueue = 1\n`
+        + (qwen ? `[model r1-random]\npath = ${qwen}\nchat_template = deepseek-r1\n` : ''),
       logLevel: 'info',
     });
     client = stack.client();
@@ -53,7 +66,7 @@ describe('stories260K served locally', { skip: SKIP }, () => {
     const ids = [];
     for await (const m of client.models.list()) ids.push(m.id);
     // the config's [model] sections first, then the --model flags, then the upstream's
-    assert.deepEqual(ids.slice(0, 2), ['tiny1', 'stories']);
+    assert.deepEqual(ids.slice(0, qwen ? 3 : 2), qwen ? ['tiny1', 'r1-random', 'stories'] : ['tiny1', 'stories']);
   });
 
   test('greedy from BOS: the text of the reference ids, not streamed', T, async () => {
@@ -233,6 +246,24 @@ describe('stories260K served locally', { skip: SKIP }, () => {
       messages: [{ role: 'user', content: '' }, { role: 'assistant', content: prefix, prefix: true }],
     });
     assert.equal(r.choices[0].message.content, want);
+  });
+
+  test('the R1 template: an answer that never closes </think> is all reasoning_content', T, async (t) => {
+    if (!qwen) { t.skip('no /usr/bin/python3 with numpy: the random qwen2 model was not made'); return; }
+    const messages = [{ role: 'user', content: 'hi there' }];
+    // the prompt the template gives (ending in "<think>\n"), and the engine's answer to it
+    const ids = execFileSync(SEEKD_BIN, ['tokenize', '--tokenizer', qwen, '--chat', '--template', 'deepseek-r1',
+      '--special', JSON.stringify(messages)], { encoding: 'utf8' }).trim();
+    const want = generate(qwen, ['--prompt-ids', ids, '-n', '12']);
+    const s = await client.chat.completions.create({
+      model: 'r1-random', messages, temperature: 0, max_tokens: 12, stream: true,
+      stream_options: { include_usage: true },
+    });
+    const a = aggregate(await collect(s));
+    assert.equal(a.reasoning, want.replace(/^\n+/, ''));
+    assert.equal(a.content, '');
+    assert.ok(a.reasoning.length > 0);
+    assert.equal(a.usage.prompt_tokens, ids.split(' ').length);
   });
 
   test('a name that is not local goes upstream', T, async () => {
