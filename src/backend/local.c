@@ -79,6 +79,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         pthread_mutex_lock(&lm->mu);
         c->paused = true;
         pthread_mutex_unlock(&lm->mu);
+        log_debug("req=%s local model %s: paused, the client is slow", c->rid, lm->name);
     }
     if (done && c->ended)
         call_free(c);
@@ -176,6 +177,7 @@ static void local_resume(bk_call_t *c)
     c->paused = false;
     pthread_cond_signal(&lm->cv);
     pthread_mutex_unlock(&lm->mu);
+    log_debug("req=%s local model %s: resumed", c->rid, lm->name);
 }
 
 /* ---- models ---- */
