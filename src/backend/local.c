@@ -21,7 +21,18 @@ static void call_free(bk_call_t *c)
     free(c->body);
     buf_free(&c->out.text);
     free(c->out.recs);
+    free(c->out.lps);
+    free(c->out.tops);
     free(c);
+}
+
+static bk_top_logprob_t lp_slice(const local_outbox_t *o, const local_lpent_t *e)
+{
+    const char *t = o->text.data ? o->text.data : "";
+    return (bk_top_logprob_t){.token = {t + e->tok_off, e->tok_len},
+                              .logprob = e->lp,
+                              .bytes = {t + e->raw_off, e->raw_len},
+                              .has_bytes = true};
 }
 
 /* The scheduler woke the call: deliver what its outbox holds. */
@@ -36,16 +47,35 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     o = c->out;
     c->out.recs = NULL;
     c->out.n = c->out.cap = 0;
+    c->out.lps = NULL;
+    c->out.nlps = c->out.caplps = 0;
+    c->out.tops = NULL;
+    c->out.ntops = c->out.captops = 0;
     buf_init(&c->out.text, 1u << 26);
     bool done = c->engine_done;
     pthread_mutex_unlock(&lm->mu);
     if (!c->ended && o.n) {
         bk_event_t *ev = xcalloc((size_t)o.n, sizeof *ev);
+        bk_logprob_t *items = o.nlps ? xcalloc((size_t)o.nlps, sizeof *items) : NULL;
+        bk_top_logprob_t *tops = o.ntops ? xcalloc((size_t)o.ntops, sizeof *tops) : NULL;
+        for (int i = 0; i < o.ntops; i++)
+            tops[i] = lp_slice(&o, &o.tops[i]);
         for (int i = 0; i < o.n; i++) {
             ev[i].type = (bk_event_type_t)o.recs[i].type;
             ev[i].text = (slice_t){o.text.data ? o.text.data + o.recs[i].off : "", o.recs[i].len};
             if (ev[i].type == BK_EV_USAGE)
                 ev[i].usage = o.usage;
+            if (ev[i].type == BK_EV_LOGPROBS) {
+                const local_lp_t *lp = &o.lps[o.recs[i].off];
+                bk_logprob_t *it = &items[o.recs[i].off];
+                it->tok = lp_slice(&o, &lp->tok);
+                it->top = tops ? tops + lp->top0 : NULL;
+                it->ntop = lp->ntop;
+                ev[i].logprobs.reasoning = lp->reasoning;
+                ev[i].logprobs.items = it;
+                ev[i].logprobs.n = 1;
+                ev[i].text = (slice_t){"", 0};
+            }
             if (ev[i].type == BK_EV_ERROR) {
                 ev[i].error.status = o.err_status;
                 ev[i].error.type = o.err_type;
@@ -60,6 +90,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         }
         int rc = c->sink->events(c->sink, ev, o.n);
         free(ev);
+        free(items);
+        free(tops);
         if (rc < 0 && !done) { /* the consumer wants no more: stop the sequence */
             pthread_mutex_lock(&lm->mu);
             c->cancelled = true;
@@ -72,6 +104,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     }
     buf_free(&o.text);
     free(o.recs);
+    free(o.lps);
+    free(o.tops);
     if (done && !c->ended) {
         c->ended = true;
         c->sink->end(c->sink);

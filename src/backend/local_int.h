@@ -24,8 +24,27 @@ typedef struct {
     size_t off, len;
 } local_rec_t;
 
+/* A token's logprob entry: its text and bytes in the outbox's text buffer. */
+typedef struct {
+    size_t tok_off, tok_len, raw_off, raw_len;
+    double lp;
+} local_lpent_t;
+
+/* One LOGPROBS record's data: the token and its tops (a range of the outbox's tops). */
+typedef struct {
+    local_lpent_t tok;
+    int top0, ntop;
+    bool reasoning;
+} local_lp_t;
+
+#define LOCAL_MAX_TOP 20
+
 typedef struct {
     buf_t text;
+    local_lp_t *lps; /* a BK_EV_LOGPROBS record's off is its index here */
+    int nlps, caplps;
+    local_lpent_t *tops;
+    int ntops, captops;
     local_rec_t *recs;
     int n, cap;
     bk_usage_t usage;
@@ -74,7 +93,9 @@ struct bk_call {
     eng_think_t think;
     bool split_think; /* reasoning split applies */
     int max_tokens, ngen;
-    int32_t next; /* the sampled token the next decode step feeds */
+    bool logprobs;    /* the body asked for logprobs */
+    int top_logprobs; /* 0..LOCAL_MAX_TOP */
+    int32_t next;     /* the sampled token the next decode step feeds */
 };
 
 struct local_model {

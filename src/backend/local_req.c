@@ -189,6 +189,9 @@ int local_req_prepare(local_model_t *lm, bk_call_t *c, char *msg, size_t msglen)
         double mt = num(body, "max_tokens", DEFAULT_MAX_TOKENS);
         c->max_tokens = mt < 1 ? 1 : mt > DEFAULT_MAX_TOKENS * 2 ? DEFAULT_MAX_TOKENS * 2 : (int)mt;
         read_stops(c, json_object_get(body, "stop"));
+        c->logprobs = json_is_true(json_object_get(body, "logprobs"));
+        double tl = num(body, "top_logprobs", 0);
+        c->top_logprobs = !c->logprobs || tl < 0 ? 0 : tl > LOCAL_MAX_TOP ? LOCAL_MAX_TOP : (int)tl;
     }
     json_decref(body);
     return rc;

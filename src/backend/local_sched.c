@@ -4,6 +4,7 @@
  * that is not paused, samples, turns ids into text (stop strings, the think split) and hands
  * the events of each step to the loop with one wake-up per request and step. */
 #include <event2/event.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,93 @@ void local_out_reset(local_outbox_t *o)
 {
     buf_reset(&o->text);
     o->n = 0;
+    o->nlps = 0;
+    o->ntops = 0;
+}
+
+/* ---- logprobs ---- */
+
+/* A token's text (repaired UTF-8) and raw bytes into the outbox. */
+static local_lpent_t lp_entry(local_model_t *lm, local_outbox_t *o, int32_t id, double lp,
+                              bool lead, buf_t *scratch)
+{
+    local_lpent_t e = {.lp = lp};
+    /* decoded alone, a SentencePiece word piece loses its leading space: put it back (but for
+     * the answer's first text token, as the stream decoder does), so the tokens' texts add up
+     * to the answer */
+    size_t plen = 0;
+    const char *piece = tok_piece(lm->tok, id, &plen);
+    bool space = lead && piece &&
+                 ((plen >= 3 && !memcmp(piece, "\xe2\x96\x81", 3)) ||
+                  (plen >= 1 && piece[0] == ' ' && tok_family(lm->tok) == TOK_FAM_LLAMA_SPM));
+    for (int raw = 0; raw < 2; raw++) {
+        buf_reset(scratch);
+        if (raw)
+            tok_decode_raw(lm->tok, &id, 1, 0, scratch);
+        else
+            tok_decode(lm->tok, &id, 1, 0, scratch);
+        size_t off = o->text.len;
+        if (space && (!scratch->len || scratch->data[0] != ' '))
+            buf_append(&o->text, " ", 1);
+        if (scratch->len)
+            buf_append(&o->text, scratch->data, scratch->len);
+        if (raw) {
+            e.raw_off = off;
+            e.raw_len = o->text.len - off;
+        } else {
+            e.tok_off = off;
+            e.tok_len = o->text.len - off;
+        }
+    }
+    return e;
+}
+
+/* The chosen token's log-probability under the model's distribution (the raw logits'
+ * softmax) and the top_logprobs most likely tokens, as a LOGPROBS record (under mu). */
+static void emit_logprobs(local_model_t *lm, bk_call_t *c, const float *x, int32_t id, bool lead,
+                          buf_t *scratch)
+{
+    int nv = eng_model_hparams(lm->m)->n_vocab;
+    float mx = x[0];
+    for (int i = 1; i < nv; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    double sum = 0;
+    for (int i = 0; i < nv; i++)
+        sum += exp((double)x[i] - mx);
+    double lz = mx + log(sum);
+    int top[LOCAL_MAX_TOP], k = c->top_logprobs, nt = 0;
+    for (int i = 0; i < nv && k > 0; i++) { /* insertion into the k best, ties to the lower id */
+        if (nt == k && !(x[i] > x[top[nt - 1]]))
+            continue;
+        int j = nt < k ? nt++ : nt - 1;
+        while (j > 0 && x[i] > x[top[j - 1]]) {
+            top[j] = top[j - 1];
+            j--;
+        }
+        top[j] = i;
+    }
+    local_outbox_t *o = &c->out;
+    if (o->nlps == o->caplps) {
+        o->caplps = o->caplps ? o->caplps * 2 : 8;
+        o->lps = xrealloc(o->lps, (size_t)o->caplps * sizeof *o->lps);
+    }
+    if (o->ntops + nt > o->captops) {
+        o->captops = (o->captops + nt) * 2;
+        o->tops = xrealloc(o->tops, (size_t)o->captops * sizeof *o->tops);
+    }
+    local_lp_t *lp = &o->lps[o->nlps];
+    lp->tok = lp_entry(lm, o, id, (double)x[id] - lz, lead, scratch);
+    lp->top0 = o->ntops;
+    lp->ntop = nt;
+    lp->reasoning = c->split_think && eng_think_reasoning(&c->think);
+    for (int t = 0; t < nt; t++)
+        o->tops[o->ntops++] = lp_entry(lm, o, top[t], (double)x[top[t]] - lz, lead, scratch);
+    if (o->n == o->cap) {
+        o->cap = o->cap ? o->cap * 2 : 8;
+        o->recs = xrealloc(o->recs, (size_t)o->cap * sizeof *o->recs);
+    }
+    o->recs[o->n++] = (local_rec_t){BK_EV_LOGPROBS, (size_t)o->nlps++, 0};
 }
 
 /* ---- per-step scratch: what a step produced for a call, before it goes to the outbox ---- */
@@ -172,6 +260,7 @@ static void on_token(local_model_t *lm, bk_call_t *c, const float *logits_row, s
     eng_sampler_accept(c->smp, id);
     c->ngen++;
     buf_reset(&b->piece);
+    bool lead = c->ts.started; /* a text token came before this one */
     tok_stream_push(&c->ts, id, &b->piece);
     bool stopped =
         eng_stop_feed(&c->stop, b->piece.data ? b->piece.data : "", b->piece.len, &b->stopped);
@@ -181,6 +270,9 @@ static void on_token(local_model_t *lm, bk_call_t *c, const float *logits_row, s
     }
     route_text(c, b);
     emit_text(c, b);
+    if (c->logprobs) {
+        emit_logprobs(lm, c, logits_row, id, lead, &b->piece);
+    }
     local_slot_t *s = &lm->slots[c->slot];
     if (c->ngen >= c->max_tokens || eng_seq_pos(s->seq) + 1 >= eng_model_hparams(lm->m)->ctx) {
         buf_reset(&b->piece);

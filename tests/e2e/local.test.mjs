@@ -266,6 +266,44 @@ describe('stories260K served locally', { skip: SKIP }, () => {
     assert.equal(a.usage.prompt_tokens, ids.split(' ').length);
   });
 
+  test('logprobs and top_logprobs: the softmax of the engine\'s own logits', T, async () => {
+    const n = 6, vocab = 512;
+    const dump = path.join(stack.dir, 'logits.f32');
+    const ids = generate(gguf, ['--prompt-ids', '1', '-n', String(n), '--ids', '--dump-logits', dump])
+      .trim().split(' ').map(Number);
+    const raw = fs.readFileSync(dump);
+    const rows = new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+    // row k: the distribution of generated token k (row 0 after BOS)
+    const logprob = (k, id) => {
+      const x = rows.subarray(k * vocab, (k + 1) * vocab);
+      let mx = -Infinity;
+      for (const v of x) mx = Math.max(mx, v);
+      let sum = 0;
+      for (const v of x) sum += Math.exp(v - mx);
+      return x[id] - mx - Math.log(sum);
+    };
+    const r = await client.chat.completions.create({
+      model: 'stories', messages: [{ role: 'user', content: '' }], temperature: 0, max_tokens: n,
+      logprobs: true, top_logprobs: 3,
+    });
+    const lp = r.choices[0].logprobs.content;
+    assert.equal(lp.length, n);
+    assert.equal(lp.map((e) => e.token).join(''), r.choices[0].message.content);
+    lp.forEach((e, k) => {
+      assert.ok(Math.abs(e.logprob - logprob(k, ids[k])) < 1e-5, `token ${k}: ${e.logprob} vs ${logprob(k, ids[k])}`);
+      assert.deepEqual(e.bytes, [...Buffer.from(e.token, 'utf8')]);
+      assert.equal(e.top_logprobs.length, 3);
+      assert.equal(e.top_logprobs[0].token, e.token); // greedy took the most likely
+      for (let t = 1; t < 3; t++) assert.ok(e.top_logprobs[t].logprob <= e.top_logprobs[t - 1].logprob);
+    });
+    // streamed: the same entries, chunk by chunk
+    const s = await client.chat.completions.create({
+      model: 'stories', messages: [{ role: 'user', content: '' }], temperature: 0, max_tokens: n,
+      logprobs: true, top_logprobs: 3, stream: true,
+    });
+    assert.deepEqual(aggregate(await collect(s)).logprobs, lp);
+  });
+
   test('a name that is not local goes upstream', T, async () => {
     const r = await client.chat.completions.create({ model: 'deepseek-chat', messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(r.choices[0].message.content, TEXT_ANSWER);
