@@ -242,6 +242,25 @@ static tok_template_t template_of(const eng_model_t *m, const tok_t *tok)
     return tok_template_for_family(tok_family(tok));
 }
 
+int local_template(const eng_model_t *m, const char *name, bool *raw, int *tpl)
+{
+    *raw = false;
+    if (name && !strcmp(name, "raw")) {
+        *raw = true;
+        *tpl = 0;
+        return 0;
+    }
+    tok_template_t t;
+    if (name) {
+        if (tok_template_parse(name, &t) != 0)
+            return -1;
+    } else {
+        t = template_of(m, eng_model_tok(m));
+    }
+    *tpl = (int)t;
+    return 0;
+}
+
 static int load_model(local_t *l, local_model_t *lm, const local_model_def_t *d, char *err,
                       size_t errsz)
 {

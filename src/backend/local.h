@@ -39,6 +39,12 @@ bool local_serves(const local_t *l, const char *model);
 int local_count(const local_t *l);
 const char *local_name(const local_t *l, int i);
 
+struct eng_model;
+/** The chat template a model runs with: name ("raw" sets *raw) when given, else the one its
+ * file asks for (tokenizer.chat_template recognised, else its tokenizer family's). Returns 0,
+ * or -1 for an unknown name. */
+int local_template(const struct eng_model *m, const char *name, bool *raw, int *tpl);
+
 /** Counters for /metrics and tests. */
 typedef struct {
     long requests, finished, cancelled, rejected;
