@@ -20,6 +20,7 @@
 #include "backend/local.h"
 #include "base/buf.h"
 #include "base/mem.h"
+#include "engine/engine.h"
 #include "engine/gguf_write.h"
 
 #define DIM 32
@@ -59,16 +60,19 @@ static void write_model(void)
     float scores[VOCAB];
     int32_t types[VOCAB];
     for (int i = 0; i < VOCAB; i++) {
-        toks[i] = xmalloc(16);
+        toks[i] = xmalloc(32);
+        static const char *const fim[3] = {"<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"};
         if (i < 3)
             snprintf(toks[i], 16, "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
+        else if (i >= VOCAB - 3)
+            snprintf(toks[i], 32, "%s", fim[i - (VOCAB - 3)]);
         else if (i < 259)
             snprintf(toks[i], 16, "<0x%02X>", i - 3);
         else
             snprintf(toks[i], 16, "\xe2\x96\x81t%d", i);
         lens[i] = strlen(toks[i]);
         scores[i] = -(float)i;
-        types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+        types[i] = i == 0 ? 2 : i < 3 || i >= VOCAB - 3 ? 3 : i < 259 ? 6 : 1;
     }
     gguf_w_str(&w, "tokenizer.ggml.model", "llama", 5);
     gguf_w_arr_str(&w, "tokenizer.ggml.tokens", (const char *const *)toks, lens, VOCAB);
@@ -274,6 +278,41 @@ static void pause_resume_and_cancel(void **state)
     buf_free(&q.text);
 }
 
+/* /beta/completions: the prompt alone after BOS; with a suffix, deepseek-coder's FIM layout
+ * with the vocabulary's FIM tokens. */
+static void fim_prompts(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    local_t *l = open_local(base, 1, 1);
+    eng_model_t *m;
+    char err[256];
+    assert_int_equal(eng_model_load(path, &(eng_opts_t){0}, &m, err, sizeof err), 0);
+    long np = tok_count(eng_model_tok(m), "t300 t301", 9, 0);
+    long ns = tok_count(eng_model_tok(m), " t302", 5, 0);
+    eng_model_free(m);
+    static const char *const bodies[2] = {
+        "{\"model\":\"tiny-random\",\"prompt\":\"t300 t301\",\"max_tokens\":3,\"temperature\":0}",
+        "{\"model\":\"tiny-random\",\"prompt\":\"t300 t301\",\"suffix\":\" t302\",\"max_tokens\":3,"
+        "\"temperature\":0}"};
+    for (int k = 0; k < 2; k++) {
+        tsink_t t;
+        tsink_init(&t, base, true);
+        bk_request_t r = {.kind = BK_KIND_FIM,
+                          .request_id = "fim",
+                          .model = "tiny-random",
+                          .raw_body = {bodies[k], strlen(bodies[k])}};
+        local_backend(l)->start(local_backend(l), &r, &t.sink);
+        while (!t.ended)
+            run_for(base, 5000);
+        assert_int_equal(t.usage.completion_tokens, 3);
+        assert_int_equal(t.usage.prompt_tokens, k ? 1 + 3 + np + ns : 1 + np);
+        buf_free(&t.text);
+    }
+    local_free(l);
+    event_base_free(base);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -293,6 +332,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pause_resume_and_cancel),
+        cmocka_unit_test(fim_prompts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
