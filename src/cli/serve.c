@@ -235,6 +235,13 @@ static void on_retired_idle(void *ud, upstream_t *up)
 
 /* Reads the settings again, exactly as at start (same file, flags and environment), and
  * applies them to new connections and requests. Invalid settings change nothing. */
+static bool same_local_model(const cfg_local_model_t *a, const cfg_local_model_t *b)
+{
+    return !strcmp(a->name, b->name) && !strcmp(a->path, b->path) && a->threads == b->threads &&
+           a->ctx == b->ctx && a->slots == b->slots && a->queue == b->queue &&
+           !strcmp(a->chat_template, b->chat_template);
+}
+
 static void reload(server_t *s)
 {
     const seekd_config_t *cur = &s->cfgs->cfg;
@@ -264,6 +271,12 @@ static void reload(server_t *s)
         c->redis_instances != cur->redis_instances || c->redis_timeout_ms != cur->redis_timeout_ms)
         log_warn("reload: redis, redis_instances and redis_timeout_ms stay as they were until a "
                  "restart");
+    bool models_same = c->nlmodels == cur->nlmodels;
+    for (int i = 0; models_same && i < c->nlmodels; i++)
+        models_same = same_local_model(&c->lmodels[i], &cur->lmodels[i]);
+    if (!models_same)
+        log_warn("reload: the local models ([model] sections, --model) stay as they were loaded "
+                 "until a restart");
     n->older = s->cfgs;
     s->cfgs = n;
     upstream_t *old = s->up;
