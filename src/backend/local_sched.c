@@ -410,43 +410,47 @@ void *local_sched_main(void *arg)
         int pre_slot = pre ? pre->slot : -1;
         pthread_mutex_unlock(&lm->mu);
 
-        /* one chunk of one prompt */
+        /* one forward pass: a chunk of one prompt and a decode step for every running
+         * sequence, so the decodes advance while a prompt is processed */
         bool pre_last = false;
+        int np = 0;
+        local_slot_t *ps = pre ? &lm->slots[pre_slot] : NULL;
         if (pre) {
-            local_slot_t *s = &lm->slots[pre_slot];
-            int n = (int)pre->prompt.len - pre->fed;
-            if (n > LOCAL_PREFILL_CHUNK)
-                n = LOCAL_PREFILL_CHUNK;
-            pre_last = pre->fed + n == (int)pre->prompt.len;
-            float *row = lm->logits + (size_t)nv * ((size_t)lm->nslots + 1); /* its own row */
-            if (eng_prefill(s->seq, pre->prompt.ids + pre->fed, n, pre_last ? row : NULL, false) ==
-                0) {
-                for (int i = 0; i < n; i++)
-                    slot_push(s, pre->prompt.ids[pre->fed + i], hp->ctx);
-                pre->fed += n;
-            } else {
-                pre_last = false;
-                pre->fed = -1;
-            }
+            np = (int)pre->prompt.len - pre->fed;
+            int room = eng_model_batch(lm->m) - nb;
+            if (np > LOCAL_PREFILL_CHUNK)
+                np = LOCAL_PREFILL_CHUNK;
+            if (np > room)
+                np = room;
+            pre_last = pre->fed + np == (int)pre->prompt.len;
         }
-        /* one decode step for every running sequence */
-        if (nb) {
-            for (int i = 0; i < nb; i++) {
-                seqs[i] = lm->slots[batch[i]->slot].seq;
-                ids[i] = batch[i]->next;
-            }
-            if (eng_decode(seqs, nb, ids, lm->logits) != 0)
-                nb = -nb;
-            else
-                for (int i = 0; i < nb; i++)
-                    slot_push(&lm->slots[batch[i]->slot], ids[i], hp->ctx);
+        for (int i = 0; i < nb; i++) {
+            seqs[i] = lm->slots[batch[i]->slot].seq;
+            ids[i] = batch[i]->next;
+        }
+        bool step_ok = true;
+        if (nb || np)
+            step_ok = eng_step(ps ? ps->seq : NULL, pre ? pre->prompt.ids + pre->fed : NULL, np,
+                               pre_last, seqs, nb, ids, lm->logits) == 0;
+        if (step_ok) {
+            for (int i = 0; i < np; i++)
+                slot_push(ps, pre->prompt.ids[pre->fed + i], hp->ctx);
+            if (pre)
+                pre->fed += np;
+            for (int i = 0; i < nb; i++)
+                slot_push(&lm->slots[batch[i]->slot], ids[i], hp->ctx);
+        } else {
+            pre_last = false;
+            if (pre)
+                pre->fed = -1;
+            nb = -nb;
         }
 
         pthread_mutex_lock(&lm->mu);
         if (pre && pre->fed < 0) {
             fail(lm, pre, 500, "api_error", "the engine could not run the prompt");
         } else if (pre && pre_last && !pre->cancelled) {
-            on_token(lm, pre, lm->logits + (size_t)nv * ((size_t)lm->nslots + 1), &b);
+            on_token(lm, pre, lm->logits + (size_t)nv * (size_t)(nb < 0 ? -nb : nb), &b);
         }
         if (nb > 0) {
             lm->st.decode_steps++;

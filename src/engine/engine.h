@@ -81,6 +81,15 @@ int eng_prefill(eng_seq_t *s, const int32_t *ids, int n, float *logits, bool all
  * gets nseq rows of n_vocab. */
 int eng_decode(eng_seq_t *const *seqs, int nseq, const int32_t *ids, float *logits);
 
+/** One forward pass over np prompt tokens of pre (np may be 0, pre NULL) and one decode token
+ * for each of nseq other sequences (step.c). logits gets the nseq decode rows, then the row of
+ * the prompt chunk's last token when want_last. np + nseq is at most eng_model_batch(). Returns
+ * 0, ENG_EFULL or ENG_EINVAL (nothing appended then). */
+int eng_step(eng_seq_t *pre, const int32_t *pids, int np, bool want_last, eng_seq_t *const *seqs,
+             int nseq, const int32_t *ids, float *logits);
+/** The most rows one forward pass takes (opts.batch). */
+int eng_model_batch(const eng_model_t *m);
+
 /* ---- sampling (sample.c) ---- */
 
 typedef struct {

@@ -313,6 +313,55 @@ static void fim_prompts(void **state)
     event_base_free(base);
 }
 
+/* eng_step: a prompt chunk of one sequence and decode tokens of two others in one pass give
+ * the logits of the separate prefill and decode calls. */
+static void mixed_step_equals_separate_calls(void **state)
+{
+    (void)state;
+    eng_model_t *m;
+    char err[256];
+    assert_int_equal(eng_model_load(path, &(eng_opts_t){.threads = 2}, &m, err, sizeof err), 0);
+    const int nv = VOCAB;
+    const int32_t pa[5] = {1, 300 - 10, 17, 42, 5}, pb[3] = {1, 99, 7},
+                  pc[9] = {1, 3, 4, 5, 6, 7, 8, 9, 10};
+    float *sep = xmalloc(3 * (size_t)nv * sizeof(float)),
+          *mix = xmalloc(3 * (size_t)nv * sizeof(float));
+    eng_seq_t *s[2][3];
+    for (int k = 0; k < 2; k++) {
+        for (int j = 0; j < 3; j++)
+            s[k][j] = eng_seq_new(m);
+        assert_int_equal(eng_prefill(s[k][0], pa, 5, NULL, false), 0);
+        assert_int_equal(eng_prefill(s[k][1], pb, 3, NULL, false), 0);
+        assert_int_equal(eng_prefill(s[k][2], pc, 2, NULL, false), 0);
+    }
+    const int32_t next[2] = {77, 88};
+    /* separately: a and b decode, c takes its next 7 prompt tokens */
+    assert_int_equal(eng_decode(s[0], 2, next, sep), 0);
+    assert_int_equal(eng_prefill(s[0][2], pc + 2, 7, sep + 2 * (size_t)nv, false), 0);
+    /* together */
+    assert_int_equal(eng_step(s[1][2], pc + 2, 7, true, s[1], 2, next, mix), 0);
+    double worst = 0;
+    for (size_t i = 0; i < 3 * (size_t)nv; i++) {
+        double d = sep[i] > mix[i] ? sep[i] - mix[i] : mix[i] - sep[i];
+        if (d > worst)
+            worst = d;
+    }
+    assert_true(worst <= 1e-4);
+    for (int j = 0; j < 3; j++)
+        assert_int_equal(eng_seq_pos(s[1][j]), eng_seq_pos(s[0][j]));
+    /* refusals: a sequence both prefilling and decoding, more rows than a pass takes */
+    assert_int_equal(eng_step(s[1][0], pc, 1, true, s[1], 2, next, mix), ENG_EINVAL);
+    int32_t many[600] = {0};
+    assert_int_equal(eng_step(s[1][2], many, eng_model_batch(m), false, s[1], 2, next, mix),
+                     ENG_EINVAL);
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < 3; j++)
+            eng_seq_free(s[k][j]);
+    free(sep);
+    free(mix);
+    eng_model_free(m);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -333,6 +382,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pause_resume_and_cancel),
         cmocka_unit_test(fim_prompts),
+        cmocka_unit_test(mixed_step_equals_separate_calls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
