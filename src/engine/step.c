@@ -16,10 +16,11 @@ int eng_step(eng_seq_t *pre, const int32_t *pids, int np, bool want_last, eng_se
     eng_model_t *m = pre ? pre->m : seqs[0]->m;
     if (nseq + np > m->batch)
         return ENG_EINVAL;
-    eng_seq_t *rs[ENG_MAX_BATCH];
-    int pos[ENG_MAX_BATCH];
-    int32_t rid[ENG_MAX_BATCH];
-    bool want[ENG_MAX_BATCH];
+    /* zeroed: gcc cannot see that the first nseq + np rows are all eng_forward reads */
+    eng_seq_t *rs[ENG_MAX_BATCH] = {0};
+    int pos[ENG_MAX_BATCH] = {0};
+    int32_t rid[ENG_MAX_BATCH] = {0};
+    bool want[ENG_MAX_BATCH] = {0};
     for (int i = 0; i < nseq; i++) {
         eng_seq_t *s = seqs[i];
         if (s->m != m || s == pre || ids[i] < 0 || ids[i] >= m->hp.n_vocab)
