@@ -14,6 +14,7 @@
 #include "api/metrics.h"
 #include "api/server_int.h"
 #include "backend/backend.h"
+#include "backend/local.h"
 #include "backend/splice.h"
 #include "base/buf.h"
 #include "base/clock.h"
@@ -701,6 +702,7 @@ static void chat_start(chat_t *c)
         .client_keys = c->auth.byot,
         .nclient_keys = c->auth.nbyot,
     };
-    c->be = s->o.backend;
+    /* a local model's name goes to the engine, every other one upstream */
+    c->be = local_serves(s->o.local, c->model) ? local_backend(s->o.local) : s->o.backend;
     c->call = c->be->start(c->be, &breq, &c->sink);
 }

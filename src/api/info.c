@@ -10,6 +10,7 @@
 
 #include "api/metrics.h"
 #include "api/server_int.h"
+#include "backend/local.h"
 #include "backend/upstream.h"
 #include "base/buf.h"
 #include "base/clock.h"
@@ -25,10 +26,21 @@
 static void models_answer(api_server_t *s, http_req_t *r, const models_list_t *l, const char *err,
                           slice_t id)
 {
+    models_list_t with_local = {0};
+    if (local_count(s->o.local) > 0) { /* the local models first, then the others */
+        const char *names[LOCAL_MAX_MODELS];
+        int n = local_count(s->o.local);
+        for (int i = 0; i < n; i++)
+            names[i] = local_name(s->o.local, i);
+        models_add_names(&with_local, names, n);
+        models_merge(&with_local, l);
+        l = &with_local;
+    }
     if (l->n == 0 && err) {
         char msg[400];
         snprintf(msg, sizeof msg, "no model list yet: %s", err);
         api_reply_error(s, r, 502, "api_error", NULL, NULL, msg);
+        models_free(&with_local);
         return;
     }
     buf_t b;
@@ -37,6 +49,7 @@ static void models_answer(api_server_t *s, http_req_t *r, const models_list_t *l
         models_write_list(l, &b);
         api_send_built(s, r, &b);
         buf_free(&b);
+        models_free(&with_local);
         return;
     }
     const model_t *m = models_find(l, id);
@@ -44,12 +57,14 @@ static void models_answer(api_server_t *s, http_req_t *r, const models_list_t *l
         buf_append(&b, m->json, m->json_len);
         api_send_built(s, r, &b);
         buf_free(&b);
+        models_free(&with_local);
         return;
     }
     buf_free(&b);
     char msg[256];
     snprintf(msg, sizeof msg, "Model Not Exist: '%.*s'", (int)(id.len > 128 ? 128 : id.len),
              id.ptr);
+    models_free(&with_local);
     api_reply_error(s, r, 404, "invalid_request_error", "model_not_found", "model", msg);
 }
 

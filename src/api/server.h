@@ -21,6 +21,7 @@ struct loopmon;
 typedef struct {
     struct event_base *base;
     backend_t *backend;
+    struct local *local;  /* local models (backend/local.h), routed by name; NULL: none */
     upstream_t *upstream; /* for /user/balance and /health; may be NULL */
     gw_auth_cfg_t auth;
     const char *const *models;

@@ -569,6 +569,97 @@ void config_finish(seekd_config_t *c)
     }
 }
 
+static int parse_count(const char *key, const char *v, int lo, int hi, int *out, char *err,
+                       size_t errlen)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi) {
+        snprintf(err, errlen, "%s must be a whole number from %d to %d, got '%s'", key, lo, hi, v);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
+int config_set_local_model(cfg_local_model_t *m, const char *key, const char *v, char *err,
+                           size_t errlen)
+{
+    if (!strcmp(key, "path")) {
+        if (!*v || strlen(v) >= sizeof m->path) {
+            snprintf(err, errlen, "path must name a GGUF file (at most %zu bytes)",
+                     sizeof m->path - 1);
+            return -1;
+        }
+        snprintf(m->path, sizeof m->path, "%s", v);
+        return 0;
+    }
+    if (!strcmp(key, "threads"))
+        return parse_count(key, v, 1, 256, &m->threads, err, errlen);
+    if (!strcmp(key, "ctx"))
+        return parse_count(key, v, 16, 131072, &m->ctx, err, errlen);
+    if (!strcmp(key, "slots"))
+        return parse_count(key, v, 1, 64, &m->slots, err, errlen);
+    if (!strcmp(key, "queue"))
+        return parse_count(key, v, 1, 4096, &m->queue, err, errlen);
+    if (!strcmp(key, "chat_template")) {
+        static const char *const ok[] = {
+            "raw", "deepseek-v3", "deepseek-r1", "r1-distill", "deepseek-coder", "llama2", NULL};
+        for (int i = 0; ok[i]; i++)
+            if (!strcmp(v, ok[i])) {
+                snprintf(m->chat_template, sizeof m->chat_template, "%s", v);
+                return 0;
+            }
+        snprintf(err, errlen,
+                 "chat_template must be raw, deepseek-v3, deepseek-r1, deepseek-coder or llama2, "
+                 "got '%s'",
+                 v);
+        return -1;
+    }
+    snprintf(err, errlen,
+             "unknown setting '%s' in a [model] section (path, threads, ctx, chat_template, "
+             "slots, queue)",
+             key);
+    return -1;
+}
+
+/* The --model flags, after the file's [model] sections. */
+static int add_model_args(seekd_config_t *c, const config_args_t *a, char *err, size_t errlen)
+{
+    for (int i = 0; i < a->nmodel_args; i++) {
+        if (c->nlmodels >= CFG_MAX_LOCAL) {
+            snprintf(err, errlen, "too many local models (at most %d)", CFG_MAX_LOCAL);
+            return -1;
+        }
+        cfg_local_model_t *m = &c->lmodels[c->nlmodels++];
+        memset(m, 0, sizeof *m);
+        char why[512];
+        if (config_set_local_model(m, "path", a->model_paths[i], why, sizeof why) ||
+            (a->threads && config_set_local_model(m, "threads", a->threads, why, sizeof why)) ||
+            (a->ctx && config_set_local_model(m, "ctx", a->ctx, why, sizeof why)) ||
+            (a->chat_template &&
+             config_set_local_model(m, "chat_template", a->chat_template, why, sizeof why))) {
+            snprintf(err, errlen, "--model %s: %s", a->model_paths[i], why);
+            return -1;
+        }
+        if (a->model_names[i]) {
+            if (!*a->model_names[i] || strlen(a->model_names[i]) >= sizeof m->name) {
+                snprintf(err, errlen, "--model-name must be 1 to %zu bytes", sizeof m->name - 1);
+                return -1;
+            }
+            snprintf(m->name, sizeof m->name, "%s", a->model_names[i]);
+        }
+    }
+    for (int i = 0; i < c->nlmodels; i++)
+        if (!c->lmodels[i].path[0]) {
+            snprintf(err, errlen, "[model %s] (line %d) has no path", c->lmodels[i].name,
+                     c->lmodels[i].line);
+            return -1;
+        }
+    return 0;
+}
+
 int config_server_keys(const seekd_config_t *c)
 {
     int n = 0;
@@ -593,6 +684,8 @@ int config_build(seekd_config_t *c, const config_args_t *a, char *err, size_t er
         return -1;
     if (a->allow_open)
         c->allow_open = true;
+    if (add_model_args(c, a, err, errlen))
+        return -1;
     config_finish(c);
     if (config_check(c, err, errlen))
         return -1;

@@ -25,6 +25,17 @@ typedef struct {
     int max_per_key;
 } cfg_upstream_t;
 
+#define CFG_MAX_LOCAL 8
+
+/** One local model: a `[model NAME]` section or a --model flag. */
+typedef struct {
+    char name[128]; /* empty: the file's general.name, else its base name */
+    char path[1024];
+    int threads, ctx, slots, queue; /* 0: the engine's defaults */
+    char chat_template[32];         /* empty: from the file */
+    int line;                       /* the config line of its section (0: a flag) */
+} cfg_local_model_t;
+
 typedef struct {
     char listen_host[256];
     int listen_port;
@@ -92,6 +103,9 @@ typedef struct {
     char *redis;           /* the URL as given (it may hold a password: wiped when freed) */
     int redis_instances;   /* how many instances share it: each enforces limit / this alone */
     long redis_timeout_ms; /* a Redis call's deadline */
+    /* local models served by the engine (docs/engine.md "Serving") */
+    cfg_local_model_t lmodels[CFG_MAX_LOCAL];
+    int nlmodels;
 } seekd_config_t;
 
 /** Fills defaults: 127.0.0.1:8000, https://api.deepseek.com, no top-level model list (GET
@@ -113,6 +127,10 @@ int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen);
  * the reason in err. */
 int config_set_upstream(cfg_upstream_t *u, const char *key, const char *v, char *err,
                         size_t errlen);
+/** Sets one [model NAME] section setting (path, threads, ctx, chat_template, slots, queue).
+ * Returns 0, or -1 with the reason in err. */
+int config_set_local_model(cfg_local_model_t *m, const char *key, const char *v, char *err,
+                           size_t errlen);
 /** Applies one setting by name (shared by the file and the tests). Returns 0 or -1 + err. */
 int config_set(seekd_config_t *c, const char *key, const char *value, char *err, size_t errlen);
 /** Parses "HOST:PORT", "[V6]:PORT" or ":PORT". Returns 0 or -1. */
@@ -140,6 +158,11 @@ typedef struct {
     const char *db;       /* --db URL */
     const char *redis;    /* --redis URL */
     bool allow_open;
+    /* --model FILE [--model-name NAME] ..., with --threads, --ctx, --chat-template for them all */
+    const char *model_paths[CFG_MAX_LOCAL];
+    const char *model_names[CFG_MAX_LOCAL];
+    int nmodel_args;
+    const char *threads, *ctx, *chat_template;
 } config_args_t;
 
 /** Builds the settings `seekd serve` runs with, one way for serve and check: defaults, the

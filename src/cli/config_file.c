@@ -68,6 +68,8 @@ static const char *const top_names[] = {"listen",
                                         NULL};
 static const char *const section_names[] = {
     "url", "api_key", "models", "priority", "weight", "max_concurrent_per_key", NULL};
+static const char *const model_section_names[] = {"path",  "threads", "ctx", "chat_template",
+                                                  "slots", "queue",   NULL};
 
 static bool in_list(const char *const *names, const char *key)
 {
@@ -79,7 +81,8 @@ static bool in_list(const char *const *names, const char *key)
 
 bool config_known_setting(const char *key)
 {
-    return in_list(top_names, key) || in_list(section_names, key);
+    return in_list(top_names, key) || in_list(section_names, key) ||
+           in_list(model_section_names, key);
 }
 
 /* Edit distance (insert, delete, substitute, swap of neighbours) between two short names;
@@ -185,14 +188,18 @@ static int check_new_keys(char *const *list, int from, int to, const char *what,
 
 /* Parses a trimmed "[upstream NAME]" line: the word upstream, blanks, one NAME of letters,
  * digits, '_', '.', '-' (at most 63), optional blanks, ']', nothing after. Returns 0 or -1. */
-static int parse_section(const char *p, char *name, size_t namesz)
+static int parse_section(const char *p, char *name, size_t namesz, bool *model)
 {
     p++; /* '[' */
     while (*p == ' ' || *p == '\t')
         p++;
-    if (strncmp(p, "upstream", 8) || (p[8] != ' ' && p[8] != '\t'))
+    *model = !strncmp(p, "model", 5) && (p[5] == ' ' || p[5] == '\t');
+    if (*model)
+        p += 5;
+    else if (strncmp(p, "upstream", 8) || (p[8] != ' ' && p[8] != '\t'))
         return -1;
-    p += 8;
+    else
+        p += 8;
     while (*p == ' ' || *p == '\t')
         p++;
     size_t n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
@@ -239,6 +246,7 @@ int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen)
     int top_upstream_line = 0; /* first top-level upstream/api_key line */
     const char *top_upstream_key = NULL;
     cfg_upstream_t *section = NULL;
+    cfg_local_model_t *msection = NULL;
     while (fgets(line, sizeof line, f)) {
         lineno++;
         size_t len = strlen(line);
@@ -260,14 +268,37 @@ int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen)
             continue;
         if (*p == '[') {
             char name[64];
-            if (parse_section(p, name, sizeof name)) {
+            bool is_model = false;
+            if (parse_section(p, name, sizeof name, &is_model)) {
                 snprintf(err, errlen,
-                         "%s:%d: expected a section '[upstream NAME]' (NAME: one word of letters, "
-                         "digits, '_', '.', '-'), got '%.60s'",
+                         "%s:%d: expected a section '[upstream NAME]' or '[model NAME]' (NAME: "
+                         "one word of letters, digits, '_', '.', '-'), got '%.60s'",
                          path, lineno, p);
                 rc = -1;
                 break;
             }
+            if (is_model) {
+                for (int i = 0; i < c->nlmodels; i++)
+                    if (!strcmp(c->lmodels[i].name, name)) {
+                        snprintf(err, errlen, "%s:%d: model '%s' is defined twice", path, lineno,
+                                 name);
+                        rc = -1;
+                        goto out;
+                    }
+                if (c->nlmodels >= CFG_MAX_LOCAL) {
+                    snprintf(err, errlen, "%s:%d: too many models (at most %d)", path, lineno,
+                             CFG_MAX_LOCAL);
+                    rc = -1;
+                    break;
+                }
+                msection = &c->lmodels[c->nlmodels++];
+                memset(msection, 0, sizeof *msection);
+                snprintf(msection->name, sizeof msection->name, "%s", name);
+                msection->line = lineno;
+                section = NULL;
+                continue;
+            }
+            msection = NULL;
             for (int i = 0; i < c->nups; i++) {
                 if (!strcmp(c->ups[i].name, name)) {
                     snprintf(err, errlen, "%s:%d: upstream '%s' is defined twice", path, lineno,
@@ -308,6 +339,14 @@ int config_load(seekd_config_t *c, const char *path, char *err, size_t errlen)
             break;
         }
         char why[512];
+        if (msection) {
+            if (config_set_local_model(msection, k, v, why, sizeof why)) {
+                snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+                rc = -1;
+                break;
+            }
+            continue;
+        }
         int nkeys0 = section ? section->nkeys : c->nkeys, nclient0 = c->nclient_keys;
         int bad = section ? config_set_upstream(section, k, v, why, sizeof why)
                           : config_set(c, k, v, why, sizeof why);

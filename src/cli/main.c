@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/chat_cmd.h"
 #include "cli/args.h"
 #include "cli/check_cmd.h"
 #include "cli/convert_cmd.h"
@@ -17,6 +18,8 @@ const char cli_usage[] =
     "Usage:\n"
     "  seekd serve [--listen HOST:PORT] [--upstream URL] [--config FILE] [--allow-open]\n"
     "              [--log-level LEVEL] [--port-file FILE] [--db URL] [--redis URL]\n"
+    "              [--model FILE.gguf [--model-name NAME]]... [--threads N] [--ctx N]\n"
+    "              [--chat-template raw|deepseek-r1|deepseek-v3|deepseek-coder|llama2]\n"
     "  seekd check [--config FILE] [--probe] [--listen HOST:PORT] [--upstream URL]\n"
     "              [--allow-open] [--log-level LEVEL]\n"
     "  seekd tokenize [--tokenizer FILE|--family NAME] [--chat] [--template T] [--special]\n"
@@ -26,6 +29,8 @@ const char cli_usage[] =
     "  seekd usage [--key K] [--since DATE] [--by model|day|key] [--json] [--db URL]\n"
     "  seekd generate --model FILE [--prompt TEXT | --prompt-ids \"ID ...\"] [-n N] [--temp T]\n"
     "                 [--top-p P] [--seed S] [--threads N] [--ctx N] [--ids]\n"
+    "  seekd chat --model FILE [--threads N] [--ctx N] [--chat-template T] [--temp T]\n"
+    "             [--max-tokens N] [--system TEXT]\n"
     "  seekd convert llama2c MODEL.bin TOKENIZER.bin -o OUT.gguf [--type f32|f16|q8_0]\n"
     "  seekd --help | --version\n"
     "\n"
@@ -51,6 +56,8 @@ const char cli_usage[] =
     "        Families: deepseek-v3 (default, built in), deepseek-llm, deepseek-coder, qwen2,\n"
     "        gpt2, llama-spm (these need --tokenizer FILE: a GGUF or tokenizer.json).\n"
     "generate  Raw completion with a local GGUF model (llama, qwen2) on the CPU.\n"
+    "chat      An interactive chat with a local GGUF model: streams, reasoning dimmed,\n"
+    "        keeps the conversation (and its KV cache) across turns.\n"
     "convert   A llama2.c checkpoint and tokenizer into a GGUF model.\n"
     "keys    Client keys with balances in the accounts database (see 'seekd keys --help').\n"
     "\n"
@@ -80,6 +87,8 @@ int main(int argc, char **argv)
         return cli_tokenize_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "check"))
         return cli_check_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "chat"))
+        return cli_chat_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "generate"))
         return cli_generate_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "convert"))

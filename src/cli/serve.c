@@ -16,6 +16,7 @@
 
 #include "api/error.h"
 #include "api/server.h"
+#include "backend/local.h"
 #include "backend/upstream.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -49,6 +50,7 @@ typedef struct {
     workers_t *workers;
     loopmon_t *loopmon;
     upstream_t *up;
+    local_t *local;        /* local models (loaded once: a reload keeps them) */
     accounts_t *accounts;  /* NULL: no db given */
     gw_limiter_t *limiter; /* the per-key limits: in this process, or shared through Redis */
     gw_prices_t prices;
@@ -115,6 +117,7 @@ static api_server_opts_t api_opts(const server_t *s, const seekd_config_t *c, up
         .workers = s->workers,
         .loopmon = s->loopmon,
         .backend = upstream_backend(up),
+        .local = s->local,
         .upstream = up,
         .auth = {.client_keys = (const char *const *)c->client_keys,
                  .nclient_keys = c->nclient_keys,
@@ -232,6 +235,13 @@ static void on_retired_idle(void *ud, upstream_t *up)
 
 /* Reads the settings again, exactly as at start (same file, flags and environment), and
  * applies them to new connections and requests. Invalid settings change nothing. */
+static bool same_local_model(const cfg_local_model_t *a, const cfg_local_model_t *b)
+{
+    return !strcmp(a->name, b->name) && !strcmp(a->path, b->path) && a->threads == b->threads &&
+           a->ctx == b->ctx && a->slots == b->slots && a->queue == b->queue &&
+           !strcmp(a->chat_template, b->chat_template);
+}
+
 static void reload(server_t *s)
 {
     const seekd_config_t *cur = &s->cfgs->cfg;
@@ -261,6 +271,12 @@ static void reload(server_t *s)
         c->redis_instances != cur->redis_instances || c->redis_timeout_ms != cur->redis_timeout_ms)
         log_warn("reload: redis, redis_instances and redis_timeout_ms stay as they were until a "
                  "restart");
+    bool models_same = c->nlmodels == cur->nlmodels;
+    for (int i = 0; models_same && i < c->nlmodels; i++)
+        models_same = same_local_model(&c->lmodels[i], &cur->lmodels[i]);
+    if (!models_same)
+        log_warn("reload: the local models ([model] sections, --model) stay as they were loaded "
+                 "until a restart");
     n->older = s->cfgs;
     s->cfgs = n;
     upstream_t *old = s->up;
@@ -334,6 +350,44 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     on_stop_poll(-1, 0, s);
 }
 
+/* Loads the local models (before listening: a bad file is a startup error) and refuses a
+ * name an upstream also serves by name. */
+static int start_local(server_t *s, const seekd_config_t *c)
+{
+    local_model_def_t defs[CFG_MAX_LOCAL];
+    for (int i = 0; i < c->nlmodels; i++) {
+        const cfg_local_model_t *m = &c->lmodels[i];
+        defs[i] = (local_model_def_t){
+            .name = m->name[0] ? m->name : NULL,
+            .path = m->path,
+            .threads = m->threads,
+            .ctx = m->ctx,
+            .chat_template = m->chat_template[0] ? m->chat_template : NULL,
+            .slots = m->slots,
+            .queue = m->queue,
+        };
+    }
+    char err[1024];
+    s->local = local_new(s->base, defs, c->nlmodels, err, sizeof err);
+    if (!s->local) {
+        fprintf(stderr, "seekd: %s\n", err);
+        return -1;
+    }
+    for (int i = 0; i < local_count(s->local); i++) {
+        const char *name = local_name(s->local, i);
+        for (int u = 0; u < c->nups; u++)
+            for (int k = 0; k < c->ups[u].nmodels; k++)
+                if (!strcmp(c->ups[u].models[k], name)) {
+                    fprintf(stderr,
+                            "seekd: model '%s' is served both locally and by upstream %s: "
+                            "name the local one differently (--model-name)\n",
+                            name, c->ups[u].name);
+                    return -1;
+                }
+    }
+    return 0;
+}
+
 /* ---- the command ---- */
 
 static int parse_args(int argc, char **argv, config_args_t *args, const char **port_file)
@@ -347,6 +401,11 @@ static int parse_args(int argc, char **argv, config_args_t *args, const char **p
         {"port-file", required_argument, 0, 'p'},
         {"db", required_argument, 0, 'd'},
         {"redis", required_argument, 0, 'R'},
+        {"model", required_argument, 0, 'M'},
+        {"model-name", required_argument, 0, 'N'},
+        {"threads", required_argument, 0, 'T'},
+        {"ctx", required_argument, 0, 'C'},
+        {"chat-template", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -378,6 +437,29 @@ static int parse_args(int argc, char **argv, config_args_t *args, const char **p
             break;
         case 'R':
             args->redis = optarg;
+            break;
+        case 'M':
+            if (args->nmodel_args >= CFG_MAX_LOCAL) {
+                fprintf(stderr, "seekd serve: at most %d --model\n", CFG_MAX_LOCAL);
+                return 2;
+            }
+            args->model_paths[args->nmodel_args++] = optarg;
+            break;
+        case 'N':
+            if (args->nmodel_args == 0 || args->model_names[args->nmodel_args - 1]) {
+                fprintf(stderr, "seekd serve: --model-name names the --model before it\n");
+                return 2;
+            }
+            args->model_names[args->nmodel_args - 1] = optarg;
+            break;
+        case 'T':
+            args->threads = optarg;
+            break;
+        case 'C':
+            args->ctx = optarg;
+            break;
+        case 'P':
+            args->chat_template = optarg;
             break;
         case 'h':
             fputs(cli_usage, stdout);
@@ -465,6 +547,8 @@ int cli_serve_main(int argc, char **argv)
             return 2;
         }
     }
+    if (cfg->nlmodels > 0 && start_local(s, cfg))
+        return 1;
     s->up = build_upstream(s, cfg);
     if (!s->up) {
         fprintf(stderr, "seekd: cannot start libcurl\n");
@@ -515,6 +599,7 @@ int cli_serve_main(int argc, char **argv)
     if (s->accounts)
         gw_prices_free(&s->prices);
     loopmon_free(s->loopmon);
+    local_free(s->local);
     upstream_free(s->up);
     while (s->retired) {
         retired_t *r = s->retired;

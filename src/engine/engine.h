@@ -61,6 +61,10 @@ bool eng_model_add_bos(const eng_model_t *m);
 /** Bytes of weights one token's forward pass reads (every matrix once, one embedding row). */
 uint64_t eng_model_weight_bytes(const eng_model_t *m);
 
+/** A string value of the file's metadata (not NUL-terminated: *len bytes), or NULL when the
+ * key is absent or not a string. Points into the mapped file. */
+const char *eng_model_meta_str(const eng_model_t *m, const char *key, size_t *len);
+
 /** A new sequence at position 0 with a KV cache of hparams.ctx tokens. */
 eng_seq_t *eng_seq_new(eng_model_t *m);
 void eng_seq_free(eng_seq_t *s);
@@ -76,6 +80,15 @@ int eng_prefill(eng_seq_t *s, const int32_t *ids, int n, float *logits, bool all
 /** One decode step for each of nseq sequences (one token each, batched into one pass); logits
  * gets nseq rows of n_vocab. */
 int eng_decode(eng_seq_t *const *seqs, int nseq, const int32_t *ids, float *logits);
+
+/** One forward pass over np prompt tokens of pre (np may be 0, pre NULL) and one decode token
+ * for each of nseq other sequences (step.c). logits gets the nseq decode rows, then the row of
+ * the prompt chunk's last token when want_last. np + nseq is at most eng_model_batch(). Returns
+ * 0, ENG_EFULL or ENG_EINVAL (nothing appended then). */
+int eng_step(eng_seq_t *pre, const int32_t *pids, int np, bool want_last, eng_seq_t *const *seqs,
+             int nseq, const int32_t *ids, float *logits);
+/** The most rows one forward pass takes (opts.batch). */
+int eng_model_batch(const eng_model_t *m);
 
 /* ---- sampling (sample.c) ---- */
 

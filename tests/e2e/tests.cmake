@@ -15,9 +15,10 @@ else()
     seekd_node_test(e2e.${name} ${t} TRANSPORT builtin)
     # upstream-client tests seekd's own client; keys-cli involves no upstream at all;
     # accounts-proof's and accounts-disk's proofs are about the ledger, not the transport;
-    # redis-limits tests the limits before the upstream is called
+    # redis-limits tests the limits before the upstream is called; local* test the engine
     if(NOT name STREQUAL "upstream-client" AND NOT name STREQUAL "keys-cli"
-       AND NOT name MATCHES "^accounts-(proof|disk)$" AND NOT name STREQUAL "redis-limits")
+       AND NOT name MATCHES "^accounts-(proof|disk)$" AND NOT name STREQUAL "redis-limits"
+       AND NOT name MATCHES "^local")
       seekd_node_test(e2e-curl.${name} ${t} TRANSPORT libcurl)
     endif()
   endforeach()

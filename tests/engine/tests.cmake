@@ -52,3 +52,8 @@ endforeach()
 add_test(NAME engine.cli COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/engine/cli.sh $<TARGET_FILE:seekd>
   ${SEEKD_ENGINE_WORK})
 set_tests_properties(engine.cli PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+
+# seekd chat: turns equal generate on the conversation's text, /reset, refusals.
+add_test(NAME engine.chat COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/engine/chat.sh $<TARGET_FILE:seekd>
+  ${SEEKD_ENGINE_WORK})
+set_tests_properties(engine.chat PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
