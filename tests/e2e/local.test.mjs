@@ -10,6 +10,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import Anthropic from '@anthropic-ai/sdk';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startStack, tmpDir, collect, aggregate, SEEKD_BIN, FIXTURES_DIR, TEXT_ANSWER, SANITIZED } from './harness.mjs';
@@ -54,7 +55,7 @@ describe('stories260K served locally', { skip: SKIP }, () => {
     stack = await startStack({
       seekdArgs: ['--model', gguf, '--model-name', 'stories', '--chat-template', 'raw', '--ctx', '2048'],
       // the same file again, from a [model] section: one slot and a queue of one
-      config: `[model tiny1]\npath = ${gguf}\nchat_template = raw\nctx = 2048\nslots = 1\nqueue = 1\n`
+      config: `anthropic_model_map = claude*=stories\n[model tiny1]\npath = ${gguf}\nchat_template = raw\nctx = 2048\nslots = 1\nqueue = 1\n`
         + (qwen ? `[model r1-random]\npath = ${qwen}\nchat_template = deepseek-r1\n` : ''),
       logLevel: 'info',
     });
@@ -127,6 +128,29 @@ describe('stories260K served locally', { skip: SKIP }, () => {
     });
     assert.equal(r.choices[0].message.content, want);
     assert.equal(r.usage.prompt_tokens, tokenize(gguf, prompt).length);
+  });
+
+  test('the Anthropic and Responses fronts over the local model: the engine\'s own answer, exactly', T, async () => {
+    const prompt = 'Tom had a red ball.';
+    const want = generate(gguf, ['--prompt', prompt, '-n', '24']);
+    const anthropic = new Anthropic({ baseURL: `${stack.baseURL}/anthropic`, apiKey: 'sk-local-anything' });
+    // a Claude name, mapped to the local model by anthropic_model_map
+    const m = await anthropic.messages.create({
+      model: 'claude-sonnet-4-5', max_tokens: 24, temperature: 0, messages: [{ role: 'user', content: prompt }],
+    });
+    assert.equal(m.model, 'stories');
+    assert.deepEqual(m.content, [{ type: 'text', text: want }]);
+    assert.equal(m.stop_reason, 'max_tokens');
+    assert.equal(m.usage.input_tokens, tokenize(gguf, prompt).length);
+    assert.equal(m.usage.output_tokens, 24);
+    const streamed = await anthropic.messages.stream({
+      model: 'claude-sonnet-4-5', max_tokens: 24, temperature: 0, messages: [{ role: 'user', content: prompt }],
+    }).finalMessage();
+    assert.deepEqual(streamed.content, [{ type: 'text', text: want }]);
+    const r = await client.responses.create({ model: 'stories', input: prompt, max_output_tokens: 24, temperature: 0 });
+    assert.equal(r.output_text, want);
+    assert.equal(r.status, 'incomplete');
+    assert.equal(r.usage.output_tokens, 24);
   });
 
   test('two concurrent streams both complete and equal their solo answers', T, async () => {
