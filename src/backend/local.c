@@ -51,8 +51,10 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     c->out.nlps = c->out.caplps = 0;
     c->out.tops = NULL;
     c->out.ntops = c->out.captops = 0;
+    c->out.tokens = 0;
     buf_init(&c->out.text, 1u << 26);
     bool done = c->engine_done;
+    c->delivering = !done; /* until the sink said whether it can take more */
     pthread_mutex_unlock(&lm->mu);
     if (!c->ended && o.n) {
         bk_event_t *ev = xcalloc((size_t)o.n, sizeof *ev);
@@ -109,11 +111,16 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     if (done && !c->ended) {
         c->ended = true;
         c->sink->end(c->sink);
-    } else if (!c->ended && c->sink->writable && !c->sink->writable(c->sink)) {
+    } else if (!done) {
+        /* the scheduler waits on this call until it knows: paused, or go on */
+        bool slow = !c->ended && c->sink->writable && !c->sink->writable(c->sink);
         pthread_mutex_lock(&lm->mu);
-        c->paused = true;
+        c->paused |= slow;
+        c->delivering = false;
+        pthread_cond_signal(&lm->cv);
         pthread_mutex_unlock(&lm->mu);
-        log_debug("req=%s local model %s: paused, the client is slow", c->rid, lm->name);
+        if (slow)
+            log_debug("req=%s local model %s: paused, the client is slow", c->rid, lm->name);
     }
     if (done && c->ended)
         call_free(c);

@@ -18,6 +18,10 @@
 
 typedef struct local_model local_model_t;
 
+/* Tokens a call may sample before the loop takes its outbox: what a sequence runs ahead of its
+ * client is bounded, and a client that stops reading pauses its sequence within this many. */
+#define LOCAL_OUTBOX_MAX 32
+
 /* One outbox record: an event kind and its text (offsets into the outbox's text buffer). */
 typedef struct {
     int type; /* bk_event_type_t */
@@ -50,6 +54,7 @@ typedef struct {
     bk_usage_t usage;
     int err_status, err_retry;
     const char *err_type;
+    int tokens; /* sampled since the loop last took the outbox (text may be held back) */
 } local_outbox_t;
 
 /* A KV-cache slot: a sequence and the tokens it holds. */
@@ -75,6 +80,7 @@ struct bk_call {
     /* shared with the scheduler, under lm->mu */
     bool cancelled;   /* the client left: the scheduler frees the sequence */
     bool paused;      /* the sink is not writable */
+    bool delivering;  /* the loop is handing the outbox to the sink: no new tokens meanwhile */
     bool engine_done; /* the scheduler will not touch the call again */
     local_outbox_t out;
     /* the loop's */

@@ -259,6 +259,7 @@ static void on_token(local_model_t *lm, bk_call_t *c, const float *logits_row, s
     }
     eng_sampler_accept(c->smp, id);
     c->ngen++;
+    c->out.tokens++;
     buf_reset(&b->piece);
     bool lead = c->ts.started; /* a text token came before this one */
     tok_stream_push(&c->ts, id, &b->piece);
@@ -305,7 +306,9 @@ static void release(local_model_t *lm, bk_call_t *c)
 
 static bool runnable(const bk_call_t *c)
 {
-    return c->cancelled || c->state == LC_DONE || (!c->paused && c->state != LC_QUEUED);
+    return c->cancelled || c->state == LC_DONE ||
+           (!c->paused && !c->delivering && c->out.tokens < LOCAL_OUTBOX_MAX &&
+            c->state != LC_QUEUED);
 }
 
 static bool has_work(local_model_t *lm)
@@ -375,8 +378,8 @@ void *local_sched_main(void *arg)
         int nb = 0;
         for (int k = 0; k < lm->nactive; k++) {
             bk_call_t *c = lm->active[(k + lm->rr) % lm->nactive];
-            if (c->paused)
-                continue;
+            if (!runnable(c))
+                continue; /* paused, or its client has not taken what it has */
             if (c->state == LC_PREP && !prep)
                 prep = c;
             else if (c->state == LC_PREFILL && !pre)
