@@ -521,20 +521,25 @@ static store_rc_t sq_hold(store_t *s, const char *key_id, gw_nano_t amount,
     return finish(q, hold_in(q, key_id, amount, info, hold_id, err, errlen), err, errlen);
 }
 
+/* The holds of a batch inside the caller's transaction; STORE_ERR stops at the first failure. */
+static store_rc_t holds_in(sq_t *q, store_hold_item_t *items, size_t n, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        store_hold_item_t *it = &items[i];
+        it->rc = hold_in(q, it->key_id, it->amount, &it->info, &it->hold_id, err, errlen);
+        if (it->rc == STORE_ERR)
+            return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
 static store_rc_t sq_hold_many(store_t *s, store_hold_item_t *items, size_t n, char *err,
                                size_t errlen)
 {
     sq_t *q = SQ(s);
     if (begin(q, err, errlen))
         return STORE_ERR;
-    store_rc_t rc = STORE_OK;
-    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        store_hold_item_t *it = &items[i];
-        it->rc = hold_in(q, it->key_id, it->amount, &it->info, &it->hold_id, err, errlen);
-        if (it->rc == STORE_ERR)
-            rc = STORE_ERR;
-    }
-    return finish(q, rc, err, errlen);
+    return finish(q, holds_in(q, items, n, err, errlen), err, errlen);
 }
 
 /* One settle inside the caller's transaction: STORE_OK, STORE_NOT_FOUND or STORE_ERR. */
@@ -624,21 +629,27 @@ static store_rc_t release_in(sq_t *q, int64_t hold_id, char *err, size_t errlen)
     return STORE_OK;
 }
 
+/* The settles and releases of a batch inside the caller's transaction. */
+static store_rc_t settles_in(sq_t *q, store_settle_item_t *items, size_t n, char *err,
+                             size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        store_settle_item_t *it = &items[i];
+        it->rc = it->release ? release_in(q, it->hold_id, err, errlen)
+                             : settle_in(q, it->hold_id, &it->row, err, errlen);
+        if (it->rc == STORE_ERR)
+            return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
 static store_rc_t sq_settle_many(store_t *s, store_settle_item_t *items, size_t n, char *err,
                                  size_t errlen)
 {
     sq_t *q = SQ(s);
     if (begin(q, err, errlen))
         return STORE_ERR;
-    store_rc_t rc = STORE_OK;
-    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        store_settle_item_t *it = &items[i];
-        it->rc = it->release ? release_in(q, it->hold_id, err, errlen)
-                             : settle_in(q, it->hold_id, &it->row, err, errlen);
-        if (it->rc == STORE_ERR)
-            rc = STORE_ERR;
-    }
-    return finish(q, rc, err, errlen);
+    return finish(q, settles_in(q, items, n, err, errlen), err, errlen);
 }
 
 static store_rc_t sq_apply(store_t *s, store_hold_item_t *holds, size_t nh,
@@ -647,20 +658,9 @@ static store_rc_t sq_apply(store_t *s, store_hold_item_t *holds, size_t nh,
     sq_t *q = SQ(s);
     if (begin(q, err, errlen))
         return STORE_ERR;
-    store_rc_t rc = STORE_OK;
-    for (size_t i = 0; i < nh && rc == STORE_OK; i++) {
-        store_hold_item_t *it = &holds[i];
-        it->rc = hold_in(q, it->key_id, it->amount, &it->info, &it->hold_id, err, errlen);
-        if (it->rc == STORE_ERR)
-            rc = STORE_ERR;
-    }
-    for (size_t i = 0; i < ns && rc == STORE_OK; i++) {
-        store_settle_item_t *it = &settles[i];
-        it->rc = it->release ? release_in(q, it->hold_id, err, errlen)
-                             : settle_in(q, it->hold_id, &it->row, err, errlen);
-        if (it->rc == STORE_ERR)
-            rc = STORE_ERR;
-    }
+    store_rc_t rc = holds_in(q, holds, nh, err, errlen);
+    if (rc == STORE_OK)
+        rc = settles_in(q, settles, ns, err, errlen);
     return finish(q, rc, err, errlen);
 }
 
